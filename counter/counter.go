@@ -1,0 +1,67 @@
+// Package counter reads raw hardware and hypervisor counters: monotonic,
+// 64-bit cumulative tick counts that the feed-forward clock converts to time.
+package counter
+
+// Reading is one read of a counter: the tick count and, taken in the same
+// operation, an identity of the timeline the count belongs to (the physical
+// host, or the guest's incarnation on it). A reader composing a dependent
+// clock compares Identity with the identity the clock record was made for;
+// when they differ a migration or restore happened between the record read
+// and the counter read, and no time may be derived.
+type Reading struct {
+	Count    uint64
+	Identity uint64
+}
+
+// Counter is one raw counter implementation.
+type Counter interface {
+	// Name is the counter's selector ("tsc", "xen-system", ...).
+	Name() string
+	// Kind is the counter's numeric identity as published in clock records.
+	Kind() Kind
+	// NominalHz is the counter's nominal frequency in ticks per second.
+	NominalHz() float64
+	// Read returns the current count with its timeline identity.
+	Read() (Reading, error)
+}
+
+// Kind is the numeric counter identity carried in clock records and traces.
+type Kind uint16
+
+// Counter kinds. The numbers are ABI: they appear in every record encoding.
+const (
+	KindUnknown      Kind = 0
+	KindXenSystem    Kind = 1 // Xen system time, ns since host boot
+	KindXenPlatform  Kind = 2 // Xen's platform timer (HPET/ACPI PM) via hypercall
+	KindTSC          Kind = 3
+	KindMonotonicRaw Kind = 4 // CLOCK_MONOTONIC_RAW, ns (independent clock only)
+	KindHPET         Kind = 5 // bare-metal /dev/hpet
+	KindSimulated    Kind = 6 // per-simulated-host affine function of MONOTONIC_RAW
+)
+
+var kindNames = map[Kind]string{
+	KindUnknown:      "unknown",
+	KindXenSystem:    "xen-system",
+	KindXenPlatform:  "xen-platform",
+	KindTSC:          "tsc",
+	KindMonotonicRaw: "monotonic-raw",
+	KindHPET:         "hpet",
+	KindSimulated:    "simulated",
+}
+
+func (k Kind) String() string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// KindByName is the inverse of Kind.String.
+func KindByName(name string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == name && k != KindUnknown {
+			return k, true
+		}
+	}
+	return KindUnknown, false
+}

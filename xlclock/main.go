@@ -1,0 +1,33 @@
+// Command xlclock is the xl-style command-line view of xenradclock: it reads
+// the published clock and shows every domain's clock state.
+//
+// Each subcommand lives in its own file and registers itself in init.
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+)
+
+var commands []*cli.Command
+
+func newApp() *cli.App {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	return &cli.App{
+		Name:  "xlclock",
+		Usage: "show the xenradclock clock of this host and its guests",
+		Description: `xlclock reads the clock record that dom0d publishes (a shared page, or
+Xenstore) and prints the clock it defines, with its error bounds and status.`,
+		Commands: commands,
+	}
+}
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "xlclock:", err)
+		os.Exit(1)
+	}
+}
