@@ -25,3 +25,40 @@ type SideInfo struct {
 	RootDelay      int64 // ns
 	RootDispersion int64 // ns
 }
+
+// Status is the estimator's status word, published in every clock record.
+// Bits 0..11 keep RADclock v0.8's meanings; the estimator's own file
+// documents the rest.
+type Status uint32
+
+// Status bits shared with other packages. The estimator defines more.
+const (
+	StatusUnsync   Status = 0x001 // not yet synchronised
+	StatusWarmup   Status = 0x002 // in warm-up
+	StatusStarving Status = 0x010 // no valid stamp for more than 10 polls
+	// StatusRejected marks a stamp the estimator did not take (sanity filter
+	// or counter mismatch); replay output sets it on that stamp's row.
+	StatusRejected Status = 1 << 31
+)
+
+// Params is the clock after a stamp: everything a reader needs to compute
+// Ca(T) = RefTime + Period·(T − RefCount) and its bounds. The estimator's
+// Result carries one; Absolute and Bounds are its read functions.
+type Params struct {
+	RefCount       uint64       // counter value of the reference point (Tf of the last processed stamp)
+	RefTime        bintime.Time // Ca(RefCount), on the UTC-labelled timescale (leaps applied)
+	Period         float64      // long-term period, s/tick
+	PeriodLocal    float64      // local period, s/tick
+	Offset         float64      // thetahat, s: offset of the uncorrected clock from true time
+	ErrorBound     float64      // statistical bound at RefCount, s
+	MaxError       float64      // guaranteed bound at RefCount, s
+	ErrorRate      float64      // growth of ErrorBound per second of age, s/s
+	MaxErrorRate   float64      // growth of MaxError per second of age (the configured max drift), s/s
+	RateErrorBound float64      // bound on the relative error of Period
+	MinRTT         float64      // minimum RTT of the path, s
+	Status         Status
+	NextExpected   uint64 // counter value at which the next update is expected
+	LeapTotal      int32  // TAI−UTC, s, applied in RefTime
+	LeapNext       int8   // pending leap, −1, 0 or +1
+	LeapAt         uint64 // counter value at which LeapNext takes effect (0: none)
+}

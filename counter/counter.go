@@ -65,3 +65,42 @@ func KindByName(name string) (Kind, bool) {
 	}
 	return KindUnknown, false
 }
+
+// Opener opens one counter implementation, or says clearly why it is not
+// available on this machine.
+type Opener func() (Counter, error)
+
+var openers = map[string]Opener{}
+
+// Register makes a counter implementation selectable by name. It is called
+// from the init functions of the implementation files.
+func Register(name string, open Opener) { openers[name] = open }
+
+// Names lists the registered counter names.
+func Names() []string {
+	names := make([]string, 0, len(openers))
+	for n := range openers {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return names
+}
+
+// Open opens the counter registered under name.
+func Open(name string) (Counter, error) {
+	open, ok := openers[name]
+	if !ok {
+		return nil, &UnknownError{Name: name, Known: Names()}
+	}
+	return open()
+}
+
+// UnknownError is returned by Open for a name no implementation registered.
+type UnknownError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownError) Error() string {
+	return "unknown counter " + quote(e.Name) + " (known: " + join(e.Known) + ")"
+}
