@@ -1,0 +1,243 @@
+package hostclock
+
+import (
+	"math"
+	"time"
+)
+
+// Preferred-server selection, after RADclock v0.8's multi-server daemon: each
+// server has its own estimator and clock; the published clock is that of the
+// server with the smallest path penalty, and the choice only changes when it
+// is worth it (anti-churn).
+//
+// The penalty, in seconds, bounds how wrong the server's clock may be:
+//
+//	penalty = relasym·minRTT        path asymmetry can hide up to this much offset
+//	        + TV                    EWMA of the RTT baseline's movements (route changes)
+//	        + errorBound            the estimator's own quality at its last stamp
+//	        + gap·rateErrorBound    only for a starving server: drift since its last stamp
+//
+// A server counts only after MinStamps accepted stamps. Until some server
+// counts, the clock of the server with most stamps is published as a
+// provisional choice, so the host has a clock during warm-up.
+
+// PathInput is what the selector needs to know about one server at one
+// instant. It is plain data, filled from the server's estimator.
+type PathInput struct {
+	Name           string
+	Usable         bool    // false after a kiss-o'-death DENY/RSTR or a fatal error
+	Stamps         int     // stamps accepted by the server's estimator
+	MinRTT         float64 // s
+	ErrorBound     float64 // s, at the last accepted stamp
+	RateErrorBound float64 // relative
+	Gap            time.Duration
+	Poll           time.Duration
+}
+
+// Starving tells whether the server has had no accepted stamp for more than
+// ten poll periods (RADclock's STARVING rule).
+func (p PathInput) Starving() bool { return p.Poll > 0 && p.Gap > 10*p.Poll }
+
+// SelectConfig holds the selection's tuning.
+type SelectConfig struct {
+	MinStamps    int
+	Hold         time.Duration // no switch within Hold of the previous one
+	Gain         float64       // a switch needs penalty < (1−Gain)·current
+	RelAsymBound float64
+	TVAlpha      float64 // EWMA weight of the baseline total variation
+}
+
+// DefaultRateErrorBound stands in for a server whose estimator reported
+// none (RADclock's RateErrBOUND, "good" quality).
+const DefaultRateErrorBound = 5e-7
+
+// Decision is the outcome of one selection.
+type Decision struct {
+	Preferred   string // "" when no server has a clock yet
+	Provisional bool   // no server has MinStamps yet
+	Switched    bool   // Preferred differs from the previous choice
+	Previous    string
+	Reason      string
+	Penalties   map[string]float64 // per server; +Inf for servers that do not count
+}
+
+// Selector is the selection's state: the current choice, when it was made,
+// and each server's smoothed RTT-baseline variation. It does no I/O and
+// reads no clock: time enters as the now argument.
+type Selector struct {
+	cfg        SelectConfig
+	current    string
+	lastSwitch time.Duration
+	tv         map[string]*tvState
+	switches   int
+}
+
+type tvState struct {
+	last float64
+	tv   float64
+	seen bool
+}
+
+// NewSelector makes a selector; zero fields of cfg get RADclock's values.
+func NewSelector(cfg SelectConfig) *Selector {
+	if cfg.MinStamps <= 0 {
+		cfg.MinStamps = DefaultSelectStamps
+	}
+	if cfg.Gain <= 0 || cfg.Gain >= 1 {
+		cfg.Gain = DefaultSelectGain
+	}
+	if cfg.RelAsymBound <= 0 {
+		cfg.RelAsymBound = 0.5
+	}
+	if cfg.TVAlpha <= 0 || cfg.TVAlpha > 1 {
+		cfg.TVAlpha = 0.1
+	}
+	return &Selector{cfg: cfg, tv: map[string]*tvState{}}
+}
+
+// SetConfig changes the tuning (after a reload) and keeps the state.
+func (s *Selector) SetConfig(cfg SelectConfig) {
+	s.cfg = NewSelector(cfg).cfg
+}
+
+// Current is the present choice ("" before any).
+func (s *Selector) Current() string { return s.current }
+
+// Switches counts the changes of preferred server so far.
+func (s *Selector) Switches() int { return s.switches }
+
+// ObserveBaseline feeds the server's RTT baseline (its estimator's minimum
+// RTT) after each accepted stamp, to track how much the path moves.
+func (s *Selector) ObserveBaseline(name string, minRTT float64) {
+	if math.IsNaN(minRTT) || math.IsInf(minRTT, 0) || minRTT < 0 {
+		return
+	}
+	st := s.tv[name]
+	if st == nil {
+		st = &tvState{}
+		s.tv[name] = st
+	}
+	if st.seen {
+		st.tv = (1-s.cfg.TVAlpha)*st.tv + s.cfg.TVAlpha*math.Abs(minRTT-st.last)
+	}
+	st.last = minRTT
+	st.seen = true
+}
+
+// Variation is the smoothed RTT-baseline variation of a server, s.
+func (s *Selector) Variation(name string) float64 {
+	if st := s.tv[name]; st != nil {
+		return st.tv
+	}
+	return 0
+}
+
+// Forget drops a server's history (it was removed by a reload).
+func (s *Selector) Forget(name string) {
+	delete(s.tv, name)
+	if s.current == name {
+		s.current = ""
+	}
+}
+
+// Penalty is the path penalty of one server, in seconds; +Inf when the
+// server does not count (unusable or too few stamps).
+func (s *Selector) Penalty(p PathInput) float64 {
+	if !p.Usable || p.Stamps < s.cfg.MinStamps || p.Stamps <= 0 {
+		return math.Inf(1)
+	}
+	return s.rawPenalty(p)
+}
+
+func (s *Selector) rawPenalty(p PathInput) float64 {
+	pen := s.cfg.RelAsymBound*finite(p.MinRTT) + s.Variation(p.Name) + finite(p.ErrorBound)
+	if p.Starving() {
+		rate := p.RateErrorBound
+		if !(rate > 0) || math.IsInf(rate, 0) {
+			rate = DefaultRateErrorBound
+		}
+		pen += p.Gap.Seconds() * rate
+	}
+	return pen
+}
+
+func finite(x float64) float64 {
+	if math.IsNaN(x) || x < 0 {
+		return 0
+	}
+	if math.IsInf(x, 0) {
+		return math.MaxFloat64 / 4
+	}
+	return x
+}
+
+// Choose makes the selection at monotonic instant now. paths is in
+// configuration order, which breaks ties.
+func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
+	d := Decision{Previous: s.current, Penalties: make(map[string]float64, len(paths))}
+	best, bestPen := -1, math.Inf(1)
+	cur, curPen := -1, math.Inf(1)
+	for i, p := range paths {
+		pen := s.Penalty(p)
+		d.Penalties[p.Name] = pen
+		if pen < bestPen {
+			best, bestPen = i, pen
+		}
+		if p.Name == s.current {
+			cur, curPen = i, pen
+		}
+	}
+	switch {
+	case best >= 0 && cur >= 0 && !math.IsInf(curPen, 1):
+		// The current server counts: switch only after the hold time and
+		// for a clear improvement.
+		d.Preferred = s.current
+		d.Reason = "kept"
+		if best != cur && now-s.lastSwitch >= s.cfg.Hold && bestPen < (1-s.cfg.Gain)*curPen {
+			d.Preferred = paths[best].Name
+			d.Reason = "better path"
+		}
+	case best >= 0:
+		// The current server does not count (none yet, provisional, lost,
+		// too few stamps after a reset): take the best that counts now.
+		d.Preferred = paths[best].Name
+		switch {
+		case s.current == "":
+			d.Reason = "first server with enough stamps"
+		case cur < 0 || !paths[cur].Usable:
+			d.Reason = "previous server unusable"
+		default:
+			d.Reason = "previous server does not count"
+		}
+	default:
+		// Nobody counts yet: provisional, keep the current one while it
+		// has stamps, otherwise the one with most stamps.
+		d.Provisional = true
+		if cur >= 0 && paths[cur].Usable && paths[cur].Stamps > 0 {
+			d.Preferred = s.current
+			d.Reason = "provisional, kept"
+			break
+		}
+		most := -1
+		for i, p := range paths {
+			if p.Usable && p.Stamps > 0 && (most < 0 || p.Stamps > paths[most].Stamps) {
+				most = i
+			}
+		}
+		if most >= 0 {
+			d.Preferred = paths[most].Name
+			d.Reason = "provisional, most stamps"
+		} else {
+			d.Reason = "no server has a clock yet"
+		}
+	}
+	if d.Preferred != s.current {
+		d.Switched = true
+		s.current = d.Preferred
+		if d.Preferred != "" {
+			s.lastSwitch = now
+			s.switches++
+		}
+	}
+	return d
+}
