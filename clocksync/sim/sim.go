@@ -1,0 +1,391 @@
+// Package sim is a clock simulator for tests and benchmarks: an oscillator
+// driving a raw counter, a network path, an NTP server and a poll schedule,
+// all seeded so a run is reproducible bit for bit. For every exchange it
+// yields the clocksync.Stamp the host would have recorded and the exact
+// truth behind it, and TrueTime gives the true time at any counter value of
+// the run, so a test can score Ca(T) − true time anywhere.
+//
+// Times in a Scenario are float64 seconds since the start of the run (the
+// Epoch); the truth is exact to well under a nanosecond because absolute
+// times are only ever formed as bintime.Time.
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/clocksync"
+)
+
+// Oscillator drives the raw counter. Its rate at true time t is
+// NominalHz·(1 + SkewPPM·1e-6 + wander(t) + TempPPM·1e-6·sin(2π·t/TempPeriod + TempPhase)),
+// where wander is a random walk. The rate is held constant over segments of
+// SegmentSeconds, which makes the counter an exactly invertible piecewise
+// linear function of true time.
+type Oscillator struct {
+	NominalHz  float64 // nominal counter frequency, ticks per second
+	SkewPPM    float64 // constant frequency error, ppm (positive: counter runs fast)
+	WanderPPM  float64 // random-walk wander: std dev of the frequency change after one day, ppm
+	TempPPM    float64 // amplitude of the daily temperature cycle, ppm
+	TempPeriod float64 // period of the temperature cycle, s (default 86400)
+	TempPhase  float64 // phase of the cycle at t=0, radians
+	StartCount uint64  // counter value at t=0
+}
+
+// LevelShift adds Fwd and Back seconds to the path's one-way delays for
+// exchanges whose request leaves in [Start, End).
+type LevelShift struct {
+	Start, End float64
+	Fwd, Back  float64
+}
+
+// Path is the network between host and server.
+type Path struct {
+	MinFwd, MinBack     float64 // minimum one-way delays, s (host→server, server→host)
+	QueueFwd, QueueBack float64 // mean of the exponential queueing delay per direction, s
+	SpikeProb           float64 // probability, per packet, of an extra exponential spike
+	SpikeMean           float64 // mean of a spike, s
+	Loss                float64 // probability that an exchange is lost
+	Shifts              []LevelShift
+}
+
+// Fault makes the server's clock wrong by Offset seconds in [Start, End).
+type Fault struct {
+	Start, End float64
+	Offset     float64
+}
+
+// Interval is a span [Start, End) of the run in seconds.
+type Interval struct{ Start, End float64 }
+
+// Server answers the requests.
+type Server struct {
+	Name       string
+	Stratum    uint8
+	RefID      uint32
+	TTL        uint8
+	Proc       float64 // constant processing delay between receive and transmit, s
+	ProcJitter float64 // mean of an extra exponential processing delay, s
+	RootDelay  float64 // advertised root delay, s
+	RootDisp   float64 // advertised root dispersion, s
+	Faults     []Fault
+	Outages    []Interval // no replies in these spans
+}
+
+// PollChange sets a new poll period from At seconds on.
+type PollChange struct{ At, Period float64 }
+
+// Schedule says when requests leave.
+type Schedule struct {
+	Period        float64 // poll period, s
+	Changes       []PollChange
+	Burst         int     // number of exchanges in the start burst (0: none)
+	BurstInterval float64 // spacing of the burst, s (default 2)
+	Duration      float64 // length of the run, s
+}
+
+// Scenario is one complete simulated run.
+type Scenario struct {
+	Name   string
+	Seed   uint64
+	Epoch  bintime.Time // true UNIX time at t=0
+	Osc    Oscillator
+	Path   Path
+	Server Server
+	Poll   Schedule
+}
+
+// Exchange is one NTP exchange with its truth.
+type Exchange struct {
+	Index  int             // exchange number, lost ones included
+	Stamp  clocksync.Stamp // what the host recorded (Ta valid even when lost)
+	Lost   bool            // no reply: Stamp.Tf, Tb, Te are zero
+	Why    string          // "loss" or "outage" when Lost
+	T      float64         // send time, s since the start
+	TrueTa bintime.Time    // true time of each of the four events
+	TrueTb bintime.Time
+	TrueTe bintime.Time
+	TrueTf bintime.Time
+	Fwd    float64 // one-way delays actually applied, s
+	Back   float64
+	// ServerErr is the server's clock error at receive time (fault offset), s.
+	ServerErr float64
+	// Asymmetry is (Fwd−Back)/2 of the minimum-plus-shift delays (no
+	// queueing): the bias a perfect symmetric-path estimator would show.
+	Asymmetry float64
+}
+
+// SegmentSeconds is the length of the oscillator's constant-rate segments.
+const SegmentSeconds = 16
+
+type segment struct {
+	count uint64  // integer part of the counter at the segment start
+	frac  float64 // fractional part in [0,1)
+	rate  float64 // ticks per second in the segment
+}
+
+// Sim runs one scenario.
+type Sim struct {
+	sc     Scenario
+	oscRNG *rand.Rand
+	netRNG *rand.Rand
+	segs   []segment
+	wander float64
+	next   float64 // send time of the next exchange
+	burst  int     // burst exchanges sent
+	index  int
+}
+
+// Validate reports a clear error for an unusable scenario.
+func (sc Scenario) Validate() error {
+	o := sc.Osc
+	switch {
+	case !(o.NominalHz >= 1e3 && o.NominalHz <= 1e11):
+		return fmt.Errorf("sim: oscillator NominalHz %v out of range [1e3, 1e11]", o.NominalHz)
+	case math.Abs(o.SkewPPM) > 1000 || math.Abs(o.TempPPM) > 100 || o.WanderPPM < 0 || o.WanderPPM > 100:
+		return errors.New("sim: oscillator skew, temperature or wander out of range")
+	case sc.Poll.Period < 0.01 || sc.Poll.Period > 1e5:
+		return fmt.Errorf("sim: poll period %v out of range", sc.Poll.Period)
+	case !(sc.Poll.Duration > 0):
+		return errors.New("sim: duration must be positive")
+	case sc.Path.MinFwd < 0 || sc.Path.MinBack < 0 || sc.Path.QueueFwd < 0 || sc.Path.QueueBack < 0:
+		return errors.New("sim: negative path delay")
+	case sc.Path.Loss < 0 || sc.Path.Loss >= 1 || sc.Path.SpikeProb < 0 || sc.Path.SpikeProb > 1:
+		return errors.New("sim: loss or spike probability out of range")
+	}
+	for _, c := range sc.Poll.Changes {
+		if c.Period < 0.01 || c.Period > 1e5 {
+			return fmt.Errorf("sim: poll change to %v s out of range", c.Period)
+		}
+	}
+	return nil
+}
+
+// New prepares a run.
+func New(sc Scenario) (*Sim, error) {
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	if sc.Osc.TempPeriod == 0 {
+		sc.Osc.TempPeriod = 86400
+	}
+	if sc.Poll.BurstInterval == 0 {
+		sc.Poll.BurstInterval = 2
+	}
+	changes := append([]PollChange(nil), sc.Poll.Changes...)
+	sort.Slice(changes, func(i, j int) bool { return changes[i].At < changes[j].At })
+	sc.Poll.Changes = changes
+	s := &Sim{
+		sc:     sc,
+		oscRNG: rand.New(rand.NewPCG(sc.Seed, 0x05c1)),
+		netRNG: rand.New(rand.NewPCG(sc.Seed, 0x9e7)),
+	}
+	s.segs = append(s.segs, segment{count: sc.Osc.StartCount, rate: s.rateAt(0)})
+	return s, nil
+}
+
+// Scenario returns the scenario being run (with defaults filled in).
+func (s *Sim) Scenario() Scenario { return s.sc }
+
+func (s *Sim) rateAt(k int) float64 {
+	o := s.sc.Osc
+	mid := (float64(k) + 0.5) * SegmentSeconds
+	temp := o.TempPPM * 1e-6 * math.Sin(2*math.Pi*mid/o.TempPeriod+o.TempPhase)
+	return o.NominalHz * (1 + o.SkewPPM*1e-6 + s.wander + temp)
+}
+
+// grow makes sure segment k exists.
+func (s *Sim) grow(k int) {
+	step := s.sc.Osc.WanderPPM * 1e-6 * math.Sqrt(SegmentSeconds/86400.0)
+	for len(s.segs) <= k {
+		last := s.segs[len(s.segs)-1]
+		c := last.frac + last.rate*SegmentSeconds
+		whole := math.Floor(c)
+		if step > 0 {
+			s.wander += step * s.oscRNG.NormFloat64()
+		}
+		s.segs = append(s.segs, segment{
+			count: last.count + uint64(whole),
+			frac:  c - whole,
+			rate:  s.rateAt(len(s.segs)),
+		})
+	}
+}
+
+// counterAt is the counter reading (floor) at true time t >= 0 since start.
+func (s *Sim) counterAt(t float64) uint64 {
+	k := int(t / SegmentSeconds)
+	if k < 0 {
+		k = 0
+	}
+	s.grow(k)
+	g := s.segs[k]
+	u := t - float64(k)*SegmentSeconds
+	return g.count + uint64(math.Floor(g.frac+u*g.rate))
+}
+
+// CounterAt is the raw counter value at true time t seconds since the start.
+func (s *Sim) CounterAt(t float64) uint64 {
+	if t < 0 {
+		t = 0
+	}
+	return s.counterAt(t)
+}
+
+// TrueTime is the exact true time at which the counter read T (at the
+// instant it reached T). Counter values before the start are extrapolated
+// with the first segment's rate.
+func (s *Sim) TrueTime(T uint64) bintime.Time {
+	// Grow far enough to cover T.
+	for {
+		last := s.segs[len(s.segs)-1]
+		if last.count > T {
+			break
+		}
+		s.grow(len(s.segs))
+	}
+	k := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].count > T }) - 1
+	if k < 0 {
+		k = 0
+	}
+	g := s.segs[k]
+	var d float64
+	if T >= g.count {
+		d = float64(T-g.count) - g.frac
+	} else {
+		d = -float64(g.count-T) - g.frac
+	}
+	dt := d / g.rate
+	base := s.sc.Epoch.Add(bintime.Time{Sec: int64(k) * SegmentSeconds})
+	return base.Add(bintime.MustFloat(dt))
+}
+
+// trueAbs converts seconds since the start to an absolute bintime.
+func (s *Sim) trueAbs(t float64) bintime.Time {
+	sec := math.Floor(t)
+	return s.sc.Epoch.Add(bintime.Time{Sec: int64(sec)}).Add(bintime.MustFloat(t - sec))
+}
+
+// serverStamp is the server's clock reading at true time t, rounded to the
+// nanosecond as a real NTP server's timestamps are quantised.
+func (s *Sim) serverStamp(t float64) (bintime.Time, float64) {
+	off := 0.0
+	for _, f := range s.sc.Server.Faults {
+		if t >= f.Start && t < f.End {
+			off += f.Offset
+		}
+	}
+	v := t + off
+	sec := math.Floor(v)
+	ns := math.Round((v - sec) * 1e9)
+	return s.sc.Epoch.Add(bintime.Time{Sec: int64(sec)}).Add(bintime.FromNanos(int64(ns))), off
+}
+
+func (s *Sim) pollPeriodAt(t float64) float64 {
+	p := s.sc.Poll.Period
+	for _, c := range s.sc.Poll.Changes {
+		if t >= c.At {
+			p = c.Period
+		}
+	}
+	return p
+}
+
+func (s *Sim) exp(mean float64) float64 {
+	if mean <= 0 {
+		return 0
+	}
+	return mean * s.netRNG.ExpFloat64()
+}
+
+// Next produces the next exchange; ok is false once the run's duration is over.
+func (s *Sim) Next() (ex Exchange, ok bool) {
+	t := s.next
+	if t >= s.sc.Poll.Duration {
+		return Exchange{}, false
+	}
+	if s.burst+1 < s.sc.Poll.Burst {
+		s.burst++
+		s.next = t + s.sc.Poll.BurstInterval
+	} else {
+		s.burst = s.sc.Poll.Burst
+		s.next = t + s.pollPeriodAt(t)
+	}
+	p := s.sc.Path
+	// Draw every random number in a fixed order whatever happens, so one
+	// parameter change does not reshuffle the rest of the run.
+	qf, qb := s.exp(p.QueueFwd), s.exp(p.QueueBack)
+	sf, sb := s.netRNG.Float64(), s.netRNG.Float64()
+	spf, spb := s.exp(p.SpikeMean), s.exp(p.SpikeMean)
+	lossDraw := s.netRNG.Float64()
+	proc := s.sc.Server.Proc + s.exp(s.sc.Server.ProcJitter)
+
+	fwd, back := p.MinFwd+qf, p.MinBack+qb
+	if sf < p.SpikeProb {
+		fwd += spf
+	}
+	if sb < p.SpikeProb {
+		back += spb
+	}
+	minF, minB := p.MinFwd, p.MinBack
+	for _, l := range p.Shifts {
+		if t >= l.Start && t < l.End {
+			fwd += l.Fwd
+			back += l.Back
+			minF += l.Fwd
+			minB += l.Back
+		}
+	}
+	ta := t
+	tb := ta + fwd
+	te := tb + proc
+	tf := te + back
+	ex = Exchange{Index: s.index, T: t, Fwd: fwd, Back: back, Asymmetry: (minF - minB) / 2}
+	s.index++
+	ex.TrueTa, ex.TrueTb, ex.TrueTe, ex.TrueTf = s.trueAbs(ta), s.trueAbs(tb), s.trueAbs(te), s.trueAbs(tf)
+	srv := s.sc.Server
+	ex.Stamp.Ta = s.counterAt(ta)
+	ex.Stamp.Side = clocksync.SideInfo{
+		Server: srv.Name, Stratum: srv.Stratum, RefID: srv.RefID, TTL: srv.TTL,
+		RootDelay: int64(math.Round(srv.RootDelay * 1e9)), RootDispersion: int64(math.Round(srv.RootDisp * 1e9)),
+	}
+	for _, o := range srv.Outages {
+		if tb >= o.Start && tb < o.End {
+			ex.Lost, ex.Why = true, "outage"
+			return ex, true
+		}
+	}
+	if lossDraw < p.Loss {
+		ex.Lost, ex.Why = true, "loss"
+		return ex, true
+	}
+	ex.Stamp.Tb, ex.ServerErr = s.serverStamp(tb)
+	ex.Stamp.Te, _ = s.serverStamp(te)
+	ex.Stamp.Tf = s.counterAt(tf)
+	return ex, true
+}
+
+// Run produces every exchange of the scenario.
+func (s *Sim) Run() []Exchange {
+	var out []Exchange
+	for {
+		ex, ok := s.Next()
+		if !ok {
+			return out
+		}
+		out = append(out, ex)
+	}
+}
+
+// Naive is the naive per-packet clock read at the stamp's Tf: the server's
+// transmit time plus half the network RTT measured with the nominal period,
+// Ca(Tf) = Te + ((Tf − Ta)·p − (Te − Tb))/2.
+func Naive(st clocksync.Stamp, nominalPeriod float64) bintime.Time {
+	rtt := float64(st.Tf-st.Ta) * nominalPeriod
+	srv := st.Te.Sub(st.Tb).Float()
+	return st.Te.Add(bintime.MustFloat((rtt - srv) / 2))
+}
