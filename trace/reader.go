@@ -1,0 +1,436 @@
+package trace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/clocksync"
+)
+
+// MaxLineBytes bounds the length of one line (newline included). Real stamp
+// lines are under 100 bytes; a longer line is reported as malformed and
+// skipped, so memory stays bounded whatever the input.
+const MaxLineBytes = 4096
+
+// ntpToUnix is the NTP-era offset RADclock v0.3 subtracted from legacy
+// files whose server times were NTP seconds.
+const ntpToUnix = 2208988800
+
+// Record is one data line of a trace.
+type Record struct {
+	Line  int // 1-based line number in the file
+	Stamp clocksync.Stamp
+	// TfText is the Tf column exactly as written, for output that must echo
+	// the input verbatim.
+	TfText string
+}
+
+// Reader streams the records of a trace. It detects the format from the
+// first non-empty line, reads the header block before the first data line,
+// and then yields one Record per data line. Memory is bounded by
+// MaxLineBytes whatever the file's length.
+//
+// A malformed line gives a *LineError; calling Next again continues with
+// the following line. I/O errors are final.
+type Reader struct {
+	br   *bufio.Reader
+	line int // number of the last line read
+
+	hdr     Header
+	hdrRead bool
+	// Format detection: set when the first non-empty line was seen.
+	detected bool
+	version  int // RADclock `version:` key, 0 when absent
+
+	pending     *rawLine     // first data line, read while scanning the header
+	hdrErrs     []*LineError // header errors not yet returned by Next
+	hdrReported bool
+	err         error // sticky I/O error
+}
+
+type rawLine struct {
+	text      string
+	n         int
+	noNewline bool
+}
+
+// NewReader returns a Reader over r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, MaxLineBytes)}
+}
+
+// Header reads the header block if it has not been read yet and returns it.
+// The error, when not nil, joins every malformed header line (each a
+// *LineError); the Header then holds the keys that did parse.
+func (r *Reader) Header() (Header, error) {
+	if err := r.readHeader(); err != nil {
+		return r.hdr, err
+	}
+	r.hdrReported = true
+	errs := make([]error, len(r.hdrErrs))
+	for i, e := range r.hdrErrs {
+		errs[i] = e
+	}
+	return r.hdr, errors.Join(errs...)
+}
+
+// Next returns the next data line. It returns io.EOF at the end of the
+// input, a *LineError (wrapping ErrMalformed) for a malformed line, after
+// which Next may be called again, and any other error for a failed read.
+// Header errors not already returned by Header come first, one per call.
+func (r *Reader) Next() (Record, error) {
+	if err := r.readHeader(); err != nil {
+		return Record{}, err
+	}
+	if !r.hdrReported && len(r.hdrErrs) > 0 {
+		e := r.hdrErrs[0]
+		r.hdrErrs = r.hdrErrs[1:]
+		return Record{Line: e.Line}, e
+	}
+	for {
+		var l rawLine
+		if r.pending != nil {
+			l, r.pending = *r.pending, nil
+		} else {
+			var err error
+			l, err = r.readLine()
+			if err != nil {
+				var le *LineError
+				if errors.As(err, &le) {
+					return Record{Line: le.Line}, err
+				}
+				return Record{}, err
+			}
+		}
+		text := strings.TrimSpace(l.text)
+		if text == "" {
+			continue
+		}
+		if text[0] == '#' || text[0] == '%' {
+			if err := r.lateComment(text, l.n); err != nil {
+				return Record{Line: l.n}, err
+			}
+			continue
+		}
+		rec, err := r.parseData(text, l.n)
+		if err != nil && l.noNewline {
+			err.Err = fmt.Errorf("%w (the last line has no newline: a recording cut short?)", err.Err)
+		}
+		if err != nil {
+			return Record{Line: l.n}, err
+		}
+		return rec, nil
+	}
+}
+
+// readLine returns the next line without its line terminator. It returns
+// io.EOF only when no bytes are left, and a *LineError for a line longer
+// than MaxLineBytes, which it skips.
+func (r *Reader) readLine() (rawLine, error) {
+	if r.err != nil {
+		return rawLine{}, r.err
+	}
+	b, err := r.br.ReadSlice('\n')
+	switch {
+	case err == nil:
+		r.line++
+		return rawLine{text: string(trimEOL(b)), n: r.line}, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		r.line++
+		n := r.line
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = r.br.ReadSlice('\n')
+		}
+		if err != nil && err != io.EOF {
+			r.err = fmt.Errorf("reading line %d: %w", n, err)
+			return rawLine{}, r.err
+		}
+		return rawLine{}, malformed(n, "longer than %d bytes", MaxLineBytes)
+	case err == io.EOF:
+		if len(b) == 0 {
+			r.err = io.EOF
+			return rawLine{}, io.EOF
+		}
+		r.line++
+		return rawLine{text: string(trimEOL(b)), n: r.line, noNewline: true}, nil
+	default:
+		r.err = fmt.Errorf("reading line %d: %w", r.line+1, err)
+		return rawLine{}, r.err
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\n' {
+		b = b[:len(b)-1]
+	}
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// readHeader consumes comment and blank lines up to the first data line,
+// detecting the format on the way.
+func (r *Reader) readHeader() error {
+	if r.hdrRead {
+		return nil
+	}
+	for {
+		l, err := r.readLine()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) {
+				r.hdrErrs = append(r.hdrErrs, le)
+				continue
+			}
+			return err
+		}
+		text := strings.TrimSpace(l.text)
+		if text == "" {
+			continue
+		}
+		if !r.detected {
+			r.detected = true
+			if text[0] == '%' {
+				r.hdr.Format = FormatRADclockLegacy
+			}
+		}
+		if text[0] != '#' && text[0] != '%' {
+			r.pending = &l
+			break
+		}
+		if err := r.headerLine(text, l.n); err != nil {
+			r.hdrErrs = append(r.hdrErrs, err)
+		}
+	}
+	r.hdrRead = true
+	if r.hdr.Format.IsRADclock() {
+		switch r.version {
+		case 3:
+			r.hdr.Format = FormatRADclockV3
+		case 4:
+			r.hdr.Format = FormatRADclockV4
+		}
+	}
+	return nil
+}
+
+// commentChar is the character that starts header lines in the detected
+// format.
+func (r *Reader) commentChar() byte {
+	if r.hdr.Format.IsRADclock() {
+		return '%'
+	}
+	return '#'
+}
+
+// splitKey splits a comment line "# key: value" into key and value. Lines
+// that are not of that form (free text, RADclock's BEGIN_HEADER) give
+// ok=false: they are plain comments.
+func splitKey(text string) (key, value string, ok bool) {
+	body := strings.TrimSpace(text[1:])
+	k, v, found := strings.Cut(body, ":")
+	if !found || k == "" {
+		return "", "", false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return "", "", false
+		}
+	}
+	return strings.ToLower(k), strings.TrimSpace(v), true
+}
+
+// headerLine applies one comment line of the header block.
+func (r *Reader) headerLine(text string, n int) *LineError {
+	if text[0] != r.commentChar() {
+		return nil // the other format's comment: ignore
+	}
+	key, value, ok := splitKey(text)
+	if !ok {
+		return nil
+	}
+	switch key {
+	case "counter_hz":
+		hz, err := parsePositive(value)
+		if err != nil {
+			return malformed(n, "counter_hz %s", err)
+		}
+		r.hdr.CounterHz = hz
+	case "poll_period":
+		p, err := parsePositive(value)
+		if err != nil {
+			return malformed(n, "poll_period %s", err)
+		}
+		r.hdr.PollPeriod = p
+	case "counter":
+		r.hdr.Counter = value
+	case "server":
+		r.hdr.Server = value
+	case "version":
+		if !r.hdr.Format.IsRADclock() {
+			return nil
+		}
+		v, err := strconv.Atoi(value)
+		if err != nil || (v != 3 && v != 4) {
+			return malformed(n, "RADclock ASCII version %q is not supported (3 and 4 are)", clip(value))
+		}
+		r.version = v
+	case "type":
+		if r.hdr.Format.IsRADclock() && value != "NTP_rad" {
+			return malformed(n, "RADclock stamp type %q is not supported (NTP_rad is)", clip(value))
+		}
+	}
+	return nil
+}
+
+// lateComment handles a comment line after the first data line. Those are
+// ignored, except that a change of counter is an error: the ticks after it
+// are not comparable with those before.
+func (r *Reader) lateComment(text string, n int) *LineError {
+	if text[0] != r.commentChar() {
+		return nil
+	}
+	key, value, ok := splitKey(text)
+	if !ok {
+		return nil
+	}
+	switch key {
+	case "counter_hz":
+		hz, err := parsePositive(value)
+		if err != nil {
+			return malformed(n, "counter_hz %s", err)
+		}
+		if r.hdr.CounterHz != 0 && hz != r.hdr.CounterHz {
+			return malformed(n, "counter_hz changes from %v to %v in mid-trace: split the file there", r.hdr.CounterHz, hz)
+		}
+	case "counter":
+		if r.hdr.Counter != "" && value != r.hdr.Counter {
+			return malformed(n, "counter changes from %q to %q in mid-trace: split the file there", r.hdr.Counter, clip(value))
+		}
+	}
+	return nil
+}
+
+func parsePositive(s string) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a positive number", clip(s))
+	}
+	return v, nil
+}
+
+// clip shortens user text quoted in errors.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// fields splits s on spaces and tabs into at most len(dst) fields and
+// returns how many fields the line has in total.
+func fields(s string, dst []string) int {
+	n := 0
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		j := i
+		for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+			j++
+		}
+		if n < len(dst) {
+			dst[n] = s[i:j]
+		}
+		n++
+		i = j
+	}
+	return n
+}
+
+func (r *Reader) parseData(text string, n int) (Record, *LineError) {
+	var f [6]string
+	nf := fields(text, f[:])
+	if nf < 4 {
+		return Record{}, malformed(n, "want at least 4 fields Ta Tb Te Tf, got %d in %q", nf, clip(text))
+	}
+	maxDec := 9
+	if r.hdr.Format.IsRADclock() {
+		maxDec = 18 // RADclock v0.3 printed 10 decimals; bintime keeps up to 18
+	}
+	var rec Record
+	var err *LineError
+	s := &rec.Stamp
+	if s.Ta, err = parseTicks("Ta", f[0], n); err != nil {
+		return Record{}, err
+	}
+	if s.Tb, err = parseSeconds("Tb", f[1], maxDec, n); err != nil {
+		return Record{}, err
+	}
+	if s.Te, err = parseSeconds("Te", f[2], maxDec, n); err != nil {
+		return Record{}, err
+	}
+	if s.Tf, err = parseTicks("Tf", f[3], n); err != nil {
+		return Record{}, err
+	}
+	s.Side.Server = r.hdr.Server
+	switch r.hdr.Format {
+	case FormatRADclockLegacy:
+		if s.Te.Sec > ntpToUnix {
+			if s.Tb.Sec < ntpToUnix {
+				return Record{}, malformed(n, "Te %q is NTP-era seconds but Tb %q is not", clip(f[2]), clip(f[1]))
+			}
+			s.Tb.Sec -= ntpToUnix
+			s.Te.Sec -= ntpToUnix
+		}
+	case FormatRADclockV4:
+		if nf >= 6 {
+			id, perr := strconv.ParseUint(f[5], 10, 8)
+			if perr != nil {
+				return Record{}, malformed(n, "sID %q is not a server number 0..255", clip(f[5]))
+			}
+			s.Side.Server = "10.0.0." + strconv.FormatUint(id, 10)
+		}
+	}
+	rec.Line = n
+	rec.TfText = f[3]
+	return rec, nil
+}
+
+func parseTicks(name, s string, n int) (uint64, *LineError) {
+	// ParseUint with base 10 takes neither signs nor underscores.
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, malformed(n, "%s %q is not a decimal counter value (0..%d)", name, clip(s), uint64(math.MaxUint64))
+	}
+	return v, nil
+}
+
+func parseSeconds(name, s string, maxDec, n int) (bintime.Time, *LineError) {
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return bintime.Time{}, malformed(n, "%s %q is not decimal UNIX seconds", name, clip(s))
+	}
+	if _, frac, ok := strings.Cut(s, "."); ok && len(frac) > maxDec {
+		return bintime.Time{}, malformed(n, "%s %q has %d decimals, at most %d allowed", name, clip(s), len(frac), maxDec)
+	}
+	t, err := bintime.Parse(s)
+	if err != nil {
+		return bintime.Time{}, malformed(n, "%s %q is not decimal UNIX seconds", name, clip(s))
+	}
+	return t, nil
+}

@@ -1,0 +1,328 @@
+package trace
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/clocksync"
+)
+
+func mustTime(t testing.TB, s string) bintime.Time {
+	t.Helper()
+	v, err := bintime.Parse(s)
+	if err != nil {
+		t.Fatalf("bintime.Parse(%q): %v", s, err)
+	}
+	return v
+}
+
+// readAll reads every record, failing the test on any error.
+func readAll(t testing.TB, r *Reader) []Record {
+	t.Helper()
+	var out []Record
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		out = append(out, rec)
+	}
+}
+
+func openReader(t *testing.T, name string) *Reader {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return NewReader(f)
+}
+
+// The three stamps that every testdata file holds (up to format details).
+func sampleStamps(t *testing.T, server1, server2, server3 string) []clocksync.Stamp {
+	return []clocksync.Stamp{
+		{Ta: 1000000000, Tb: mustTime(t, "1700000000.000050000"), Te: mustTime(t, "1700000000.000060000"), Tf: 1000110000, Side: clocksync.SideInfo{Server: server1}},
+		{Ta: 17000000000, Tb: mustTime(t, "1700000016.000051234"), Te: mustTime(t, "1700000016.000061234"), Tf: 17000110500, Side: clocksync.SideInfo{Server: server2}},
+		{Ta: 33000000000, Tb: mustTime(t, "1700000032.5"), Te: mustTime(t, "1700000032.500010001"), Tf: 33000120000, Side: clocksync.SideInfo{Server: server3}},
+	}
+}
+
+func TestReadProjectFormat(t *testing.T) {
+	r := openReader(t, "xenradclock.trace")
+	h, err := r.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Header{Format: FormatXenradclock, CounterHz: 1e9, Counter: "tsc", Server: "192.0.2.1", PollPeriod: 16}
+	if h != want {
+		t.Errorf("header = %+v, want %+v", h, want)
+	}
+	recs := readAll(t, r)
+	stamps := sampleStamps(t, "192.0.2.1", "192.0.2.1", "192.0.2.1")
+	lines := []int{10, 11, 13}
+	tfs := []string{"1000110000", "17000110500", "33000120000"}
+	if len(recs) != len(stamps) {
+		t.Fatalf("got %d records, want %d", len(recs), len(stamps))
+	}
+	for i, rec := range recs {
+		if rec.Stamp != stamps[i] || rec.Line != lines[i] || rec.TfText != tfs[i] {
+			t.Errorf("record %d = %+v, want line %d, Tf %q, %+v", i, rec, lines[i], tfs[i], stamps[i])
+		}
+	}
+}
+
+func TestReadRADclock(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		format  Format
+		stamps  []clocksync.Stamp
+		nstamps int
+	}{
+		{"radclock-v4.txt", FormatRADclockV4, sampleStamps(t, "", "10.0.0.3", "10.0.0.0"), 3},
+		{"radclock-v3.txt", FormatRADclockV3, sampleStamps(t, "", "", ""), 1},
+		// Legacy: the first line is in NTP-era seconds, the second has 10 decimals.
+		{"radclock-legacy.txt", FormatRADclockLegacy, []clocksync.Stamp{
+			{Ta: 1000000000, Tb: mustTime(t, "1700000000.00005"), Te: mustTime(t, "1700000000.0000600001"), Tf: 1000110000},
+			{Ta: 17000000000, Tb: mustTime(t, "1700000016.000051234"), Te: mustTime(t, "1700000016.000061234"), Tf: 17000110500},
+		}, 2},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			r := openReader(t, tc.file)
+			h, err := r.Header()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Format != tc.format || h.CounterHz != 0 {
+				t.Errorf("header = %+v, want format %v without counter_hz", h, tc.format)
+			}
+			recs := readAll(t, r)
+			if len(recs) != tc.nstamps {
+				t.Fatalf("got %d records, want %d", len(recs), tc.nstamps)
+			}
+			for i, rec := range recs {
+				if rec.Stamp != tc.stamps[i] {
+					t.Errorf("record %d (line %d) = %+v, want %+v", i, rec.Line, rec.Stamp, tc.stamps[i])
+				}
+			}
+		})
+	}
+}
+
+func TestDetectFormat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Format
+	}{
+		{"", FormatXenradclock},
+		{"\n\n  \n1 2.0 3.0 4\n", FormatXenradclock},
+		{"# counter_hz: 1\n", FormatXenradclock},
+		{"\n% anything\n", FormatRADclockLegacy},
+		{"%version: 4\n", FormatRADclockV4},
+		{"% VERSION: 3\n1 2 3 4 5\n", FormatRADclockV3},
+		// A `version` key means nothing in the project's format.
+		{"# version: 4\n", FormatXenradclock},
+		// Only the first non-empty line decides.
+		{"1 2 3 4\n% version: 4\n", FormatXenradclock},
+	} {
+		h, err := NewReader(strings.NewReader(tc.in)).Header()
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+		}
+		if h.Format != tc.want {
+			t.Errorf("%q: format %v, want %v", tc.in, h.Format, tc.want)
+		}
+	}
+}
+
+func TestCRLFAndNoFinalNewline(t *testing.T) {
+	in := "# counter_hz: 14318180\r\n1 2.5 3.25 4\r\n5 6 7 8"
+	r := NewReader(strings.NewReader(in))
+	h, err := r.Header()
+	if err != nil || h.CounterHz != 14318180 {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	recs := readAll(t, r)
+	if len(recs) != 2 || recs[0].Stamp.Te != mustTime(t, "3.25") || recs[1].Stamp.Tf != 8 || recs[1].Line != 3 {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+// Malformed lines: a LineError naming the line, wrapping ErrMalformed, and
+// reading goes on with the next line.
+func TestMalformedLines(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want string // in the error text
+	}{
+		{"1 2 3", "want at least 4 fields"},
+		{"x 2 3 4", `Ta "x"`},
+		{"-1 2 3 4", `Ta "-1"`},
+		{"1 2 3 18446744073709551616", `Tf "18446744073709551616"`},
+		{"1 +2 3 4", `Tb "+2"`},
+		{"1 2 -3 4", `Te "-3"`},
+		{"1 2.1234567891 3 4", "has 10 decimals, at most 9"},
+		{"1 2. 3 4", `Tb "2."`},
+		{"1 1e9 3 4", `Tb "1e9"`},
+		{"1 2 0x10 4", `Te "0x10"`},
+		{"1 99999999999999999999.5 3 4", `Tb "99999999999999999999.5"`},
+		{"1 2 3 4.0", `Tf "4.0"`},
+		{"1 2 3 1_000", `Tf "1_000"`},
+		{"1\v2 3 4 5", `Ta "1\v2"`},
+		{"# counter_hz: 2000", "counter_hz changes from 1000 to 2000"},
+		{"# counter: hpet", `counter changes from "tsc" to "hpet"`},
+		{"# counter_hz: fast", `counter_hz "fast" is not a positive number`},
+	} {
+		in := "# counter_hz: 1000\n# counter: tsc\n1 2 3 4\n" + tc.line + "\n5 6 7 8\n"
+		r := NewReader(strings.NewReader(in))
+		if rec, err := r.Next(); err != nil || rec.Line != 3 {
+			t.Fatalf("%q: first record %+v, %v", tc.line, rec, err)
+		}
+		rec, err := r.Next()
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != 4 || rec.Line != 4 || !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: got %+v, %v; want a LineError for line 4", tc.line, rec, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "line 4: ") {
+			t.Errorf("%q: error %q does not say %q", tc.line, err, tc.want)
+		}
+		if rec, err := r.Next(); err != nil || rec.Stamp.Tf != 8 || rec.Line != 5 {
+			t.Errorf("%q: after the error got %+v, %v; want line 5", tc.line, rec, err)
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("%q: want EOF, got %v", tc.line, err)
+		}
+	}
+}
+
+func TestMalformedRADclock(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+	}{
+		{"% version: 4\n1 2 3 4 5 256\n", `line 2: malformed trace line: sID "256"`},
+		{"% version: 4\n1 2 3 4 5 x\n", `line 2: malformed trace line: sID "x"`},
+		{"% version: 5\n1 2 3 4\n", `line 1: malformed trace line: RADclock ASCII version "5"`},
+		{"% BEGIN_HEADER\n% type: NTP_spy\n% END_HEADER\n", `line 2: malformed trace line: RADclock stamp type "NTP_spy"`},
+		{"% version: 4\n1 2.1234567890123456789 3 4\n", "has 19 decimals, at most 18"},
+	} {
+		r := NewReader(strings.NewReader(tc.in))
+		var err error
+		for err == nil {
+			_, err = r.Next()
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestHeaderErrors(t *testing.T) {
+	in := "# counter_hz: -5\n# poll_period: NaN\n# counter_hz: inf\n1 2 3 4\n"
+	// Header reports every bad line at once.
+	r := NewReader(strings.NewReader(in))
+	h, err := r.Header()
+	for _, want := range []string{"line 1: ", "line 2: ", "line 3: "} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Header error %v does not name %q", err, want)
+		}
+	}
+	if h.CounterHz != 0 || h.PollPeriod != 0 {
+		t.Errorf("bad values kept: %+v", h)
+	}
+	if rec, err := r.Next(); err != nil || rec.Line != 4 {
+		t.Errorf("after Header: %+v, %v", rec, err)
+	}
+	// A caller that only calls Next sees them one by one, then the data.
+	r = NewReader(strings.NewReader(in))
+	for _, line := range []int{1, 2, 3} {
+		rec, err := r.Next()
+		var le *LineError
+		if !errors.As(err, &le) || le.Line != line || rec.Line != line {
+			t.Errorf("want the error of line %d, got %+v, %v", line, rec, err)
+		}
+	}
+	if rec, err := r.Next(); err != nil || rec.Line != 4 {
+		t.Errorf("after the header errors: %+v, %v", rec, err)
+	}
+}
+
+func TestLongLine(t *testing.T) {
+	long := "1 2 3 4 " + strings.Repeat("x", 3*MaxLineBytes)
+	for _, in := range []string{
+		"# counter_hz: 1\n" + long + "\n5 6 7 8\n",
+		"# counter_hz: 1\n" + long, // the long line is also the last one
+		long + "\n# counter_hz: 1\n5 6 7 8\n",
+	} {
+		r := NewReader(strings.NewReader(in))
+		var errs []error
+		var recs []Record
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			recs = append(recs, rec)
+		}
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "longer than 4096 bytes") {
+			t.Errorf("errors %v, want one about a long line", errs)
+		}
+		if strings.HasSuffix(in, "\n") && (len(recs) != 1 || recs[0].Line != 3) {
+			t.Errorf("records %+v, want line 3", recs)
+		}
+	}
+}
+
+func TestTruncatedLastLine(t *testing.T) {
+	r := NewReader(strings.NewReader("# counter_hz: 1\n1 2 3 4\n5 6.00"))
+	readOne := func() error { _, err := r.Next(); return err }
+	if err := readOne(); err != nil {
+		t.Fatal(err)
+	}
+	err := readOne()
+	if err == nil || !strings.Contains(err.Error(), "line 3: ") || !strings.Contains(err.Error(), "cut short") {
+		t.Errorf("error %v does not point at a truncated last line", err)
+	}
+	if err := readOne(); err != io.EOF {
+		t.Errorf("want EOF, got %v", err)
+	}
+}
+
+type failingReader struct{ after int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("disk on fire")
+	}
+	n := copy(p, "1 2 3 4\n")
+	f.after--
+	return n, nil
+}
+
+func TestReadError(t *testing.T) {
+	r := NewReader(&failingReader{after: 2})
+	recs := 0
+	var err error
+	for err == nil {
+		_, err = r.Next()
+		recs++
+	}
+	if !strings.Contains(err.Error(), "disk on fire") || errors.Is(err, ErrMalformed) {
+		t.Errorf("error %v", err)
+	}
+	if _, err2 := r.Next(); err2 != err {
+		t.Errorf("read error not sticky: %v", err2)
+	}
+}
