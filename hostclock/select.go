@@ -69,6 +69,7 @@ type Selector struct {
 	current    string
 	lastSwitch time.Duration
 	tv         map[string]*tvState
+	counted    map[string]bool // servers that counted at the previous Choose
 	switches   int
 }
 
@@ -92,7 +93,7 @@ func NewSelector(cfg SelectConfig) *Selector {
 	if cfg.TVAlpha <= 0 || cfg.TVAlpha > 1 {
 		cfg.TVAlpha = 0.1
 	}
-	return &Selector{cfg: cfg, tv: map[string]*tvState{}}
+	return &Selector{cfg: cfg, tv: map[string]*tvState{}, counted: map[string]bool{}}
 }
 
 // SetConfig changes the tuning (after a reload) and keeps the state.
@@ -135,6 +136,7 @@ func (s *Selector) Variation(name string) float64 {
 // Forget drops a server's history (it was removed by a reload).
 func (s *Selector) Forget(name string) {
 	delete(s.tv, name)
+	delete(s.counted, name)
 	if s.current == name {
 		s.current = ""
 	}
@@ -177,9 +179,15 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 	d := Decision{Previous: s.current, Penalties: make(map[string]float64, len(paths))}
 	best, bestPen := -1, math.Inf(1)
 	cur, curPen := -1, math.Inf(1)
+	newcomer := map[string]bool{}
+	counted := make(map[string]bool, len(paths))
 	for i, p := range paths {
 		pen := s.Penalty(p)
 		d.Penalties[p.Name] = pen
+		if !math.IsInf(pen, 1) {
+			counted[p.Name] = true
+			newcomer[p.Name] = !s.counted[p.Name]
+		}
 		if pen < bestPen {
 			best, bestPen = i, pen
 		}
@@ -189,13 +197,18 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 	}
 	switch {
 	case best >= 0 && cur >= 0 && !math.IsInf(curPen, 1):
-		// The current server counts: switch only after the hold time and
-		// for a clear improvement.
+		// The current server counts: switch only for a clear improvement,
+		// and only after the hold time, except to a server that has just
+		// come to count (it could not compete when the choice was made).
 		d.Preferred = s.current
 		d.Reason = "kept"
-		if best != cur && now-s.lastSwitch >= s.cfg.Hold && bestPen < (1-s.cfg.Gain)*curPen {
-			d.Preferred = paths[best].Name
-			d.Reason = "better path"
+		bn := paths[best].Name
+		if best != cur && bestPen < (1-s.cfg.Gain)*curPen {
+			if now-s.lastSwitch >= s.cfg.Hold {
+				d.Preferred, d.Reason = bn, "better path"
+			} else if newcomer[bn] {
+				d.Preferred, d.Reason = bn, "better path, new server"
+			}
 		}
 	case best >= 0:
 		// The current server does not count (none yet, provisional, lost,
@@ -231,6 +244,7 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 			d.Reason = "no server has a clock yet"
 		}
 	}
+	s.counted = counted
 	if d.Preferred != s.current {
 		d.Switched = true
 		s.current = d.Preferred

@@ -123,3 +123,27 @@ func TestSelectVariationCounts(t *testing.T) {
 		t.Error("NaN baseline recorded")
 	}
 }
+
+func TestSelectNewcomerComparedOnce(t *testing.T) {
+	s := NewSelector(SelectConfig{MinStamps: 20, Hold: time.Hour})
+	a, b := path("a", 20, 2e-3), path("b", 19, 0.5e-3)
+	if d := s.Choose(0, []PathInput{a, b}); d.Preferred != "a" {
+		t.Fatalf("%+v", d)
+	}
+	// b comes to count within the hold and is clearly better: switch.
+	b.Stamps = 20
+	d := s.Choose(time.Second, []PathInput{a, b})
+	if d.Preferred != "b" || d.Reason != "better path, new server" {
+		t.Fatalf("%+v", d)
+	}
+	// A newcomer only slightly better does not move the choice.
+	c := path("c", 20, 0.45e-3)
+	if d := s.Choose(2*time.Second, []PathInput{a, b, c}); d.Preferred != "b" {
+		t.Fatalf("%+v", d)
+	}
+	// Nor does it later, within the hold, once it is no longer new.
+	c.MinRTT = 0.01e-3
+	if d := s.Choose(3*time.Second, []PathInput{a, b, c}); d.Preferred != "b" {
+		t.Fatalf("%+v", d)
+	}
+}

@@ -1,0 +1,414 @@
+package hostclock
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xenradclock/xenradclock/clocksync"
+)
+
+// Estimator is one server's feed-forward estimator as the engine drives it.
+// NewClocksyncFactory adapts clocksync's; tests use fakes.
+type Estimator interface {
+	Process(clocksync.Stamp) Estimate
+	Params() clocksync.Params
+	Progress() (stamps, warmup int)
+	SetPollPeriod(seconds float64)
+	MarshalState() ([]byte, error)
+}
+
+// Estimate is the outcome of one stamp.
+type Estimate struct {
+	Accepted bool
+	Reason   string // why not accepted
+	Params   clocksync.Params
+}
+
+// EstimatorFactory makes and restores estimators.
+type EstimatorFactory interface {
+	New(poll time.Duration) (Estimator, error)
+	Restore(state []byte, poll time.Duration) (Estimator, error)
+}
+
+// Update is one publication: the preferred server's clock.
+type Update struct {
+	Server   string
+	Params   clocksync.Params
+	Poll     time.Duration
+	Switched bool // the preferred server changed with this update
+}
+
+// Publisher puts the preferred clock where readers find it (Xenstore, the
+// shared page) and reports the generation of the record it published.
+type Publisher interface {
+	Publish(Update) (generation uint64, err error)
+}
+
+// EngineConfig is the engine's part of the configuration.
+type EngineConfig struct {
+	Servers   []ServerConfig // Poll filled (see Config.PollOf)
+	Select    SelectConfig
+	CounterHz float64
+}
+
+// Engine runs one estimator per server, chooses the preferred server and
+// hands its clock to the Publisher. Stamps and ticks come from one
+// goroutine at a time; Snapshot may be called from any goroutine.
+type Engine struct {
+	mu       sync.Mutex
+	cfg      EngineConfig
+	factory  EstimatorFactory
+	pub      Publisher
+	metrics  *Metrics
+	sel      *Selector
+	servers  []*serverState
+	byName   map[string]*serverState
+	decision Decision
+
+	lastCount  uint64
+	generation uint64
+	published  bool
+	pubParams  clocksync.Params
+	lastErr    string
+	restored   string
+}
+
+type serverState struct {
+	cfg        ServerConfig
+	est        Estimator
+	usable     bool
+	accepted   uint64
+	rejected   map[string]uint64
+	lastTf     uint64
+	haveStamp  bool
+	params     clocksync.Params
+	haveParams bool
+	lastErr    string
+}
+
+// NewEngine makes an engine; saved, when not nil, seeds the estimators of
+// the servers it has state for.
+func NewEngine(cfg EngineConfig, f EstimatorFactory, pub Publisher, m *Metrics, saved *State) (*Engine, error) {
+	if cfg.CounterHz <= 0 {
+		return nil, errors.New("engine: counter frequency unknown")
+	}
+	e := &Engine{cfg: cfg, factory: f, pub: pub, metrics: m, sel: NewSelector(cfg.Select), byName: map[string]*serverState{}}
+	restored := 0
+	for _, sc := range cfg.Servers {
+		s, ok, err := e.newServer(sc, saved)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			restored++
+		}
+		e.servers = append(e.servers, s)
+		e.byName[sc.Address] = s
+	}
+	if saved != nil {
+		e.restored = fmt.Sprintf("restored %d of %d servers", restored, len(cfg.Servers))
+	}
+	return e, nil
+}
+
+func (e *Engine) newServer(sc ServerConfig, saved *State) (*serverState, bool, error) {
+	s := &serverState{cfg: sc, usable: true, rejected: map[string]uint64{}}
+	if saved != nil {
+		if b := saved.Server(sc.Address); b != nil {
+			est, err := e.factory.Restore(b, sc.Poll)
+			if err == nil {
+				s.est = est
+				s.params = est.Params()
+				s.haveParams = s.params.Period > 0
+				n, _ := est.Progress()
+				s.accepted = uint64(n)
+				e.sel.ObserveBaseline(sc.Address, s.params.MinRTT)
+				return s, true, nil
+			}
+			s.lastErr = "saved state unusable: " + err.Error()
+		}
+	}
+	est, err := e.factory.New(sc.Poll)
+	if err != nil {
+		return nil, false, fmt.Errorf("estimator for %s: %w", sc.Address, err)
+	}
+	s.est = est
+	return s, false, nil
+}
+
+// Restored says how the state file seeded the engine ("" when it did not).
+func (e *Engine) Restored() string { return e.restored }
+
+// Reconfigure applies a reloaded server list and selection tuning: servers
+// that stay keep their estimators, removed ones are forgotten, new ones
+// start afresh.
+func (e *Engine) Reconfigure(cfg EngineConfig) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keep := map[string]*serverState{}
+	var list []*serverState
+	for _, sc := range cfg.Servers {
+		if s, ok := e.byName[sc.Address]; ok {
+			if s.cfg.Poll != sc.Poll {
+				s.est.SetPollPeriod(sc.Poll.Seconds())
+			}
+			s.cfg = sc
+			keep[sc.Address] = s
+			list = append(list, s)
+			continue
+		}
+		s, _, err := e.newServer(sc, nil)
+		if err != nil {
+			return err
+		}
+		keep[sc.Address] = s
+		list = append(list, s)
+	}
+	for name := range e.byName {
+		if _, ok := keep[name]; !ok {
+			e.sel.Forget(name)
+			e.metrics.ForgetServer(name)
+		}
+	}
+	e.cfg.Servers = cfg.Servers
+	e.cfg.Select = cfg.Select
+	e.sel.SetConfig(cfg.Select)
+	e.servers, e.byName = list, keep
+	return nil
+}
+
+// now converts a counter value to the engine's monotonic time.
+func (e *Engine) now(count uint64) time.Duration {
+	return time.Duration(float64(count) / e.cfg.CounterHz * float64(time.Second))
+}
+
+// Stamp feeds one exchange of server, read back at counter value now.
+func (e *Engine) Stamp(server string, st clocksync.Stamp, now uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.byName[server]
+	if !ok {
+		return fmt.Errorf("stamp from unknown server %s", server)
+	}
+	e.lastCount = now
+	res := s.est.Process(st)
+	if res.Params.Period > 0 {
+		s.params = res.Params
+		s.haveParams = true
+	}
+	if res.Accepted {
+		s.accepted++
+		s.lastTf = st.Tf
+		s.haveStamp = true
+		s.lastErr = ""
+		e.metrics.Accepted(server)
+		e.sel.ObserveBaseline(server, s.params.MinRTT)
+	} else {
+		reason := res.Reason
+		if reason == "" {
+			reason = "estimator"
+		}
+		s.rejected[reason]++
+		e.metrics.Rejected(server, reason)
+	}
+	return e.selectAndPublish(server)
+}
+
+// Reject counts an exchange that produced no stamp (timeout, wrong origin,
+// KoD, ...). fatal marks the server unusable (KoD DENY or RSTR).
+func (e *Engine) Reject(server, reason string, fatal bool, now uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.byName[server]
+	if !ok {
+		return fmt.Errorf("rejection from unknown server %s", server)
+	}
+	e.lastCount = now
+	s.rejected[reason]++
+	e.metrics.Rejected(server, reason)
+	if fatal && s.usable {
+		s.usable = false
+		s.lastErr = "unusable: " + reason
+		return e.selectAndPublish("")
+	}
+	return nil
+}
+
+// Tick re-runs the selection at counter value now, so starvation counts
+// even when no stamp arrives.
+func (e *Engine) Tick(now uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lastCount = now
+	return e.selectAndPublish("")
+}
+
+func (e *Engine) paths() []PathInput {
+	paths := make([]PathInput, len(e.servers))
+	for i, s := range e.servers {
+		n, _ := s.est.Progress()
+		gap := time.Duration(0)
+		if s.haveStamp && e.lastCount > s.lastTf {
+			gap = e.now(e.lastCount - s.lastTf)
+		}
+		paths[i] = PathInput{
+			Name: s.cfg.Address, Usable: s.usable && s.haveParams, Stamps: n,
+			MinRTT: s.params.MinRTT, ErrorBound: s.params.ErrorBound, RateErrorBound: s.params.RateErrorBound,
+			Gap: gap, Poll: s.cfg.Poll,
+		}
+	}
+	return paths
+}
+
+// selectAndPublish runs the selection and publishes when the preferred
+// server just processed a stamp (stamped == its name) or changed.
+func (e *Engine) selectAndPublish(stamped string) error {
+	paths := e.paths()
+	d := e.sel.Choose(e.now(e.lastCount), paths)
+	e.decision = d
+	if d.Switched {
+		e.metrics.Switched()
+	}
+	for _, s := range e.servers {
+		e.metrics.SetServer(s.cfg.Address, ServerView{
+			Offset: s.params.Offset, ErrorBound: s.params.ErrorBound, MaxError: s.params.MaxError,
+			MinRTT: s.params.MinRTT, Period: s.params.Period, Penalty: d.Penalties[s.cfg.Address],
+			Status: uint32(s.params.Status), Preferred: s.cfg.Address == d.Preferred,
+		})
+	}
+	if d.Preferred == "" || (d.Preferred != stamped && !d.Switched) {
+		return nil
+	}
+	p := e.byName[d.Preferred]
+	if !p.haveParams {
+		return nil
+	}
+	gen, err := e.pub.Publish(Update{Server: d.Preferred, Params: p.params, Poll: p.cfg.Poll, Switched: d.Switched && d.Previous != ""})
+	if err != nil {
+		e.lastErr = err.Error()
+		return fmt.Errorf("publish: %w", err)
+	}
+	e.lastErr = ""
+	e.generation = gen
+	e.published = true
+	e.pubParams = p.params
+	e.metrics.Published(gen, p.params.ErrorBound, p.params.MaxError, uint32(p.params.Status))
+	return nil
+}
+
+// Decision is the last selection outcome.
+func (e *Engine) Decision() Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.decision
+}
+
+// Preferred is the preferred server's current clock, if any.
+func (e *Engine) Preferred() (string, clocksync.Params, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.published {
+		return "", clocksync.Params{}, false
+	}
+	return e.decision.Preferred, e.pubParams, true
+}
+
+// SaveTo fills the estimator and selection parts of a state file.
+func (e *Engine) SaveTo(st *State) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st.Preferred = e.decision.Preferred
+	st.Servers = st.Servers[:0]
+	for _, s := range e.servers {
+		b, err := s.est.MarshalState()
+		if err != nil {
+			return fmt.Errorf("state of %s: %w", s.cfg.Address, err)
+		}
+		st.Servers = append(st.Servers, ServerState{Address: s.cfg.Address, Estimator: b})
+	}
+	return nil
+}
+
+// StatusNames spells out a status word. The estimator's String, when it
+// has one, gives the names; otherwise the shared bits are named here and
+// the others numbered.
+func StatusNames(s clocksync.Status) []string {
+	if s == 0 {
+		return nil
+	}
+	if sv, ok := any(s).(fmt.Stringer); ok {
+		return splitComma(sv.String())
+	}
+	known := map[clocksync.Status]string{clocksync.StatusUnsync: "unsync", clocksync.StatusWarmup: "warmup",
+		clocksync.StatusStarving: "starving", clocksync.StatusRejected: "rejected"}
+	var out []string
+	for bit := 0; bit < 32; bit++ {
+		b := clocksync.Status(1) << bit
+		if s&b == 0 {
+			continue
+		}
+		if n, ok := known[b]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, fmt.Sprintf("bit%d", bit))
+		}
+	}
+	return out
+}
+
+func splitComma(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || r == ' ' })
+}
+
+// Snapshot fills the engine's part of the status document.
+func (e *Engine) Snapshot(d *StatusDoc) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d.Preferred = e.decision.Preferred
+	d.Provisional = e.decision.Provisional
+	d.SelectionReason = e.decision.Reason
+	d.Switches = e.sel.Switches()
+	if e.lastErr != "" {
+		d.LastError = e.lastErr
+	}
+	p := e.pubParams
+	d.Clock.Generation = e.generation
+	d.Clock.Published = e.published
+	d.Clock.Period = p.Period
+	d.Clock.Offset = p.Offset
+	d.Clock.ErrorBound = p.ErrorBound
+	d.Clock.MaxError = p.MaxError
+	d.Clock.Status = uint32(p.Status)
+	d.Clock.StatusNames = StatusNames(p.Status)
+	d.Clock.RefCount = p.RefCount
+	if e.published {
+		d.Clock.Time = p.RefTime.Format9()
+	}
+	d.Servers = d.Servers[:0]
+	for _, s := range e.servers {
+		n, warm := s.est.Progress()
+		rej := make(map[string]uint64, len(s.rejected))
+		for k, v := range s.rejected {
+			rej[k] = v
+		}
+		age := 0.0
+		if s.haveStamp && e.lastCount > s.lastTf {
+			age = e.now(e.lastCount - s.lastTf).Seconds()
+		}
+		pen := math.Inf(1)
+		if v, ok := e.decision.Penalties[s.cfg.Address]; ok {
+			pen = v
+		}
+		d.Servers = append(d.Servers, ServerDoc{
+			Address: s.cfg.Address, Preferred: s.cfg.Address == e.decision.Preferred, Usable: s.usable,
+			Poll: s.cfg.Poll.Seconds(), Stamps: n, Warmup: warm, Accepted: s.accepted, Rejected: rej,
+			Period: s.params.Period, Offset: s.params.Offset, ErrorBound: s.params.ErrorBound,
+			MaxError: s.params.MaxError, MinRTT: s.params.MinRTT, Status: uint32(s.params.Status),
+			StatusNames: StatusNames(s.params.Status), Penalty: PenaltyPtr(pen), LastStamp: age, LastError: s.lastErr,
+		})
+	}
+}
