@@ -1,0 +1,251 @@
+package ntp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xenradclock/xenradclock/bintime"
+)
+
+// ServerReading is the served clock at one instant, as the caller's time
+// function reports it.
+type ServerReading struct {
+	// Time is the current time (UNIX epoch).
+	Time bintime.Time
+	// Synced is false while the clock has no valid estimate; the server then
+	// answers with LI=3 and stratum 16, which clients must not use.
+	Synced bool
+	// Leap is a pending leap second (LeapNone, LeapAdd, LeapDel).
+	Leap uint8
+	// UpstreamStratum is the stratum of the server this clock follows; the
+	// server announces one more. 0 means a reference clock (stratum 1).
+	UpstreamStratum uint8
+	// RefID identifies the upstream (RFC 5905 §7.3: IPv4 address, IPv6
+	// hash, or four ASCII characters at stratum 1).
+	RefID uint32
+	// RefTime is when the clock was last updated.
+	RefTime bintime.Time
+	// RootDelay is the round-trip delay to the reference clock: the upstream's
+	// root delay plus the minimum RTT to it.
+	RootDelay time.Duration
+	// MaxError is the guaranteed bound on |Time − true time|. The server
+	// announces root dispersion = MaxError − RootDelay/2, so a client's root
+	// distance (RootDelay/2 + root dispersion) is exactly the bound.
+	MaxError time.Duration
+}
+
+// TimeFunc returns the served clock now. It is called once when a request
+// is received (Tb) and once just before the reply is sent (Te), and must be
+// safe for concurrent use.
+type TimeFunc func() ServerReading
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Addr is the UDP address to bind ("127.0.0.1:123", "[::1]:0"). Required:
+	// a server is only ever bound where it was configured to be.
+	Addr string
+	// Time supplies the served clock. Required.
+	Time TimeFunc
+	// Precision is the announced precision, log2 s (default -20, about 1 µs).
+	Precision int8
+	// Delay, when set, emulates a network path for tests: each request is
+	// held for toServer before Tb is read, and each reply for fromServer
+	// after Te is read, so the exchange sees those one-way delays.
+	Delay func() (toServer, fromServer time.Duration)
+}
+
+// ServerStats counts what the server did; Dropped is indexed by Reason.
+type ServerStats struct {
+	Requests uint64
+	Replies  uint64
+	Unsynced uint64 // replies sent with LI=3
+	Dropped  map[Reason]uint64
+}
+
+// Server answers NTP client (mode 3) requests with the time of a caller's
+// function. It serves both as the project's test server (offset and skewed
+// time through emulated delays) and as dom0d's server for guests.
+type Server struct {
+	cfg     ServerConfig
+	conn    *net.UDPConn
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	reqs    atomic.Uint64
+	replies atomic.Uint64
+	unsync  atomic.Uint64
+	dropped [numReasons]atomic.Uint64
+}
+
+// NewServer binds the server's socket. Call Serve to answer requests.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Time == nil {
+		return nil, errors.New("ntp: ServerConfig.Time is required")
+	}
+	if cfg.Addr == "" {
+		return nil, errors.New("ntp: ServerConfig.Addr is required")
+	}
+	if cfg.Precision == 0 {
+		cfg.Precision = -20
+	}
+	ua, err := net.ResolveUDPAddr("udp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("ntp: server address %q: %w", cfg.Addr, err)
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("ntp: server listen on %q: %w", cfg.Addr, err)
+	}
+	return &Server{cfg: cfg, conn: conn}, nil
+}
+
+// Addr is the bound address (with the port chosen when Addr asked for 0).
+func (s *Server) Addr() netip.AddrPort {
+	ap := s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() ServerStats {
+	st := ServerStats{Requests: s.reqs.Load(), Replies: s.replies.Load(), Unsynced: s.unsync.Load(), Dropped: map[Reason]uint64{}}
+	for r := range s.dropped {
+		if n := s.dropped[r].Load(); n != 0 {
+			st.Dropped[Reason(r)] = n
+		}
+	}
+	return st
+}
+
+// Close stops Serve and waits for delayed replies to finish.
+func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	err := s.conn.Close()
+	s.wg.Wait()
+	return err
+}
+
+// Serve answers requests until ctx is done or Close is called. It returns
+// nil after Close or cancellation.
+func (s *Server) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	buf := make([]byte, MaxPacketLen+1)
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.closed.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("ntp: server read: %w", err)
+		}
+		// Tb as early as possible; with an emulated delay, after it.
+		var rx ServerReading
+		if s.cfg.Delay == nil {
+			rx = s.cfg.Time()
+		}
+		s.reqs.Add(1)
+		req, reason := s.parseRequest(buf[:n])
+		if reason != ReasonNone {
+			s.dropped[reason].Add(1)
+			continue
+		}
+		if s.cfg.Delay == nil {
+			s.reply(req, rx, from)
+			continue
+		}
+		in, out := s.cfg.Delay()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			time.Sleep(in)
+			rx := s.cfg.Time()
+			s.replyDelayed(req, rx, from, out)
+		}()
+	}
+}
+
+func (s *Server) parseRequest(b []byte) (Packet, Reason) {
+	if len(b) > MaxPacketLen {
+		return Packet{}, ReasonMalformed
+	}
+	p, err := Decode(b)
+	if err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return p, de.Reason
+		}
+		return p, ReasonMalformed
+	}
+	if p.Version < 1 || p.Version > 4 {
+		return p, ReasonVersion
+	}
+	if p.Mode != ModeClient {
+		return p, ReasonMode
+	}
+	return p, ReasonNone
+}
+
+// Response builds the reply to req from the readings at receive (rx) and
+// transmit (tx). It is exported so other transports (and tests) build the
+// same packet.
+func Response(req Packet, rx, tx ServerReading, precision int8) Packet {
+	p := Packet{
+		Version:   req.Version,
+		Mode:      ModeServer,
+		Poll:      req.Poll,
+		Precision: precision,
+		RefID:     tx.RefID,
+		RefTime:   TimestampOf(tx.RefTime),
+		Origin:    req.Transmit,
+		Receive:   TimestampOf(rx.Time),
+		Transmit:  TimestampOf(tx.Time),
+	}
+	stratum := int(tx.UpstreamStratum) + 1
+	if !tx.Synced || stratum >= 16 {
+		p.Leap, p.Stratum = LeapUnsync, 16
+	} else {
+		p.Leap, p.Stratum = tx.Leap&3, uint8(stratum)
+		if p.Leap == LeapUnsync {
+			p.Leap = LeapNone
+		}
+	}
+	p.RootDelay = ShortOf(tx.RootDelay)
+	p.RootDispersion = ShortOf(max(tx.MaxError-tx.RootDelay/2, 0))
+	return p
+}
+
+func (s *Server) reply(req Packet, rx ServerReading, to netip.AddrPort) {
+	tx := s.cfg.Time()
+	s.send(Response(req, rx, tx, s.cfg.Precision), to)
+}
+
+func (s *Server) replyDelayed(req Packet, rx ServerReading, to netip.AddrPort, out time.Duration) {
+	tx := s.cfg.Time()
+	p := Response(req, rx, tx, s.cfg.Precision)
+	time.Sleep(out)
+	s.send(p, to)
+}
+
+func (s *Server) send(p Packet, to netip.AddrPort) {
+	var b [HeaderLen]byte
+	out, _ := p.AppendBinary(b[:0])
+	if _, err := s.conn.WriteToUDPAddrPort(out, to); err != nil {
+		s.dropped[ReasonNetwork].Add(1)
+		return
+	}
+	s.replies.Add(1)
+	if p.Leap == LeapUnsync {
+		s.unsync.Add(1)
+	}
+}
