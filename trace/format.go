@@ -63,7 +63,34 @@ type Header struct {
 	// PollPeriod is the poll period the recorder used, in seconds (key
 	// poll_period); 0 when the file does not say.
 	PollPeriod float64
+	// SideColumns says that data lines carry side information after Tf
+	// (project format only). Writer then writes the columns SideFields
+	// names, and a `# fields:` header naming them; Reader sets it when the
+	// `fields` header names at least one of them, and fills each stamp's
+	// SideInfo from the columns named.
+	SideColumns bool
 }
+
+// SideFields are the side-information columns of the project format, in the
+// order Writer writes them after `Ta Tb Te Tf`: server name (`-` for none),
+// stratum, leap indicator (0..3), reference ID (8 hex digits), TTL, root
+// delay and root dispersion (decimal seconds, at most 9 decimals).
+var SideFields = [...]string{"server", "stratum", "leap", "refid", "ttl", "root_delay", "root_dispersion"}
+
+// Column indexes into SideFields.
+const (
+	colServer = iota
+	colStratum
+	colLeap
+	colRefID
+	colTTL
+	colRootDelay
+	colRootDisp
+	numSide
+)
+
+// maxColumns bounds the column a `fields` header may give meaning to.
+const maxColumns = 16
 
 // LineError is a malformed line. Reader returns it and can go on with the
 // next line.

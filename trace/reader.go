@@ -47,6 +47,10 @@ type Reader struct {
 	// Format detection: set when the first non-empty line was seen.
 	detected bool
 	version  int // RADclock `version:` key, 0 when absent
+	// side[i] is the column of SideFields[i], or 0 when absent (columns
+	// 0..3 are always Ta Tb Te Tf).
+	side    [numSide]int
+	maxSide int // highest column in side, 0 when none
 
 	pending     *rawLine     // first data line, read while scanning the header
 	hdrErrs     []*LineError // header errors not yet returned by Next
@@ -277,6 +281,11 @@ func (r *Reader) headerLine(text string, n int) *LineError {
 		r.hdr.Counter = value
 	case "server":
 		r.hdr.Server = value
+	case "fields":
+		if r.hdr.Format.IsRADclock() {
+			return nil // RADclock describes its own columns; the version decides
+		}
+		return r.fieldsHeader(value, n)
 	case "version":
 		if !r.hdr.Format.IsRADclock() {
 			return nil
@@ -364,7 +373,7 @@ func fields(s string, dst []string) int {
 }
 
 func (r *Reader) parseData(text string, n int) (Record, *LineError) {
-	var f [6]string
+	var f [maxColumns]string
 	nf := fields(text, f[:])
 	if nf < 4 {
 		return Record{}, malformed(n, "want at least 4 fields Ta Tb Te Tf, got %d in %q", nf, clip(text))
@@ -407,9 +416,111 @@ func (r *Reader) parseData(text string, n int) (Record, *LineError) {
 			s.Side.Server = "10.0.0." + strconv.FormatUint(id, 10)
 		}
 	}
+	if r.maxSide != 0 {
+		if nf <= r.maxSide {
+			return Record{}, malformed(n, "the fields header names %d columns, the line has %d", r.maxSide+1, nf)
+		}
+		if err := r.parseSide(&s.Side, f[:], n); err != nil {
+			return Record{}, err
+		}
+	}
 	rec.Line = n
 	rec.TfText = f[3]
 	return rec, nil
+}
+
+// fieldsHeader reads `# fields: Ta Tb Te Tf [name...]`: the side-information
+// columns it names are parsed, any other name is a column to ignore.
+func (r *Reader) fieldsHeader(value string, n int) *LineError {
+	var f [maxColumns + 1]string
+	nf := fields(value, f[:])
+	want := [4]string{"Ta", "Tb", "Te", "Tf"}
+	for i, w := range want {
+		if i >= nf || !strings.EqualFold(f[i], w) {
+			return malformed(n, "fields %q must begin with Ta Tb Te Tf", clip(value))
+		}
+	}
+	var side [numSide]int
+	maxSide := 0
+	for i := 4; i < min(nf, len(f)); i++ {
+		for j, name := range SideFields {
+			if !strings.EqualFold(f[i], name) {
+				continue
+			}
+			if i >= maxColumns {
+				return malformed(n, "fields: column %q is beyond column %d", name, maxColumns)
+			}
+			if side[j] != 0 {
+				return malformed(n, "fields: column %q named twice", name)
+			}
+			side[j] = i
+			maxSide = max(maxSide, i)
+		}
+	}
+	r.side, r.maxSide = side, maxSide
+	r.hdr.SideColumns = maxSide != 0
+	return nil
+}
+
+func (r *Reader) parseSide(si *clocksync.SideInfo, f []string, n int) *LineError {
+	small := func(col int, max uint64) (uint64, *LineError) {
+		v, err := strconv.ParseUint(f[r.side[col]], 10, 8)
+		if err != nil || v > max {
+			return 0, malformed(n, "%s %q is not a number 0..%d", SideFields[col], clip(f[r.side[col]]), max)
+		}
+		return v, nil
+	}
+	seconds := func(col int) (int64, *LineError) {
+		t, err := parseSeconds(SideFields[col], f[r.side[col]], 9, n)
+		if err != nil {
+			return 0, err
+		}
+		if t.Sec >= 1<<32 {
+			return 0, malformed(n, "%s %q is out of range", SideFields[col], clip(f[r.side[col]]))
+		}
+		return t.Nanos(), nil
+	}
+	var err *LineError
+	var v uint64
+	if c := r.side[colServer]; c != 0 && f[c] != "-" {
+		si.Server = f[c]
+	}
+	if r.side[colStratum] != 0 {
+		if v, err = small(colStratum, 255); err != nil {
+			return err
+		}
+		si.Stratum = uint8(v)
+	}
+	if r.side[colLeap] != 0 {
+		if v, err = small(colLeap, 3); err != nil {
+			return err
+		}
+		si.Leap = uint8(v)
+	}
+	if r.side[colTTL] != 0 {
+		if v, err = small(colTTL, 255); err != nil {
+			return err
+		}
+		si.TTL = uint8(v)
+	}
+	if c := r.side[colRefID]; c != 0 {
+		id, perr := strconv.ParseUint(f[c], 16, 32)
+		if perr != nil || len(f[c]) != 8 {
+			return malformed(n, "refid %q is not 8 hex digits", clip(f[c]))
+		}
+		si.RefID = uint32(id)
+	}
+	if r.side[colRootDelay] != 0 {
+		if si.RootDelay, err = seconds(colRootDelay); err != nil {
+			return err
+		}
+	}
+	if r.side[colRootDisp] != 0 {
+		if si.RootDispersion, err = seconds(colRootDisp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parseTicks(name, s string, n int) (uint64, *LineError) {

@@ -326,3 +326,61 @@ func TestReadError(t *testing.T) {
 		t.Errorf("read error not sticky: %v", err2)
 	}
 }
+
+func TestSideColumns(t *testing.T) {
+	in := "# counter_hz: 1e9\n# server: default.example\n" +
+		"# fields: Ta Tb Te Tf server stratum leap refid ttl root_delay root_dispersion\n" +
+		"1 2 3 4 192.0.2.7 1 2 47505300 64 0.000015000 0.000000001 ignored\n" +
+		"1 2 3 4 - 16 0 ffffffff 255 0 4294967295.999999999\n"
+	r := NewReader(strings.NewReader(in))
+	h, err := r.Header()
+	if err != nil || !h.SideColumns {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	recs := readAll(t, r)
+	want := []clocksync.SideInfo{
+		{Server: "192.0.2.7", Stratum: 1, Leap: 2, RefID: 0x47505300, TTL: 64, RootDelay: 15000, RootDispersion: 1},
+		{Server: "default.example", Stratum: 16, RefID: 0xffffffff, TTL: 255, RootDispersion: 4294967295999999999},
+	}
+	for i, rec := range recs {
+		if rec.Stamp.Side != want[i] {
+			t.Errorf("line %d: side %+v, want %+v", rec.Line, rec.Stamp.Side, want[i])
+		}
+	}
+	// Only the named columns count; others are ignored; order is free.
+	r = NewReader(strings.NewReader("# fields: ta tb te tf comment LEAP\n1 2 3 4 hello 1\n"))
+	if recs := readAll(t, r); len(recs) != 1 || recs[0].Stamp.Side.Leap != 1 {
+		t.Errorf("records %+v", recs)
+	}
+	// Without a fields header, extra columns are ignored.
+	r = NewReader(strings.NewReader("1 2 3 4 192.0.2.7 1 2\n"))
+	if recs := readAll(t, r); len(recs) != 1 || recs[0].Stamp.Side != (clocksync.SideInfo{}) {
+		t.Errorf("records %+v", recs)
+	}
+}
+
+func TestSideColumnErrors(t *testing.T) {
+	const hdr = "# fields: Ta Tb Te Tf server stratum leap refid ttl root_delay root_dispersion\n"
+	for _, tc := range []struct{ in, want string }{
+		{hdr + "1 2 3 4 s 1 0 47505300 64 0\n", "the fields header names 11 columns, the line has 10"},
+		{hdr + "1 2 3 4 s 256 0 47505300 64 0 0\n", `stratum "256" is not a number 0..255`},
+		{hdr + "1 2 3 4 s 1 4 47505300 64 0 0\n", `leap "4" is not a number 0..3`},
+		{hdr + "1 2 3 4 s 1 0 4750530 64 0 0\n", `refid "4750530" is not 8 hex digits`},
+		{hdr + "1 2 3 4 s 1 0 0x475053 64 0 0\n", `refid "0x475053"`},
+		{hdr + "1 2 3 4 s 1 0 47505300 -1 0 0\n", `ttl "-1"`},
+		{hdr + "1 2 3 4 s 1 0 47505300 64 0.0000000001 0\n", "root_delay \"0.0000000001\" has 10 decimals"},
+		{hdr + "1 2 3 4 s 1 0 47505300 64 0 4294967296\n", `root_dispersion "4294967296" is out of range`},
+		{"# fields: Tb Ta Te Tf\n", "must begin with Ta Tb Te Tf"},
+		{"# fields: Ta Tb Te Tf leap leap\n", `column "leap" named twice`},
+		{"# fields: Ta Tb Te Tf 5 6 7 8 9 10 11 12 13 14 15 16 leap\n", "beyond column 16"},
+	} {
+		r := NewReader(strings.NewReader(tc.in))
+		var err error
+		for err == nil {
+			_, err = r.Next()
+		}
+		if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}

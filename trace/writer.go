@@ -27,6 +27,7 @@ import (
 type Writer struct {
 	w      io.Writer
 	format Format
+	side   bool
 	buf    []byte
 	nonce  uint64
 	err    error
@@ -43,13 +44,23 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 		if !(h.CounterHz > 0) || math.IsInf(h.CounterHz, 0) {
 			return nil, fmt.Errorf("trace header: counter_hz must be a positive frequency, not %v", h.CounterHz)
 		}
-		b = append(b, "# xenradclock stamp trace, see docs/trace-format.md\n# fields: Ta Tb Te Tf\n"...)
+		b = append(b, "# xenradclock stamp trace, see docs/trace-format.md\n# fields: Ta Tb Te Tf"...)
+		if h.SideColumns {
+			for _, f := range SideFields {
+				b = append(b, ' ')
+				b = append(b, f...)
+			}
+		}
+		b = append(b, '\n')
 	case FormatRADclockV4:
 		b = append(b, "% BEGIN_HEADER\n"+
 			"% description: radclock local vcounter and NTP server stamps\n"+
 			"% type: NTP_rad\n% version: 4\n% fields: Ta Tb Te Tf nonce [sID]\n"...)
 	default:
 		return nil, fmt.Errorf("trace header: cannot write format %v", h.Format)
+	}
+	if h.SideColumns && h.Format != FormatXenradclock {
+		return nil, fmt.Errorf("trace header: only the xenradclock format has side-information columns")
 	}
 	c := "#"
 	if h.Format == FormatRADclockV4 {
@@ -81,7 +92,7 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	if _, err := w.Write(b); err != nil {
 		return nil, fmt.Errorf("writing trace header: %w", err)
 	}
-	return &Writer{w: w, format: h.Format, buf: b[:0]}, nil
+	return &Writer{w: w, format: h.Format, side: h.SideColumns, buf: b[:0]}, nil
 }
 
 // Write appends one stamp. Server times before the UNIX epoch cannot be
@@ -102,6 +113,31 @@ func (w *Writer) Write(s clocksync.Stamp) error {
 	b = AppendSeconds9(b, s.Te)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, s.Tf, 10)
+	if w.side {
+		si := &s.Side
+		if si.Server == "-" || strings.ContainsAny(si.Server, " \t\r\n") || si.Leap > 3 || si.RootDelay < 0 || si.RootDispersion < 0 ||
+			si.RootDelay >= maxRootNs || si.RootDispersion >= maxRootNs {
+			return fmt.Errorf("trace: stamp with Tf %d has side information the format cannot hold: %+v", s.Tf, *si)
+		}
+		b = append(b, ' ')
+		if si.Server == "" {
+			b = append(b, '-')
+		} else {
+			b = append(b, si.Server...)
+		}
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(si.Stratum), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(si.Leap), 10)
+		b = append(b, ' ')
+		b = appendHex8(b, si.RefID)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(si.TTL), 10)
+		b = append(b, ' ')
+		b = AppendSeconds9(b, bintime.FromNanos(si.RootDelay))
+		b = append(b, ' ')
+		b = AppendSeconds9(b, bintime.FromNanos(si.RootDispersion))
+	}
 	if w.format == FormatRADclockV4 {
 		w.nonce++
 		b = append(b, ' ')
@@ -114,6 +150,17 @@ func (w *Writer) Write(s clocksync.Stamp) error {
 		return w.err
 	}
 	return nil
+}
+
+// maxRootNs bounds root delay and dispersion to what Reader accepts (2^32 s).
+const maxRootNs = 1 << 32 * 1_000_000_000
+
+func appendHex8(b []byte, v uint32) []byte {
+	const hex = "0123456789abcdef"
+	for i := 28; i >= 0; i -= 4 {
+		b = append(b, hex[v>>uint(i)&0xf])
+	}
+	return b
 }
 
 // AppendSeconds9 appends t as decimal seconds with exactly nine decimals,
