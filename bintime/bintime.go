@@ -28,10 +28,6 @@ type Time struct {
 
 const nsPerSec = 1_000_000_000
 
-// fracPerNs is 2^64/1e9 rounded down; the remainder is carried separately
-// where exactness matters.
-const fracPerNs = 18446744073
-
 // FromNanos converts a count of nanoseconds (may be negative) exactly
 // rounded to the nearest 2^-64 s.
 func FromNanos(ns int64) Time {
