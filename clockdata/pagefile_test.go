@@ -1,0 +1,216 @@
+//go:build linux
+
+package clockdata
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/xenradclock/xenradclock/bintime"
+)
+
+func TestPageFileLifecycle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "clock")
+	if _, err := OpenPage(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing page: %v", err)
+	}
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := CreatePage(path); err == nil {
+		t.Error("a second writer got the page")
+	}
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := p.Record(); !errors.Is(err, ErrUninitialised) {
+		t.Errorf("fresh page: %v", err)
+	}
+	r := testRecord(t)
+	fc := &fakeCounter{kind: r.CounterKind, count: r.RefCount, id: r.CounterIdentity}
+	if _, err := p.Now(fc); !errors.Is(err, ErrUninitialised) {
+		t.Errorf("Now on a fresh page: %v", err)
+	}
+	bad := r
+	bad.RawPeriod = Period{}
+	if err := w.Publish(&bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("published an invalid record: %v", err)
+	}
+	if err := w.Publish(&r); err != nil {
+		t.Fatal(err)
+	}
+	got, seq, err := p.Record()
+	if err != nil || seq != 2 || !reflect.DeepEqual(got, r) {
+		t.Fatalf("after publish: %v seq %d", err, seq)
+	}
+	n, err := p.Now(fc)
+	if err != nil || n.Status != ReadFresh || n.Time != r.RefTime {
+		t.Fatalf("Now: %v %+v", err, n)
+	}
+	// The file on disk is exactly the encoder's page.
+	disk, _ := os.ReadFile(path)
+	if want := EncodePage(&r, 2); !reflect.DeepEqual(disk, want) {
+		t.Error("page file differs from EncodePage")
+	}
+
+	// A restarted writer keeps the seqlock running.
+	w.Close()
+	w2, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	r.Generation++
+	if err := w2.Publish(&r); err != nil {
+		t.Fatal(err)
+	}
+	if _, seq, err := p.Record(); err != nil || seq != 4 {
+		t.Errorf("after writer restart: seq %d, %v", seq, err)
+	}
+
+	// A page left odd by a writer that died mid-update: readers give up
+	// after the deadline with ErrBusy.
+	atomic.StoreUint64(&w2.m.w[seqWord], le(5))
+	if _, _, err := p.Record(); !errors.Is(err, ErrBusy) {
+		t.Errorf("odd page: %v", err)
+	}
+
+	// A foreign file of the right size.
+	other := filepath.Join(t.TempDir(), "other")
+	os.WriteFile(other, append([]byte("not a clock page"), make([]byte, PageSize)...), 0o644)
+	po, err := OpenPage(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer po.Close()
+	if _, _, err := po.Record(); !errors.Is(err, ErrMagic) {
+		t.Errorf("foreign page: %v", err)
+	}
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, make([]byte, 100), 0o644)
+	if _, err := OpenPage(short); !errors.Is(err, ErrTruncated) {
+		t.Errorf("short file: %v", err)
+	}
+}
+
+// TestMigrationBetweenPageAndCounter injects a migration between the page
+// read and the counter read: the counter's identity changes inside Read,
+// after the reader copied the record. The read must say "disrupted" and
+// carry no time, and a counter of the wrong kind "counter mismatch".
+func TestMigrationBetweenPageAndCounter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := testRecord(t)
+	w.Publish(&r)
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fc := &fakeCounter{kind: r.CounterKind, count: r.RefCount + 1000, id: r.CounterIdentity}
+	fc.onRead = func(f *fakeCounter) { f.id = 0xdead; f.count = 42 } // now on another host
+	n, err := p.Now(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Status != ReadDisrupted || !n.Time.IsZero() || !n.Latest.IsZero() {
+		t.Errorf("migration between page and counter read: %+v", n)
+	}
+	fc = &fakeCounter{kind: r.CounterKind + 1, count: r.RefCount, id: r.CounterIdentity}
+	if n, _ := p.Now(fc); n.Status != ReadCounterMismatch || !n.Time.IsZero() {
+		t.Errorf("wrong counter kind: %+v", n)
+	}
+}
+
+// TestConcurrentWriter runs a writer publishing a stream of records while
+// readers read through a second mapping of the same file. Every record
+// the writer publishes satisfies an invariant a torn copy would break (its
+// generation is encoded in its reference time and error bound); readers
+// must never see a torn or invalid record and must see generations in
+// order. Run under -race by make test.
+func TestConcurrentWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	base := testRecord(t)
+	mk := func(g uint64) Record {
+		r := base
+		r.Generation = g
+		r.RefTime = bintime.Time{Sec: base.RefTime.Sec + int64(g), Frac: g}
+		r.SlewEndTime = r.RefTime.Add(r.Period.Mul(r.SlewEndCount - r.RefCount))
+		r.RawRefTime = r.RefTime
+		r.ErrorBoundNs, r.MaxErrorNs = g, 2*g
+		return r
+	}
+	first := mk(1)
+	w.Publish(&first)
+
+	const updates = 3000
+	var wg sync.WaitGroup
+	var done atomic.Bool
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer done.Store(true)
+		for g := uint64(2); g <= updates; g++ {
+			r := mk(g)
+			if err := w.Publish(&r); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := OpenPage(path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer p.Close()
+			fc := &fakeCounter{kind: base.CounterKind, count: base.RefCount, id: base.CounterIdentity, step: 1}
+			last := uint64(0)
+			for reads := 0; !done.Load() || reads < 100; reads++ {
+				r, _, err := p.Record()
+				if err != nil {
+					t.Errorf("read %d: %v", reads, err)
+					return
+				}
+				g := r.Generation
+				if r.RefTime.Sec != base.RefTime.Sec+int64(g) || r.RefTime.Frac != g || r.MaxErrorNs != 2*g || r.ErrorBoundNs != g {
+					t.Errorf("torn record: generation %d with %+v", g, r)
+					return
+				}
+				if g < last {
+					t.Errorf("generation went back: %d after %d", g, last)
+					return
+				}
+				last = g
+				n, err := p.Now(fc)
+				if err != nil || n.Status != ReadFresh || n.Generation < g {
+					t.Errorf("Now: %v %+v", err, n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
