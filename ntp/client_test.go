@@ -203,9 +203,7 @@ func TestExchangeLateAndDuplicate(t *testing.T) {
 // TestExchangeNoncesAreRandom checks the transmit timestamps leak no time:
 // consecutive requests carry unrelated nonces.
 func TestExchangeNoncesAreRandom(t *testing.T) {
-	var seen []ntp.Timestamp
 	peer, err := ntptest.NewFakePeer(false, func(r ntp.Packet) []ntptest.Reply {
-		seen = append(seen, r.Transmit)
 		return []ntptest.Reply{{Bytes: ntptest.Bytes(ntptest.GoodReply(r))}}
 	})
 	if err != nil {
@@ -221,6 +219,13 @@ func TestExchangeNoncesAreRandom(t *testing.T) {
 		if _, _, err := c.Exchange(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+	}
+	var seen []ntp.Timestamp
+	for _, r := range peer.Received() {
+		seen = append(seen, r.Transmit)
+	}
+	if len(seen) != 4 {
+		t.Fatalf("%d requests", len(seen))
 	}
 	for i := 1; i < len(seen); i++ {
 		if d := int64(seen[i] - seen[i-1]); d > 0 && d < 1<<40 { // < 256 s apart: looks like a clock

@@ -240,12 +240,16 @@ func (s *Server) replyDelayed(req Packet, rx ServerReading, to netip.AddrPort, o
 func (s *Server) send(p Packet, to netip.AddrPort) {
 	var b [HeaderLen]byte
 	out, _ := p.AppendBinary(b[:0])
-	if _, err := s.conn.WriteToUDPAddrPort(out, to); err != nil {
-		s.dropped[ReasonNetwork].Add(1)
-		return
-	}
+	// Counted before sending, so a client that got the reply sees it counted.
 	s.replies.Add(1)
 	if p.Leap == LeapUnsync {
 		s.unsync.Add(1)
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(out, to); err != nil {
+		s.replies.Add(^uint64(0))
+		if p.Leap == LeapUnsync {
+			s.unsync.Add(^uint64(0))
+		}
+		s.dropped[ReasonNetwork].Add(1)
 	}
 }

@@ -15,9 +15,18 @@ func bintimeOf(t time.Time) bintime.Time {
 // time to their deadline, so a schedule of hours runs in milliseconds and
 // every wake-up time is exact.
 type VirtualClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	wakes []time.Time
+	mu      sync.Mutex
+	now     time.Time
+	wakes   []time.Time
+	onAfter func(d time.Duration)
+}
+
+// OnAfter sets a hook called at the start of every After, before the clock
+// advances: a test acts "during" a wait deterministically.
+func (c *VirtualClock) OnAfter(f func(d time.Duration)) {
+	c.mu.Lock()
+	c.onAfter = f
+	c.mu.Unlock()
 }
 
 // NewVirtualClock starts at t.
@@ -32,6 +41,12 @@ func (c *VirtualClock) Now() time.Time {
 
 // After implements ntp.Clock: it advances the clock by d and fires.
 func (c *VirtualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	hook := c.onAfter
+	c.mu.Unlock()
+	if hook != nil {
+		hook(d)
+	}
 	c.mu.Lock()
 	if d > 0 {
 		c.now = c.now.Add(d)

@@ -56,6 +56,7 @@ type FakePeer struct {
 	mu          sync.Mutex
 	handler     Handler
 	requests    int
+	received    []ntp.Packet
 	wg          sync.WaitGroup
 }
 
@@ -101,6 +102,13 @@ func (p *FakePeer) Requests() int {
 	return p.requests
 }
 
+// Received lists the requests that arrived, in order.
+func (p *FakePeer) Received() []ntp.Packet {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]ntp.Packet(nil), p.received...)
+}
+
 // Close stops the peer.
 func (p *FakePeer) Close() {
 	p.conn.Close()
@@ -122,6 +130,7 @@ func (p *FakePeer) loop() {
 		}
 		p.mu.Lock()
 		p.requests++
+		p.received = append(p.received, req)
 		h := p.handler
 		p.mu.Unlock()
 		for _, r := range h(req) {

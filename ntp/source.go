@@ -1,0 +1,425 @@
+package ntp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Poll period limits (the 1 s to 1024 s).
+const (
+	MinPoll = time.Second
+	MaxPoll = 1024 * time.Second
+)
+
+// Source defaults.
+const (
+	DefaultPoll          = 64 * time.Second
+	DefaultBurst         = 8
+	DefaultBurstInterval = 2 * time.Second
+	DefaultResolveEvery  = time.Hour
+)
+
+// Clock schedules a Source. The system clock's monotonic time by default;
+// tests inject a virtual one (ntptest.VirtualClock).
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Resolver looks up a host name; net.DefaultResolver.LookupNetIP fits.
+type Resolver func(ctx context.Context, network, host string) ([]netip.Addr, error)
+
+// SourceConfig configures the poller of one server.
+type SourceConfig struct {
+	// Server is "host", "host:port", "1.2.3.4", "[2001:db8::1]:123".
+	Server string
+	// Network restricts resolution: "ip" (default), "ip4" or "ip6".
+	Network string
+	// Poll is the period after the burst, MinPoll..MaxPoll (default 64 s).
+	Poll time.Duration
+	// Burst is the number of exchanges of the initial burst (default 8);
+	// NoBurst skips it.
+	Burst   int
+	NoBurst bool
+	// BurstInterval separates the burst's exchanges (default 2 s).
+	BurstInterval time.Duration
+	// ResolveEvery is how often a name is resolved again (default 1 h). IP
+	// literals are never resolved.
+	ResolveEvery time.Duration
+	// Client configures the exchange socket; Client.Counter is required.
+	// Client.Timeout defaults to 1 s, capped at half the shortest interval.
+	Client ClientConfig
+	// Clock schedules the exchanges (default: the system's monotonic clock).
+	Clock Clock
+	// Resolver resolves Server (default net.DefaultResolver.LookupNetIP).
+	Resolver Resolver
+}
+
+// Event is what a Source reports: exactly one of Sample and Reject is set.
+type Event struct {
+	Time   time.Time // on the Source's Clock
+	Name   string    // SourceConfig.Server
+	Sample *Sample
+	Reject *Rejection
+	// Dropped marks a Reject that is one packet discarded while an exchange
+	// went on (spoofed, late, malformed), not the exchange's outcome.
+	Dropped bool
+}
+
+// ErrDenied is returned by Run after a DENY or RSTR kiss-o'-death: the
+// server asked not to be used, and this source stops.
+var ErrDenied = errors.New("ntp: server refused service (kiss-o'-death DENY or RSTR)")
+
+// SourceStatus is a snapshot of a Source for status pages and metrics.
+type SourceStatus struct {
+	Server        string
+	Addr          netip.AddrPort // current address (zero before resolution)
+	Poll          time.Duration  // configured
+	EffectivePoll time.Duration  // after RATE back-off
+	InBurst       bool
+	Denied        bool
+	Kiss          string // last kiss code received
+	Exchanges     uint64
+	Samples       uint64
+	KernelStamps  uint64 // samples whose Ta and Tf both came from kernel stamps
+	Rejected      map[Reason]uint64
+	LastSample    time.Time // on the Source's Clock
+}
+
+// Source polls one server: resolution, burst, poll period, KoD.
+type Source struct {
+	cfg  SourceConfig
+	host string
+	port uint16
+	wake chan struct{}
+
+	mu           sync.Mutex
+	poll         time.Duration
+	backoff      time.Duration // RATE: floor of the effective poll
+	status       SourceStatus
+	rejected     [numReasons]uint64
+	running      bool
+	lastResolved time.Time
+}
+
+// NewSource validates cfg and returns a Source ready to Run.
+func NewSource(cfg SourceConfig) (*Source, error) {
+	host, port, err := SplitServer(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Client.Counter == nil {
+		return nil, errors.New("ntp: SourceConfig.Client.Counter is required")
+	}
+	switch cfg.Network {
+	case "":
+		cfg.Network = "ip"
+	case "ip", "ip4", "ip6":
+	default:
+		return nil, fmt.Errorf("ntp: network %q: want ip, ip4 or ip6", cfg.Network)
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if err := checkPoll(cfg.Poll); err != nil {
+		return nil, err
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.NoBurst || cfg.Burst < 0 {
+		cfg.Burst = 0
+	}
+	if cfg.BurstInterval <= 0 {
+		cfg.BurstInterval = DefaultBurstInterval
+	}
+	if cfg.ResolveEvery <= 0 {
+		cfg.ResolveEvery = DefaultResolveEvery
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver.LookupNetIP
+	}
+	if cfg.Client.Timeout <= 0 {
+		cfg.Client.Timeout = time.Second
+	}
+	if cfg.Client.Name == "" {
+		cfg.Client.Name = cfg.Server
+	}
+	s := &Source{cfg: cfg, host: host, port: port, wake: make(chan struct{}, 1), poll: cfg.Poll}
+	s.status.Server = cfg.Server
+	return s, nil
+}
+
+func checkPoll(d time.Duration) error {
+	if d < MinPoll || d > MaxPoll {
+		return fmt.Errorf("ntp: poll period %v outside %v..%v", d, MinPoll, MaxPoll)
+	}
+	return nil
+}
+
+// SplitServer parses "host", "host:port", "[v6]", "[v6]:port" or a bare
+// IPv6 literal, defaulting the port to 123.
+func SplitServer(server string) (host string, port uint16, err error) {
+	if server == "" {
+		return "", 0, errors.New("ntp: empty server")
+	}
+	if a, perr := netip.ParseAddr(server); perr == nil {
+		return a.String(), DefaultPort, nil
+	}
+	h, p, serr := net.SplitHostPort(server)
+	if serr != nil {
+		if strings.HasPrefix(server, "[") && strings.HasSuffix(server, "]") {
+			return server[1 : len(server)-1], DefaultPort, nil
+		}
+		if strings.Contains(serr.Error(), "missing port") {
+			return server, DefaultPort, nil
+		}
+		return "", 0, fmt.Errorf("ntp: server %q: %w", server, serr)
+	}
+	n, perr := strconv.ParseUint(p, 10, 16)
+	if perr != nil || n == 0 {
+		return "", 0, fmt.Errorf("ntp: server %q: bad port %q", server, p)
+	}
+	if h == "" {
+		return "", 0, fmt.Errorf("ntp: server %q: empty host", server)
+	}
+	return h, uint16(n), nil
+}
+
+// SetPoll changes the poll period at run time; the next exchange after the
+// burst is rescheduled from the last one.
+func (s *Source) SetPoll(d time.Duration) error {
+	if err := checkPoll(d); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.poll = d
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Status returns a snapshot.
+func (s *Source) Status() SourceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Poll = s.poll
+	st.EffectivePoll = max(s.poll, s.backoff)
+	st.Rejected = map[Reason]uint64{}
+	for r, n := range s.rejected {
+		if n != 0 {
+			st.Rejected[Reason(r)] = n
+		}
+	}
+	return st
+}
+
+func (s *Source) effectivePoll() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(s.poll, s.backoff)
+}
+
+// Run polls until ctx is done (returning nil) or the server denies service
+// (ErrDenied). Events go to out; Run blocks when out is full, so the
+// consumer sets the pace, never the loss. Run may be called once.
+func (s *Source) Run(ctx context.Context, out chan<- Event) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("ntp: Source.Run called twice")
+	}
+	s.running = true
+	s.status.InBurst = s.cfg.Burst > 0
+	s.mu.Unlock()
+
+	var client *Client
+	defer func() {
+		if client != nil {
+			client.Close()
+		}
+	}()
+	clk := s.cfg.Clock
+	burstLeft := s.cfg.Burst
+	next := clk.Now()
+	var last time.Time // scheduled time of the last exchange
+	for {
+		// Wait for the next slot; a poll change recomputes it.
+		for {
+			if burstLeft == 0 && !last.IsZero() {
+				// Recomputed at every wake-up, so SetPoll and RATE take
+				// effect from the last exchange, with no drift.
+				next = last.Add(s.effectivePoll())
+			}
+			d := next.Sub(clk.Now())
+			if d <= 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-clk.After(d):
+			case <-s.wake:
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		last = next
+		var err error
+		client, err = s.ensureClient(ctx, client, last)
+		if err != nil {
+			var rej *Rejection
+			if !errors.As(err, &rej) {
+				rej = &Rejection{Reason: ReasonNetwork, Detail: err.Error()}
+			}
+			if !s.emit(ctx, out, Event{Time: last, Reject: rej}) {
+				return nil
+			}
+		} else if denied, ok := s.exchange(ctx, client, out, last); !ok {
+			return nil
+		} else if denied {
+			return ErrDenied
+		}
+		if burstLeft > 0 {
+			burstLeft--
+		}
+		s.mu.Lock()
+		if s.backoff > 0 {
+			burstLeft = 0 // a RATE kiss ends the burst
+		}
+		s.status.InBurst = burstLeft > 0
+		s.mu.Unlock()
+		if burstLeft > 0 {
+			next = last.Add(s.cfg.BurstInterval)
+		}
+		// An exchange that overran its slot is followed at once, with no
+		// catching up on missed slots (the wait loop sees d <= 0).
+	}
+}
+
+// exchange runs one exchange and reports it. ok is false when ctx ended.
+func (s *Source) exchange(ctx context.Context, c *Client, out chan<- Event, at time.Time) (denied, ok bool) {
+	smp, dropped, err := c.Exchange(ctx)
+	if ctx.Err() != nil {
+		return false, false
+	}
+	s.mu.Lock()
+	s.status.Exchanges++
+	for _, d := range dropped {
+		s.rejected[d.Reason]++
+	}
+	s.mu.Unlock()
+	for i := range dropped {
+		if !s.emit(ctx, out, Event{Time: at, Reject: &dropped[i], Dropped: true}) {
+			return false, false
+		}
+	}
+	if err == nil {
+		s.mu.Lock()
+		s.status.Samples++
+		s.status.LastSample = at
+		if smp.TaMethod == MethodKernel && smp.TfMethod == MethodKernel {
+			s.status.KernelStamps++
+		}
+		s.mu.Unlock()
+		return false, s.emit(ctx, out, Event{Time: at, Sample: &smp})
+	}
+	var rej *Rejection
+	if !errors.As(err, &rej) {
+		rej = &Rejection{Reason: ReasonNetwork, Server: c.Server(), Detail: err.Error()}
+	}
+	s.mu.Lock()
+	s.rejected[rej.Reason]++
+	if rej.Kiss != "" {
+		s.status.Kiss = rej.Kiss
+	}
+	switch rej.Reason {
+	case ReasonKoDRate:
+		// Double the effective period, bounded; it stays backed off.
+		s.backoff = min(2*max(s.poll, s.backoff), MaxPoll)
+	case ReasonKoDDeny, ReasonKoDRstr:
+		s.status.Denied, denied = true, true
+	}
+	s.mu.Unlock()
+	return denied, s.emit(ctx, out, Event{Time: at, Reject: rej})
+}
+
+func (s *Source) emit(ctx context.Context, out chan<- Event, ev Event) bool {
+	ev.Name = s.cfg.Server
+	select {
+	case out <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ensureClient resolves the server when due and (re)opens the socket when
+// its address changed. On a resolution failure it keeps the old socket.
+func (s *Source) ensureClient(ctx context.Context, c *Client, now time.Time) (*Client, error) {
+	literal, _ := netip.ParseAddr(s.host)
+	if c != nil && (literal.IsValid() || now.Sub(s.lastResolved) < s.cfg.ResolveEvery) {
+		return c, nil
+	}
+	var addrs []netip.Addr
+	if literal.IsValid() {
+		addrs = []netip.Addr{literal}
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		addrs, err = s.cfg.Resolver(rctx, s.cfg.Network, s.host)
+		cancel()
+		s.lastResolved = now
+		if err != nil || len(addrs) == 0 {
+			if c != nil {
+				return c, nil
+			}
+			detail := "no addresses"
+			if err != nil {
+				detail = err.Error()
+			}
+			return nil, &Rejection{Reason: ReasonResolve, Detail: fmt.Sprintf("resolving %q: %s", s.host, detail)}
+		}
+	}
+	want := netip.AddrPortFrom(addrs[0].Unmap(), s.port)
+	if c != nil {
+		for _, a := range addrs {
+			if a.Unmap() == c.Server().Addr() {
+				return c, nil // still valid: no churn
+			}
+		}
+		c.Close()
+	}
+	cfg := s.cfg.Client
+	if interval := min(s.effectivePoll(), s.cfg.BurstInterval); cfg.Timeout > interval/2 {
+		cfg.Timeout = interval / 2
+	}
+	nc, err := Dial(want, cfg)
+	if err != nil {
+		return nil, &Rejection{Reason: ReasonNetwork, Server: want, Detail: err.Error()}
+	}
+	s.mu.Lock()
+	s.status.Addr = want
+	s.mu.Unlock()
+	return nc, nil
+}
