@@ -10,7 +10,7 @@ import (
 
 func TestRegistryNames(t *testing.T) {
 	got := strings.Join(Names(), ",")
-	for _, n := range []string{"monotonic-raw", "simulated", "tsc"} {
+	for _, n := range []string{"hpet", "monotonic-raw", "simulated", "tsc", "xen-platform", "xen-system"} {
 		if !strings.Contains(got, n) {
 			t.Errorf("Names() = %s, missing %s", got, n)
 		}
