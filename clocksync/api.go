@@ -61,4 +61,11 @@ type Params struct {
 	LeapTotal      int32  // TAI−UTC, s, applied in RefTime
 	LeapNext       int8   // pending leap, −1, 0 or +1
 	LeapAt         uint64 // counter value at which LeapNext takes effect (0: none)
+
+	// Added by the estimator (issue 2). ErrorDrift is the quadratic growth
+	// of ErrorBound, s/s²: Bounds gives ErrorBound + ErrorRate·a +
+	// ErrorDrift·a² at age a. Asymmetry is the path asymmetry change
+	// carried across level shifts, s (0 on the reference path).
+	ErrorDrift float64
+	Asymmetry  float64
 }

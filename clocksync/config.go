@@ -1,0 +1,215 @@
+package clocksync
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// TemperatureQuality is RADclock's temperature_quality: it picks the set of
+// oscillator meta-parameters (TSLimit, SKMScale, RateErrBound, BestSKMRate,
+// OffsetRatio, PlocalQuality) and the estimator's rate wander.
+type TemperatureQuality int
+
+// The three temperature qualities of RADclock.
+const (
+	QualityGood      TemperatureQuality = iota // RADclock's default
+	QualityExcellent                           // temperature-controlled room
+	QualityPoor                                // large temperature swings
+)
+
+func (q TemperatureQuality) String() string {
+	switch q {
+	case QualityGood:
+		return "good"
+	case QualityExcellent:
+		return "excellent"
+	case QualityPoor:
+		return "poor"
+	}
+	return fmt.Sprintf("quality(%d)", int(q))
+}
+
+// ParseTemperatureQuality reads "poor", "good" or "excellent".
+func ParseTemperatureQuality(s string) (TemperatureQuality, error) {
+	for _, q := range []TemperatureQuality{QualityGood, QualityExcellent, QualityPoor} {
+		if q.String() == s {
+			return q, nil
+		}
+	}
+	return 0, fmt.Errorf("clocksync: temperature quality %q: want poor, good or excellent", s)
+}
+
+// Config holds the estimator's meta-parameters. The first group keeps
+// RADclock's names and defaults (docs/estimator.md maps each to its
+// RADclock configuration key); the second group is this project's.
+// DefaultConfig gives the GOOD temperature quality and a 16 s poll.
+type Config struct {
+	// CounterHz is the counter's nominal frequency, ticks per second. The
+	// first period estimate is 1/CounterHz (RADclock's init_period_estimate).
+	CounterHz float64
+	// CounterTolerance bounds |nominal/true − 1| of the counter (default
+	// 500e-6): the prior uncertainty of the first period, and the rate
+	// allowance of max_error until a period has been measured.
+	CounterTolerance float64
+	// PollPeriod is the polling period in seconds, 1..1024 (RADclock's
+	// polling_period, default 16). Change it at run time with SetPollPeriod.
+	PollPeriod float64
+	// Quality is RADclock's temperature_quality; WithQuality sets the six
+	// meta-parameters below from it.
+	Quality TemperatureQuality
+
+	// TSLimit (ts_limit) is the base timestamping noise unit, s (15e-6).
+	// Derived: the upshift threshold Eshift = 10·TSLimit, the period point
+	// error gate Ep = 3·TSLimit and Eoffset = OffsetRatio·TSLimit.
+	TSLimit float64
+	// SKMScale (skm_scale) is the timescale over which the oscillator
+	// behaves as a constant rate, s (1024; 512 for poor). It sizes the
+	// windows as in RADclock.
+	SKMScale float64
+	// RateErrBound (rate_error_bound) bounds the oscillator's rate error at
+	// any scale (5e-7 good, 1e-7 excellent, 1e-6 poor). Derived: the period
+	// quality threshold RateErrBound/5 and the sanity bound 3·RateErrBound.
+	RateErrBound float64
+	// BestSKMRate (best_skm_rate) is the rate accuracy achievable within the
+	// SKM scale (2e-7 good). It ages RADclock's point errors; here it is
+	// reported as the plocal quality reference only.
+	BestSKMRate float64
+	// OffsetRatio (offset_ratio): Eoffset = OffsetRatio·TSLimit (10, v0.8).
+	// A stamp whose point error exceeds 3·Eoffset (near server) or 6·Eoffset
+	// (far server) is not used for the offset (OFFSET_QUALITY).
+	OffsetRatio float64
+	// PlocalQuality (plocal_quality): the local period is flagged
+	// PLOCAL_QUALITY while its bound exceeds this (8e-7).
+	PlocalQuality float64
+	// HistoryWindow is RADclock's h_win in seconds (one week): the minimum
+	// RTT and the long-baseline period reference are renewed every half.
+	HistoryWindow float64
+
+	// RateErrorBound is the lying-server model's bound on the error of the
+	// estimated rate (default 1e-7); the estimator uses its own rate
+	// uncertainty when that is smaller.
+	RateErrorBound float64
+	// DriftRateBound bounds how fast the oscillator's rate can change, 1/s
+	// (default 1 ppm/day = 1e-6/86400). It grows both the suspect allowance
+	// and the statistical error bound quadratically with age.
+	DriftRateBound float64
+	// SuspectK scales the suspect allowance: a server step is suspect when
+	// |step| > SuspectK·(offset error + rate error·gap + ½·DriftRateBound·gap²)
+	// plus the stamp's own half point error (default 1).
+	SuspectK float64
+	// SuspectHold is how long, s, a suspect step must persist before it is
+	// accepted, loudly (default 1800).
+	SuspectHold float64
+	// MaxDrift is max_error's guaranteed rate allowance (default 15e-6, as
+	// ClockBound's max drift).
+	MaxDrift float64
+	// RateWander is the standard deviation of the oscillator's random-walk
+	// rate change per √s used by the offset/rate filter (default 1e-10;
+	// 3e-11 excellent, 3e-10 poor). Larger follows temperature faster.
+	RateWander float64
+	// PointNoise is the timestamping noise floor, s (default 1e-6): the
+	// smallest standard deviation the filter assigns to one stamp.
+	PointNoise float64
+	// BoundK is the multiple of the filter's standard deviation that makes
+	// error_bound (default 2.75).
+	BoundK float64
+	// Burst is the number of exchanges in the start burst (default 8, as
+	// RADclock's NTP_BURST) and BurstInterval their spacing, s (default 2).
+	// The estimator uses Burst to decide when the clock is synchronised;
+	// the exchange scheduler in dom0d sends the burst.
+	Burst         int
+	BurstInterval float64
+	// MaxRTT rejects stamps whose RTT exceeds it, s (default 2).
+	MaxRTT float64
+	// TAIOffset is TAI−UTC at start, s (default 37): LeapTotal starts here.
+	TAIOffset int32
+	// LeapConfirm is the number of consecutive stamps announcing a leap
+	// second before it is scheduled (default 3).
+	LeapConfirm int
+}
+
+// DefaultConfig is the GOOD temperature quality, a 16 s poll and a 1 GHz
+// nominal counter.
+func DefaultConfig() Config {
+	c := Config{
+		CounterHz:        1e9,
+		CounterTolerance: 500e-6,
+		PollPeriod:       16,
+		HistoryWindow:    604800,
+		RateErrorBound:   1e-7,
+		DriftRateBound:   1e-6 / 86400,
+		SuspectK:         1,
+		SuspectHold:      1800,
+		MaxDrift:         15e-6,
+		PointNoise:       1e-6,
+		BoundK:           2.75,
+		Burst:            8,
+		BurstInterval:    2,
+		MaxRTT:           2,
+		TAIOffset:        37,
+		LeapConfirm:      3,
+	}
+	return c.WithQuality(QualityGood)
+}
+
+// WithQuality returns c with the six RADclock meta-parameters and the rate
+// wander set for temperature quality q (RADclock v0.8's table).
+func (c Config) WithQuality(q TemperatureQuality) Config {
+	c.Quality = q
+	c.TSLimit, c.OffsetRatio = 15e-6, 10
+	switch q {
+	case QualityExcellent:
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 3e-11
+	case QualityPoor:
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 512, 1e-6, 1e-6, 2e-6, 3e-10
+	default:
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 1e-10
+	}
+	return c
+}
+
+// Validate reports the first unusable field, by name.
+func (c Config) Validate() error {
+	type rng struct {
+		name     string
+		v        float64
+		min, max float64
+	}
+	for _, r := range []rng{
+		{"CounterHz", c.CounterHz, 1e3, 1e11},
+		{"CounterTolerance", c.CounterTolerance, 1e-7, 0.01},
+		{"PollPeriod", c.PollPeriod, 1, 1024},
+		{"TSLimit", c.TSLimit, 1e-9, 1e-2},
+		{"SKMScale", c.SKMScale, 16, 1e5},
+		{"RateErrBound", c.RateErrBound, 1e-10, 1e-3},
+		{"BestSKMRate", c.BestSKMRate, 1e-11, 1e-3},
+		{"OffsetRatio", c.OffsetRatio, 1, 1000},
+		{"PlocalQuality", c.PlocalQuality, 1e-10, 1e-3},
+		{"HistoryWindow", c.HistoryWindow, 3600, 1e8},
+		{"RateErrorBound", c.RateErrorBound, 1e-11, 1e-3},
+		{"DriftRateBound", c.DriftRateBound, 0, 1e-6},
+		{"SuspectK", c.SuspectK, 0.1, 100},
+		{"SuspectHold", c.SuspectHold, 0, 1e6},
+		{"MaxDrift", c.MaxDrift, 1e-9, 1e-3},
+		{"RateWander", c.RateWander, 1e-14, 1e-6},
+		{"PointNoise", c.PointNoise, 1e-10, 1e-2},
+		{"BoundK", c.BoundK, 1, 10},
+		{"BurstInterval", c.BurstInterval, 0.1, 60},
+		{"MaxRTT", c.MaxRTT, 1e-3, 60},
+	} {
+		if math.IsNaN(r.v) || r.v < r.min || r.v > r.max {
+			return fmt.Errorf("clocksync: config %s = %v out of range [%g, %g]", r.name, r.v, r.min, r.max)
+		}
+	}
+	if c.Burst < 0 || c.Burst > 64 {
+		return fmt.Errorf("clocksync: config Burst = %d out of range [0, 64]", c.Burst)
+	}
+	if c.LeapConfirm < 1 || c.LeapConfirm > 1000 {
+		return fmt.Errorf("clocksync: config LeapConfirm = %d out of range [1, 1000]", c.LeapConfirm)
+	}
+	if c.Quality < QualityGood || c.Quality > QualityPoor {
+		return errors.New("clocksync: config Quality unknown")
+	}
+	return nil
+}

@@ -1,0 +1,855 @@
+package clocksync
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/xenradclock/xenradclock/bintime"
+)
+
+// ringCap is the depth of the stamp history (a power of two). It bounds
+// memory whatever the run length and must exceed the largest shift window
+// (1500 stamps at a 1 s poll).
+const ringCap = 2048
+
+const (
+	maxLevels = 8 // remembered RTT levels with their carried asymmetry
+	nRecent   = 8 // recent good stamps kept for max_error
+)
+
+// rec is one stamp in the history, server times on the continuous
+// (leap-free) timescale.
+type rec struct {
+	Ta, Tf  uint64
+	Tb, Te  bintime.Time
+	RTT     float64 // net RTT (host RTT minus server hold time), s
+	Beta    float64 // asymmetry correction in force when it was processed, s
+	RootErr float64 // root dispersion + root delay/2, s
+	Good    bool    // used for an offset update
+}
+
+// level is an RTT level of the path with the asymmetry correction that
+// belongs to it.
+type level struct {
+	RTT, Beta, BetaVar float64
+	Used               bool
+	Seen               int // stamp index when last left, for replacement
+}
+
+// state is everything the estimator carries from stamp to stamp; it is
+// what MarshalState saves (hence exported fields).
+type state struct {
+	CounterHz float64
+	Poll      float64
+	// windows, in stamps
+	OffsetWin, ShiftWin, WarmupWin, HWin int
+
+	I        int   // stamps that passed the filter
+	HaveLast bool  // Last is valid
+	Last     Stamp // previous stamp that passed the filter
+
+	Recs  []rec
+	Dq    []int32 // monotonic deque of stamp indices: sliding minimum RTT over ShiftWin
+	DqH   int
+	DqN   int
+	Phat  float64 // long-term period, s/tick
+	Perr  float64 // its relative error bound (RADclock's perr)
+	Kc    uint64  // anchor counter
+	Kt    bintime.Time
+	UKt   bintime.Time // the uncorrected clock at Kc (RADclock's Cu: follows the period only)
+	Meas  bool         // Phat measured (not just nominal)
+	EpDiv float64      // 5, then 50 after the first history half-window
+
+	// offset/rate filter: state (Theta, Rho) relative to the clock anchored
+	// at (Kc, Kt) with period Phat; covariance P.
+	Theta, Rho    float64
+	P00, P01, P11 float64
+	Updates       int
+	LastGoodTf    uint64
+	LastGoodEB    float64
+
+	RTThat     float64 // minimum RTT of the current path level, s
+	BaseN      int     // stamps behind RTThat
+	MeanPe     float64 // mean point error of usable stamps
+	LastShiftI int
+	Beta       float64 // carried asymmetry of the current level, s
+	BetaVar    float64
+	Levels     [maxLevels]level
+
+	PStamp      rec // long-baseline period reference
+	PStampPe    float64
+	PStampRTT   float64
+	NextP       rec
+	NextPPe     float64
+	NextPRTT    float64
+	NextPCount  int
+	NextRTThat  float64
+	Searching   bool
+	SearchStart int
+	HistoryEnd  int
+
+	SuspectSince uint64
+	StepAt       uint64
+
+	LeapsApplied int32
+	LeapNext     int8
+	LeapCount    int
+	LeapClear    int
+	LeapTime     int64 // UTC label (UNIX seconds) of the scheduled leap
+	LastLeap     int64
+
+	Recent  [nRecent]rec
+	RecentN int
+	RecentH int
+
+	Sticky Status // bits to report on the next stamp
+	P      Params
+}
+
+// Estimator is the feed-forward clock estimator. It is not safe for
+// concurrent use; Params values it returns are plain values.
+type Estimator struct {
+	cfg Config
+	q   float64 // rate random-walk variance per second
+	st  state
+}
+
+// Result is the outcome of one stamp.
+type Result struct {
+	Accepted bool
+	Reason   string // why the stamp was rejected; "" if accepted
+	Params   Params // the clock after the stamp (unchanged if rejected, with StatusRejected)
+}
+
+// New makes an estimator.
+func New(cfg Config) (*Estimator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Estimator{cfg: cfg, q: cfg.RateWander * cfg.RateWander}
+	e.reset(cfg.PollPeriod)
+	return e, nil
+}
+
+func (e *Estimator) reset(poll float64) {
+	sticky := e.st.Sticky
+	e.st = state{
+		CounterHz: e.cfg.CounterHz,
+		Recs:      make([]rec, ringCap),
+		Dq:        make([]int32, ringCap),
+		Phat:      1 / e.cfg.CounterHz,
+		Perr:      math.Inf(1),
+		EpDiv:     5,
+		Sticky:    sticky,
+	}
+	e.setWindows(poll)
+	e.st.P = Params{Period: e.st.Phat, PeriodLocal: e.st.Phat, Status: StatusUnsync | StatusWarmup | StatusRateUnverified,
+		LeapTotal: e.cfg.TAIOffset, ErrorBound: math.Inf(1), MaxError: math.Inf(1)}
+}
+
+// setWindows derives RADclock's windows (in stamps) for a poll period.
+func (e *Estimator) setWindows(poll float64) {
+	st := &e.st
+	st.Poll = poll
+	st.OffsetWin = max(int(e.cfg.SKMScale/poll), 2)
+	st.ShiftWin = min(max(int(math.Ceil(10*e.cfg.TSLimit/1e-7/poll)), 100), ringCap-1)
+	plocal := max(5*st.OffsetWin, 4)
+	st.WarmupWin = max(100, st.OffsetWin, st.ShiftWin, plocal+plocal/2)
+	st.HWin = int(e.cfg.HistoryWindow / poll)
+	if st.WarmupWin+st.ShiftWin > st.HWin/2 {
+		st.HWin = 3 * (2*(st.WarmupWin+st.ShiftWin) + 1)
+	}
+	if st.SearchStart == 0 {
+		st.SearchStart = st.HWin / 2
+		st.HistoryEnd = st.HWin - 1
+	}
+}
+
+// Config returns the configuration in use.
+func (e *Estimator) Config() Config { return e.cfg }
+
+// Params returns the clock after the last stamp.
+func (e *Estimator) Params() Params { return e.st.P }
+
+// Progress reports how many stamps have been taken and the length of the
+// warm-up, in stamps.
+func (e *Estimator) Progress() (stamps, warmup int) { return e.st.I, e.st.WarmupWin }
+
+// SetPollPeriod tells the estimator the poll period changed (RADclock's
+// update_state): windows are re-derived, the history is kept.
+func (e *Estimator) SetPollPeriod(seconds float64) {
+	if !(seconds >= 1) {
+		seconds = 1
+	}
+	seconds = min(seconds, 1024)
+	if seconds == e.st.Poll {
+		return
+	}
+	e.setWindows(seconds)
+	for e.st.DqN > 0 && int(e.st.Dq[e.st.DqH]) <= e.st.I-1-e.st.ShiftWin {
+		e.dqPopFront()
+	}
+	e.st.Sticky |= StatusPollChanged
+}
+
+// CounterChanged re-initialises the estimator for a new counter of nominal
+// frequency hz (an invalid hz keeps the old nominal). The next stamps start a
+// fresh fast start; nothing exits.
+func (e *Estimator) CounterChanged(hz float64) {
+	if hz >= 1e3 && hz <= 1e11 {
+		e.cfg.CounterHz = hz
+	}
+	e.st.Sticky |= StatusCounterReset
+	e.reset(e.st.Poll)
+}
+
+// Process takes one stamp. It is deterministic and allocation-free in the
+// steady state.
+func (e *Estimator) Process(s Stamp) Result {
+	if reason := e.filter(s); reason != "" {
+		p := e.st.P
+		p.Status |= StatusRejected
+		return Result{Reason: reason, Params: p}
+	}
+	e.process(s)
+	if !e.healthy() {
+		// Never publish NaN: start over rather than carry a broken state.
+		e.st.Sticky |= StatusCounterReset
+		e.reset(e.st.Poll)
+		p := e.st.P
+		p.Status |= StatusRejected
+		return Result{Reason: "estimator state became non-finite; re-initialised", Params: p}
+	}
+	return Result{Accepted: true, Params: e.st.P}
+}
+
+func (e *Estimator) healthy() bool {
+	st := &e.st
+	return finite(st.Theta) && finite(st.Rho) && finite(st.P00) && finite(st.P11) && finite(st.P01) &&
+		st.P00 >= 0 && st.P11 >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
+}
+
+// filter is RADclock's stamp sanity filter plus packet vetting.
+func (e *Estimator) filter(s Stamp) string {
+	st := &e.st
+	switch {
+	case s.Ta == 0 || s.Tf == 0 || s.Tb.IsZero() || s.Te.IsZero():
+		return "a timestamp is zero"
+	case s.Tf <= s.Ta:
+		return "Tf is not after Ta"
+	case s.Te.Cmp(s.Tb) < 0:
+		return "server transmit time Te is before receive time Tb"
+	case s.Tb.Sec < 0 || s.Te.Sec > 1<<40:
+		return "server time out of range"
+	case st.HaveLast && s == st.Last:
+		return "duplicate of the previous stamp"
+	case st.HaveLast && s.Ta <= st.Last.Ta:
+		return "Ta is not after the previous stamp's Ta"
+	case s.Tf-s.Ta < 120:
+		return "RTT below 120 counter ticks"
+	case s.Side.Leap == 3:
+		return "server not synchronised (leap indicator 3)"
+	case s.Side.Stratum > 15:
+		return fmt.Sprintf("server stratum %d is unsynchronised", s.Side.Stratum)
+	}
+	rtt := float64(s.Tf-s.Ta) * st.Phat
+	if rtt > e.cfg.MaxRTT {
+		return fmt.Sprintf("RTT %.6f s above MaxRTT", rtt)
+	}
+	if hold := s.Te.Sub(s.Tb).Float(); hold > rtt*(1+e.cfg.CounterTolerance)+2e-9 {
+		return fmt.Sprintf("server hold time %.9f s exceeds the RTT %.9f s", hold, rtt)
+	}
+	return ""
+}
+
+func sideChanged(a, b SideInfo) bool {
+	return a.Server != b.Server || a.Stratum != b.Stratum || a.RefID != b.RefID || a.TTL != b.TTL ||
+		(a.Leap == 3) != (b.Leap == 3)
+}
+
+// cu is the anchored clock at counter T, in seconds relative to Kt.
+func (e *Estimator) rel(T uint64) float64 {
+	return float64(int64(T-e.st.Kc)) * e.st.Phat
+}
+
+// yMid is the naive offset of r: the anchored clock at the counter midpoint
+// minus the server midpoint, s (no asymmetry correction).
+func (e *Estimator) yMid(r *rec) float64 {
+	st := &e.st
+	mid := (float64(int64(r.Ta-st.Kc)) + float64(int64(r.Tf-st.Kc))) / 2 * st.Phat
+	return st.Kt.Sub(r.Tb).Float() + mid - r.Te.Sub(r.Tb).Float()/2
+}
+
+// midAge is the time from r's counter midpoint to counter T, s.
+func (e *Estimator) midAge(r *rec, T uint64) float64 {
+	return (float64(int64(T-r.Ta)) + float64(int64(T-r.Tf))) / 2 * e.st.Phat
+}
+
+func (e *Estimator) ring(i int) *rec { return &e.st.Recs[i&(ringCap-1)] }
+
+func (e *Estimator) dqPopFront() {
+	e.st.DqH = (e.st.DqH + 1) & (ringCap - 1)
+	e.st.DqN--
+}
+
+func (e *Estimator) dqPush(i int, rtt float64) {
+	st := &e.st
+	for st.DqN > 0 {
+		back := st.Dq[(st.DqH+st.DqN-1)&(ringCap-1)]
+		if e.ring(int(back)).RTT < rtt {
+			break
+		}
+		st.DqN--
+	}
+	st.Dq[(st.DqH+st.DqN)&(ringCap-1)] = int32(i)
+	st.DqN++
+	for st.DqN > 0 && int(st.Dq[st.DqH]) <= i-st.ShiftWin {
+		e.dqPopFront()
+	}
+}
+
+func (e *Estimator) dqMin() float64 { return e.ring(int(e.st.Dq[e.st.DqH])).RTT }
+
+// predict moves the filter to counter T.
+func (e *Estimator) predict(T uint64) {
+	st := &e.st
+	d := e.rel(T)
+	if d <= 0 {
+		return
+	}
+	st.Theta += st.Rho * d
+	st.P00 += 2*d*st.P01 + d*d*st.P11 + e.q*d*d*d/3
+	st.P01 += d*st.P11 + e.q*d*d/2
+	st.P11 += e.q * d
+}
+
+// anchor moves the anchor to T, folding the filter's offset into the clock,
+// and optionally changes the period, keeping the clock continuous at T.
+func (e *Estimator) anchor(T uint64, newPhat float64) {
+	st := &e.st
+	d := e.rel(T)
+	st.Kt = st.Kt.Add(bintime.MustFloat(d - st.Theta))
+	st.UKt = st.UKt.Add(bintime.MustFloat(d))
+	st.Kc = T
+	st.Theta = 0
+	if newPhat != st.Phat {
+		// The filter's rate is relative to the period: re-express it.
+		st.Rho = (newPhat/st.Phat)*(1+st.Rho) - 1
+		st.Phat = newPhat
+	}
+}
+
+func (e *Estimator) process(s Stamp) {
+	st := &e.st
+	cfg := &e.cfg
+	status := st.Sticky
+	st.Sticky = 0
+	qualWarn := st.HaveLast && sideChanged(st.Last.Side, s.Side)
+	if qualWarn {
+		status |= StatusServerChanged
+	}
+	st.Last, st.HaveLast = s, true
+	e.leapIntake(s)
+
+	lp := bintime.Time{Sec: int64(st.LeapsApplied)}
+	r := rec{Ta: s.Ta, Tf: s.Tf, Tb: s.Tb.Add(lp), Te: s.Te.Add(lp),
+		RootErr: float64(s.Side.RootDispersion)*1e-9 + float64(s.Side.RootDelay)*0.5e-9, Beta: st.Beta}
+	r.RTT = float64(s.Tf-s.Ta)*st.Phat - r.Te.Sub(r.Tb).Float()
+	i := st.I
+	st.I++
+
+	if i == 0 {
+		e.first(&r, status)
+		return
+	}
+	// A counter that ran far backwards relative to the anchor is a new
+	// counter in disguise: start over.
+	if int64(s.Tf-st.Kc) < 0 {
+		st.Sticky |= StatusCounterReset
+		e.reset(st.Poll)
+		st.I = 1
+		e.first(&r, status|StatusCounterReset)
+		return
+	}
+
+	prevGood := st.LastGoodTf
+	e.predict(s.Tf)
+	warm := i < st.WarmupWin
+	far := st.RTThat > 3e-3
+	eshift := 10 * cfg.TSLimit
+	offQual := 3 * cfg.OffsetRatio * cfg.TSLimit
+	if far {
+		eshift *= 3
+		offQual *= 2
+	}
+
+	// RTT levels: downward shifts act at once, upward ones after ShiftWin.
+	*e.ring(i) = r
+	e.dqPush(i, r.RTT)
+	if !warm && r.RTT < st.RTThat-eshift {
+		e.downshift(i, &r)
+		status |= StatusRTTDownshift
+	} else if r.RTT < st.RTThat {
+		st.RTThat = r.RTT
+	}
+	st.BaseN++
+	if !warm && i-st.LastShiftI >= st.ShiftWin {
+		if m := e.dqMin(); m > st.RTThat+eshift {
+			e.upshift(i, m, offQual)
+			status |= StatusRTTUpshift
+		}
+	}
+	r.Beta = st.Beta
+	e.history(i, &r)
+
+	pe := max(r.RTT-st.RTThat, 0)
+	if pe <= offQual {
+		st.MeanPe += (pe - st.MeanPe) / float64(min(st.BaseN, 256))
+	}
+	m := st.MeanPe * math.Sqrt(2/float64(st.BaseN))
+	R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
+	// Naive offset carried to Tf, corrected for the carried asymmetry.
+	y := e.yMid(&r) - st.Beta + st.Rho*e.midAge(&r, s.Tf)
+	nu := y - st.Theta
+	quality := pe <= offQual
+
+	gap := float64(s.Tf-st.LastGoodTf) * st.Phat
+	if gap > 10*st.Poll {
+		status |= StatusStarving
+	}
+	update := false
+	switch {
+	case !quality:
+		status |= StatusOffsetQuality
+	case qualWarn:
+		status |= StatusOffsetSanity
+	default:
+		suspect := false
+		if st.Updates >= 16 {
+			rateErr := min(cfg.RateErrorBound, cfg.BoundK*math.Sqrt(st.P11))
+			allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
+				(pe+m)/2 + 3*cfg.PointNoise
+			suspect = math.Abs(nu) > allow
+		}
+		if !suspect {
+			st.SuspectSince = 0
+			update = true
+			break
+		}
+		if st.SuspectSince == 0 {
+			st.SuspectSince = s.Tf
+		}
+		if float64(s.Tf-st.SuspectSince)*st.Phat < cfg.SuspectHold {
+			status |= StatusServerSuspect | StatusOffsetSanity
+			break
+		}
+		// The step persisted: accept it, loudly, restarting the offset.
+		st.Theta = y
+		st.P00, st.P01 = R, 0
+		st.SuspectSince = 0
+		st.StepAt = s.Tf
+		update = true
+		nu = 0
+	}
+
+	if update {
+		// Long-term period from the reference stamp and this one.
+		ps := e.periodUpdate(&r, pe, warm, qualWarn)
+		status |= ps
+		if ps&StatusPeriodUpdated != 0 {
+			y = e.yMid(&r) - st.Beta + st.Rho*e.midAge(&r, s.Tf)
+			nu = y - st.Theta
+		}
+		S := st.P00 + R
+		k0, k1 := st.P00/S, st.P01/S
+		st.Theta += k0 * nu
+		st.Rho += k1 * nu
+		st.P11 -= st.P01 * st.P01 / S
+		st.P00 *= R / S
+		st.P01 *= R / S
+		st.P11 = max(st.P11, 1e-30)
+		st.Updates++
+		st.LastGoodTf = s.Tf
+		r.Good = true
+		e.ring(i).Good = true
+		st.Recent[st.RecentH] = r
+		st.RecentH = (st.RecentH + 1) % nRecent
+		st.RecentN = min(st.RecentN+1, nRecent)
+	}
+	if warm {
+		e.warmPStamp(i)
+	}
+	if i < fastWin && st.StepAt == 0 {
+		e.refit(i, offQual)
+	}
+	prev := st.P
+	e.anchor(s.Tf, st.Phat)
+	eb := cfg.BoundK * math.Sqrt(st.P00+st.BetaVar)
+	if update {
+		st.LastGoodEB = eb
+	}
+	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
+		status |= StatusServerStep
+	} else {
+		st.StepAt = 0
+	}
+	_ = prevGood
+	e.publish(status, warm, eb, &prev)
+}
+
+// fastWin is the number of first stamps over which the fast start refits
+// the offset and rate from scratch on every stamp, re-assessing every point
+// error against the current minimum RTT (the minimum is still falling, so
+// early stamps that looked good turn out poor).
+const fastWin = 64
+
+// refit replays the filter over stamps 0..i with point errors against the
+// current RTThat, in the current anchor's frame.
+func (e *Estimator) refit(i int, offQual float64) {
+	st := &e.st
+	cfg := &e.cfg
+	n, sum := 0, 0.0
+	for j := 0; j <= i; j++ {
+		if pe := e.ring(j).RTT - st.RTThat; pe <= offQual {
+			sum += max(pe, 0)
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	m := sum / float64(n) * math.Sqrt(2/float64(n))
+	var th, rho, p00, p01, p11 float64
+	var tPrev uint64
+	started := false
+	for j := 0; j <= i; j++ {
+		r := e.ring(j)
+		pe := max(r.RTT-st.RTThat, 0)
+		if pe > offQual {
+			continue
+		}
+		R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
+		y := e.yMid(r) + rho*e.midAge(r, r.Tf)
+		if !started {
+			th, rho, p00, p01, p11 = y, 0, R, 0, cfg.CounterTolerance*cfg.CounterTolerance
+			tPrev, started = r.Tf, true
+			continue
+		}
+		d := float64(r.Tf-tPrev) * st.Phat
+		tPrev = r.Tf
+		th += rho * d
+		p00 += 2*d*p01 + d*d*p11 + e.q*d*d*d/3
+		p01 += d*p11 + e.q*d*d/2
+		p11 += e.q * d
+		nu := y - th
+		S := p00 + R
+		th += p00 / S * nu
+		rho += p01 / S * nu
+		p11 -= p01 * p01 / S
+		p00 *= R / S
+		p01 *= R / S
+	}
+	// Carry to this stamp's Tf (the filter's time).
+	d := float64(int64(e.ring(i).Tf-tPrev)) * st.Phat
+	th += rho * d
+	p00 += 2*d*p01 + d*d*p11 + e.q*d*d*d/3
+	p01 += d*p11 + e.q*d*d/2
+	p11 += e.q * d
+	st.Theta, st.Rho, st.P00, st.P01, st.P11 = th, rho, p00, p01, max(p11, 1e-30)
+	st.MeanPe = sum / float64(n)
+}
+
+// first initialises everything from the first stamp.
+func (e *Estimator) first(r *rec, status Status) {
+	st := &e.st
+	st.Kc = r.Tf
+	half := r.Te.Sub(r.Tb).Float() / 2
+	// Anchor so that the clock at the counter midpoint equals the server midpoint.
+	st.Kt = r.Tb.Add(bintime.MustFloat(half + float64(r.Tf-r.Ta)/2*st.Phat))
+	st.UKt = st.Kt
+	st.Theta, st.Rho = 0, 0
+	st.P00 = r.RTT*r.RTT/12 + e.cfg.PointNoise*e.cfg.PointNoise
+	st.P11 = e.cfg.CounterTolerance * e.cfg.CounterTolerance
+	st.P01 = 0
+	st.RTThat, st.BaseN, st.MeanPe = r.RTT, 1, 0
+	st.LastShiftI = 0
+	r.Good = true
+	*e.ring(0) = *r
+	st.DqH, st.DqN = 0, 0
+	e.dqPush(0, r.RTT)
+	st.PStamp, st.PStampPe, st.PStampRTT = *r, 0, r.RTT
+	st.Updates, st.LastGoodTf = 1, r.Tf
+	st.Recent[0], st.RecentN, st.RecentH = *r, 1, 1
+	eb := e.cfg.BoundK * math.Sqrt(st.P00)
+	st.LastGoodEB = eb
+	prev := st.P
+	e.publish(status, true, eb, &prev)
+}
+
+// warmPStamp keeps the period reference the best stamp of the first half
+// of the stamps so far, so the baseline is always at least half the run.
+func (e *Estimator) warmPStamp(i int) {
+	st := &e.st
+	j := max(i/2, i-ringCap+1, 0)
+	c := e.ring(j)
+	if c.Good && c.RTT < st.PStamp.RTT && c.Beta == st.Beta {
+		st.PStamp = *c
+	}
+	st.PStampPe = max(st.PStamp.RTT-st.RTThat, 0)
+	st.PStampRTT = st.RTThat
+}
+
+// periodUpdate is RADclock's long-baseline period estimate: a candidate
+// from the reference stamp and this one, taken if its error bound improves
+// (or is below the quality threshold after warm-up) and, after warm-up, if
+// it passes the sanity check. Unlike RADclock the error bound is recorded
+// only when the update is taken.
+func (e *Estimator) periodUpdate(r *rec, pe float64, warm, qualWarn bool) Status {
+	st := &e.st
+	cfg := &e.cfg
+	if pe >= 3*cfg.TSLimit || qualWarn {
+		return 0
+	}
+	p := &st.PStamp
+	// Server midpoints, each corrected for its own carried asymmetry.
+	dS := r.Tb.Sub(p.Tb).Float() + (r.Te.Sub(r.Tb).Float()-p.Te.Sub(p.Tb).Float())/2 + (r.Beta - p.Beta)
+	dC := (float64(r.Ta-p.Ta) + float64(r.Tf-p.Tf)) / 2
+	if !(dS > 0) || !(dC > 0) || r.Ta <= p.Ta {
+		return 0
+	}
+	pnew := dS / dC
+	perr := (pe + st.PStampPe + math.Abs(st.RTThat-st.PStampRTT)) / dS
+	if !(perr < st.Perr) && (warm || perr >= cfg.RateErrBound/st.EpDiv) {
+		return 0
+	}
+	if !warm && math.Abs(pnew/st.Phat-1) > 3*cfg.RateErrBound {
+		return StatusPeriodSanity
+	}
+	st.Perr = perr
+	st.Meas = true
+	e.anchor(r.Tf, pnew)
+	return StatusPeriodUpdated
+}
+
+// history renews the period reference and the RTT minimum every half
+// history window, as RADclock's half-windows, so neither is older than
+// about HistoryWindow.
+func (e *Estimator) history(i int, r *rec) {
+	st := &e.st
+	if i == st.SearchStart {
+		st.Searching = true
+		st.NextP, st.NextPPe, st.NextPRTT, st.NextPCount = *r, max(r.RTT-st.RTThat, 0), st.RTThat, 0
+		st.NextRTThat = r.RTT
+	} else if st.Searching {
+		st.NextRTThat = min(st.NextRTThat, r.RTT)
+		if st.NextPCount < st.WarmupWin && r.RTT < st.NextP.RTT && r.Beta == st.Beta {
+			st.NextP, st.NextPPe, st.NextPRTT = *r, max(r.RTT-st.RTThat, 0), st.RTThat
+		}
+		st.NextPCount++
+	}
+	if i >= st.HistoryEnd && st.Searching {
+		if st.NextP.Beta == st.PStamp.Beta {
+			st.PStamp, st.PStampPe, st.PStampRTT = st.NextP, st.NextPPe, st.NextPRTT
+			st.Perr = math.Inf(1)
+		}
+		if st.NextRTThat > st.RTThat && st.NextRTThat < st.RTThat+10*e.cfg.TSLimit {
+			st.RTThat = st.NextRTThat
+		}
+		st.EpDiv = 50
+		st.SearchStart = i
+		st.HistoryEnd = i + st.HWin/2
+		st.Searching = true
+		st.NextP, st.NextPPe, st.NextPRTT, st.NextPCount = *r, max(r.RTT-st.RTThat, 0), st.RTThat, 0
+		st.NextRTThat = r.RTT
+	}
+}
+
+func (e *Estimator) rememberLevel(i int) {
+	st := &e.st
+	slot, oldest := -1, math.MaxInt
+	for k := range st.Levels {
+		l := &st.Levels[k]
+		if l.Used && math.Abs(l.RTT-st.RTThat) < 10*e.cfg.TSLimit/4 {
+			slot = k
+			break
+		}
+		if !l.Used {
+			slot, oldest = k, -1
+		} else if oldest >= 0 && l.Seen < oldest {
+			slot, oldest = k, l.Seen
+		}
+	}
+	st.Levels[slot] = level{RTT: st.RTThat, Beta: st.Beta, BetaVar: st.BetaVar, Used: true, Seen: i}
+}
+
+// downshift handles an RTT drop larger than the shift threshold: back to a
+// level seen before, whose asymmetry is restored, or to a new one, across
+// which the offset is carried (the oscillator cannot jump, the path can).
+func (e *Estimator) downshift(i int, r *rec) {
+	st := &e.st
+	e.rememberLevel(i)
+	best := -1
+	tol := 10 * e.cfg.TSLimit
+	for k := range st.Levels {
+		l := &st.Levels[k]
+		if l.Used && l.RTT <= r.RTT+tol/4 && r.RTT-l.RTT < tol && l.RTT < st.RTThat-tol/2 {
+			if best < 0 || l.RTT > st.Levels[best].RTT {
+				best = k
+			}
+		}
+	}
+	if best >= 0 {
+		l := st.Levels[best]
+		st.Beta, st.BetaVar = l.Beta, l.BetaVar
+		st.RTThat = min(l.RTT, r.RTT)
+		st.BaseN = max(st.BaseN, 64)
+	} else {
+		st.Beta = e.yMid(r) + st.Rho*e.midAge(r, r.Tf) - st.Theta
+		st.BetaVar += st.P00
+		st.RTThat = r.RTT
+		st.BaseN = 1
+	}
+	st.LastShiftI = i
+}
+
+// upshift handles a sustained RTT increase: the new level's asymmetry is
+// estimated from the stamps of the shift window against the clock, which
+// free-ran across them.
+func (e *Estimator) upshift(i int, newMin, offQual float64) {
+	st := &e.st
+	e.rememberLevel(i)
+	T := e.ring(i).Tf
+	var sw, swz float64
+	for j := i - st.ShiftWin + 1; j <= i; j++ {
+		r := e.ring(j)
+		pe := r.RTT - newMin
+		if pe > offQual {
+			continue
+		}
+		w := 1 / (pe*pe/12 + e.cfg.PointNoise*e.cfg.PointNoise)
+		z := e.yMid(r) - (st.Theta - st.Rho*e.midAge(r, T))
+		sw += w
+		swz += w * z
+	}
+	if sw > 0 {
+		st.Beta = swz / sw
+		st.BetaVar = 1/sw + st.P00
+	}
+	st.RTThat = newMin
+	st.BaseN = st.ShiftWin
+	st.LastShiftI = i
+}
+
+// leapIntake follows the server's leap indicator and applies a scheduled
+// leap once the clock passes it, keeping the estimator's timescale
+// continuous.
+func (e *Estimator) leapIntake(s Stamp) {
+	st := &e.st
+	li := s.Side.Leap
+	if li == 1 || li == 2 {
+		st.LeapCount++
+		st.LeapClear = 0
+	} else {
+		st.LeapCount = 0
+		st.LeapClear++
+	}
+	if st.LeapNext == 0 && st.LeapCount >= e.cfg.LeapConfirm {
+		u := time.Unix(s.Te.Sec, 0).UTC()
+		at := time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC).Unix()
+		if at > st.LastLeap {
+			st.LeapTime = at
+			st.LeapNext = 1
+			if li == 2 {
+				st.LeapNext = -1
+			}
+		}
+	}
+	if st.LeapNext != 0 && st.LeapClear >= e.cfg.LeapConfirm {
+		st.LeapNext = 0 // the server withdrew the announcement
+	}
+	if st.LeapNext != 0 && st.I > 0 {
+		now := st.Kt.Add(bintime.MustFloat(e.rel(s.Ta)))
+		if now.Sec >= st.LeapTime+int64(st.LeapsApplied) {
+			st.LeapsApplied += int32(st.LeapNext)
+			st.LastLeap = st.LeapTime
+			st.LeapNext, st.LeapCount = 0, 0
+		}
+	}
+}
+
+// publish fills Params after a stamp.
+func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) {
+	st := &e.st
+	cfg := &e.cfg
+	p := &st.P
+	T := st.Kc
+	sdRho := math.Sqrt(st.P11)
+	if st.Updates < 3 || cfg.BoundK*sdRho > 5e-6 {
+		status |= StatusUnsync
+	}
+	if warm {
+		status |= StatusWarmup
+		if status&StatusUnsync == 0 {
+			status |= StatusFastStart
+		}
+	}
+	if !st.Meas {
+		status |= StatusRateUnverified
+	}
+	if cfg.BoundK*sdRho > cfg.PlocalQuality {
+		status |= StatusPlocalQuality
+	}
+	if st.Beta != 0 {
+		status |= StatusAsymmetry
+	}
+	if st.LeapNext != 0 {
+		status |= StatusLeapPending
+	}
+	qs := cfg.BoundK * math.Sqrt(e.q/3)
+	rateG := cfg.MaxDrift + math.Abs(st.Rho)
+	if !st.Meas || cfg.BoundK*sdRho > cfg.MaxDrift/2 {
+		rateG = cfg.CounterTolerance + math.Abs(st.Rho)
+	}
+	// max_error: the tightest of the recent good stamps' guaranteed
+	// intervals (server midpoint ± RTT/2, server root error, quantisation)
+	// aged at the guaranteed rate, and the previous bound grown.
+	best := math.Inf(1)
+	for k := range st.RecentN {
+		r := &st.Recent[k]
+		v := math.Abs(e.yMid(r)) + r.RTT/2 + r.RootErr + 2*st.Phat + 2e-9 + rateG*e.midAge(r, T)
+		best = min(best, v)
+	}
+	if prev.MaxError > 0 && !math.IsInf(prev.MaxError, 0) && prev.RefCount != 0 && T >= prev.RefCount {
+		_, grown := prev.Bounds(T)
+		jump := math.Abs(st.Kt.Sub(prev.Absolute(T).Add(bintime.Time{Sec: int64(prev.LeapTotal - cfg.TAIOffset)})).Float())
+		best = min(best, grown+jump)
+	}
+	*p = Params{
+		RefCount:       T,
+		RefTime:        st.Kt.Sub(bintime.Time{Sec: int64(st.LeapsApplied)}),
+		Period:         st.Phat,
+		PeriodLocal:    st.Phat / (1 + st.Rho),
+		Offset:         st.UKt.Sub(st.Kt).Float(),
+		ErrorBound:     eb,
+		MaxError:       best,
+		ErrorRate:      math.Abs(st.Rho) + cfg.BoundK*sdRho + qs,
+		MaxErrorRate:   rateG,
+		RateErrorBound: math.Abs(st.Rho) + cfg.BoundK*sdRho,
+		MinRTT:         st.RTThat,
+		Status:         status,
+		NextExpected:   T + uint64(st.Poll/st.Phat),
+		LeapTotal:      cfg.TAIOffset + st.LeapsApplied,
+		ErrorDrift:     0.5*cfg.DriftRateBound + qs,
+		Asymmetry:      st.Beta,
+	}
+	if st.LeapNext != 0 {
+		p.LeapNext = st.LeapNext
+		d := bintime.Time{Sec: st.LeapTime + int64(st.LeapsApplied)}.Sub(st.Kt).Float()
+		if d > 0 {
+			p.LeapAt = T + uint64(d/st.Phat)
+		} else {
+			p.LeapAt = T
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package clocksync_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/xenradclock/xenradclock/clocksync"
+	"github.com/xenradclock/xenradclock/clocksync/sim"
+)
+
+const day = 86400.0
+
+// dur trims long runs under -short.
+func dur(d float64) float64 {
+	if testing.Short() {
+		return d / 2
+	}
+	return d
+}
+
+// checkCommon asserts what every scenario must show: never worse than the
+// naive clock, max_error on every row, and (symmetric paths) error_bound
+// coverage of at least 99%.
+func checkCommon(t *testing.T, st *runStats, symmetric bool) {
+	t.Helper()
+	t.Log(st.summary())
+	if len(st.errs) < 50 {
+		t.Fatalf("only %d stamps after warm-up", len(st.errs))
+	}
+	if m, n := quantile(st.errs, 0.5), quantile(st.naive, 0.5); m > n {
+		t.Errorf("median |error| %.2fµs worse than naive %.2fµs", m*1e6, n*1e6)
+	}
+	if m, n := quantile(st.errs, 0.99), quantile(st.naive, 0.99); m > n {
+		t.Errorf("p99 |error| %.2fµs worse than naive %.2fµs", m*1e6, n*1e6)
+	}
+	if st.meViol != 0 {
+		t.Errorf("max_error violated on %d of %d rows (worst by %.2fµs, error %.2fµs)", st.meViol, st.meN, st.worstMe*1e6, st.worstMeErr*1e6)
+	}
+	if symmetric {
+		if c := st.coverage(); c < 0.99 {
+			t.Errorf("error_bound coverage %.2f%% < 99%%", 100*c)
+		}
+		if st.gridEbViol != 0 {
+			t.Errorf("error_bound violated on %d of %d grid rows", st.gridEbViol, st.gridN)
+		}
+	}
+}
+
+func checkAccuracy(t *testing.T, st *runStats, median, p99 float64) {
+	t.Helper()
+	if m := quantile(st.errs, 0.5); m > median {
+		t.Errorf("median |error| %.2fµs > %.2fµs", m*1e6, median*1e6)
+	}
+	if p := quantile(st.errs, 0.99); p > p99 {
+		t.Errorf("p99 |error| %.2fµs > %.2fµs", p*1e6, p99*1e6)
+	}
+}
+
+func TestLAN16(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		st := runScenario(t, sim.LAN(seed, dur(3*day)), runOpts{})
+		checkCommon(t, st, true)
+		checkAccuracy(t, st, 4e-6, 12e-6)
+		if m := quantile(st.early, 0.5); m > 6e-6 {
+			t.Errorf("median |error| in the first 10 minutes %.2fµs > 6µs", m*1e6)
+		}
+		if r := quantile(st.ebs, 0.5) / quantile(st.errs, 0.5); r > 5 {
+			t.Errorf("median error_bound is %.2f times the median error (> 5)", r)
+		}
+	}
+}
+
+func TestLAN64And1024(t *testing.T) {
+	sc := sim.LAN(4, dur(4*day))
+	sc.Poll.Period = 64
+	st := runScenario(t, sc, runOpts{grid: 300})
+	checkCommon(t, st, true)
+	checkAccuracy(t, st, 4e-6, 12e-6)
+
+	sc = sim.LAN(5, 8*day)
+	sc.Poll.Period = 1024
+	st = runScenario(t, sc, runOpts{grid: 300})
+	checkCommon(t, st, true)
+	checkAccuracy(t, st, 6e-6, 30e-6)
+}
+
+func TestLoss(t *testing.T) {
+	base := runScenario(t, sim.LAN(6, dur(3*day)), runOpts{})
+	sc := sim.LAN(6, dur(3*day))
+	sc.Path.Loss = 0.1
+	st := runScenario(t, sc, runOpts{})
+	checkCommon(t, st, true)
+	checkAccuracy(t, st, 4e-6, 12e-6)
+	if m, b := quantile(st.errs, 0.5), quantile(base.errs, 0.5); m > 1.5*b {
+		t.Errorf("10%% loss: median %.2fµs > 1.5 × loss-free %.2fµs", m*1e6, b*1e6)
+	}
+}
+
+func TestCounters(t *testing.T) {
+	for _, hz := range []float64{14.31818e6, 3e9} {
+		sc := sim.LAN(7, dur(3*day))
+		sc.Osc.NominalHz = hz
+		st := runScenario(t, sc, runOpts{})
+		t.Logf("counter %.0f Hz", hz)
+		checkCommon(t, st, true)
+		checkAccuracy(t, st, 4e-6, 12e-6)
+	}
+}
+
+func TestFarServer(t *testing.T) {
+	st := runScenario(t, sim.Far(9, dur(4*day)), runOpts{})
+	checkCommon(t, st, false)
+	var d, early []float64
+	for _, e := range st.signed {
+		d = append(d, math.Abs(e-100e-6))
+	}
+	for i, ex := range st.exs {
+		if ex.T < 600 {
+			early = append(early, math.Abs(st.earlySigned(i)-ex.Asymmetry))
+		}
+	}
+	m, me := quantile(d, 0.5), quantile(early, 0.5)
+	t.Logf("far: median |error − asymmetry/2| %.1fµs, first 10 min %.1fµs", m*1e6, me*1e6)
+	if m > 30e-6 || me > 150e-6 {
+		t.Errorf("far server: median |error − asymmetry/2| %.1fµs (≤ 30), first 10 min %.1fµs (≤ 150)", m*1e6, me*1e6)
+	}
+}
+
+func TestAsymmetricUpshift(t *testing.T) {
+	sc := sim.LAN(10, dur(2*day))
+	start := 30000.0
+	sc.Path.Shifts = []sim.LevelShift{{Start: start, End: start + 6*3600, Fwd: 1e-3}}
+	var worst, worstAfter float64
+	var carried bool
+	st := runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		if ex.T >= start-3600 {
+			worst = max(worst, math.Abs(e))
+		}
+		if ex.T >= start+6*3600 {
+			worstAfter = max(worstAfter, math.Abs(e))
+		}
+		if r.Params.Status&clocksync.StatusAsymmetry != 0 {
+			carried = true
+		}
+	}})
+	checkCommon(t, st, false)
+	t.Logf("1 ms forward upshift for 6 h: max |error| %.1fµs during, %.1fµs after the path returned", worst*1e6, worstAfter*1e6)
+	if worst > 50e-6 || worstAfter > 50e-6 {
+		t.Errorf("upshift: max |error| %.1fµs / %.1fµs after > 50µs", worst*1e6, worstAfter*1e6)
+	}
+	if !carried {
+		t.Error("status never showed the carried asymmetry")
+	}
+}
+
+func TestLyingServer(t *testing.T) {
+	sc := sim.LAN(11, dur(2*day))
+	start := 40000.0
+	sc.Server.Faults = []sim.Fault{{Start: start, End: start + 600, Offset: 0.05}}
+	var worst float64
+	flagged, during := 0, 0
+	st := runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		if ex.T >= start-600 {
+			worst = max(worst, math.Abs(e))
+		}
+		if ex.ServerErr != 0 {
+			during++
+			if r.Params.Status&clocksync.StatusServerSuspect != 0 {
+				flagged++
+			}
+		}
+	}})
+	checkCommon(t, st, true)
+	t.Logf("50 ms lie for 10 min: max |error| %.1fµs, %d of %d lying stamps flagged", worst*1e6, flagged, during)
+	if worst > 100e-6 {
+		t.Errorf("lying server: max |error| %.1fµs > 100µs", worst*1e6)
+	}
+	if during == 0 || flagged < during*9/10 {
+		t.Errorf("only %d of %d lying stamps flagged server-suspect", flagged, during)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	sc := sim.LAN(12, dur(2*day))
+	start, end := 40000.0, 40000.0+6*3600
+	sc.Server.Outages = []sim.Interval{{Start: start, End: end}}
+	after, worstAfter := 0, 0.0
+	st := runScenario(t, sc, runOpts{grid: 60, report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		if ex.T >= end {
+			after++
+			if after > 10 {
+				worstAfter = max(worstAfter, math.Abs(e))
+			}
+		}
+	}})
+	checkCommon(t, st, true)
+	t.Logf("6 h outage: %d grid rows, max |error| from the 11th stamp after: %.2fµs", st.gridN, worstAfter*1e6)
+	if st.gridN < 300 {
+		t.Fatalf("only %d grid rows", st.gridN)
+	}
+	if worstAfter > 12e-6 {
+		t.Errorf("after the outage: max |error| %.2fµs > 12µs from the 11th stamp on", worstAfter*1e6)
+	}
+}
