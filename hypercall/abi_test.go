@@ -76,7 +76,7 @@ func compileProbe(t *testing.T) map[string]string {
 	inc, _ := filepath.Abs(filepath.Dir(abiHeader))
 	bin := filepath.Join(dir, "probe")
 	// -Wpadded -Werror: the header promises no implicit padding.
-	cmd := exec.Command(gcc, "-std=c99", "-Wall", "-Wextra", "-Wpadded", "-Werror", "-I", inc, "-o", bin, src)
+	cmd := exec.Command(gcc, "-std=c11", "-Wall", "-Wextra", "-Wpadded", "-Werror", "-I", inc, "-o", bin, src)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("compiling the ABI probe against %s: %v\n%s", abiHeader, err, out)
 	}

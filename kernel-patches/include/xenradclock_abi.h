@@ -76,4 +76,10 @@ struct xrst_sample {
 
 #define XRST_IOC_READ _IOR('X', 0x01, struct xrst_sample)
 
+/* The layout is ABI: make a change to it fail every C11 build at once. */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__cplusplus)
+_Static_assert(sizeof(struct xenver_platform_time) == 64, "xenver_platform_time is 64 bytes");
+_Static_assert(sizeof(struct xrst_sample) == 32, "xrst_sample is 32 bytes");
+#endif
+
 #endif /* XENRADCLOCK_ABI_H */
