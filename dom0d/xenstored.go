@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/xenradclock/xenradclock/xenstore/xsd"
+)
+
+func init() { commands = append(commands, xenstoredCommand()) }
+
+func xenstoredCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "xenstored",
+		Usage:     "run the embedded Xenstore server in the foreground (for machines without Xen)",
+		UsageText: "dom0d xenstored --socket PATH [--domain-socket DOMID=PATH ...] [--persist FILE] [--debug]",
+		Description: `Serves the Xenstore wire protocol on Unix sockets, so that dom0d, the demo,
+the tests and Debian's xenstore-utils work on a machine without Xen.
+
+Connections on --socket are domain 0: privileged, like xenstored's own socket.
+Each --domain-socket DOMID=PATH adds a socket whose connections are domain
+DOMID: unprivileged, subject to permissions and quotas, with relative paths
+resolved below /local/domain/DOMID. The domain is introduced at start
+(/local/domain/DOMID, owner dom0, readable by the domain; ~/domid; ~/data
+owned by the domain) and @introduceDomain fires.
+
+Without --persist the tree lives in memory and is lost when the server stops.
+With --persist FILE it is loaded from FILE at start (if present) and written
+back atomically shortly after every change.
+
+Examples:
+  dom0d xenstored --socket /tmp/xs/socket
+  XENSTORED_PATH=/tmp/xs/socket xenstore-write /foo bar
+  XENSTORED_PATH=/tmp/xs/socket xenstore-ls -p /
+
+  dom0d xenstored --socket /tmp/xs/socket --domain-socket 5=/tmp/xs/dom5 --persist /tmp/xs/tree.json
+  XENSTORED_PATH=/tmp/xs/dom5 xenstore-read domid      # prints 5
+
+Stop it with SIGINT or SIGTERM.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "socket", Usage: "Unix socket `PATH` for domain 0 (privileged) connections", Required: true},
+			&cli.StringSliceFlag{Name: "domain-socket", Usage: "`DOMID=PATH`: an extra socket whose connections are domain DOMID (repeatable)"},
+			&cli.StringFlag{Name: "persist", Usage: "keep the tree in `FILE` across restarts (JSON, written atomically)"},
+			&cli.BoolFlag{Name: "debug", Usage: "log every message in and out"},
+		},
+		Action: runXenstored,
+	}
+}
+
+func runXenstored(cx *cli.Context) error {
+	cfg := zap.NewProductionConfig()
+	if cx.Bool("debug") {
+		cfg.Level = zap.NewAtomicLevelAt(zap.DebugLevel)
+	}
+	log, err := cfg.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+
+	type domSock struct {
+		domid uint32
+		path  string
+	}
+	var doms []domSock
+	for _, spec := range cx.StringSlice("domain-socket") {
+		id, path, ok := strings.Cut(spec, "=")
+		d, err := strconv.ParseUint(id, 10, 16)
+		if !ok || err != nil || d == 0 || path == "" {
+			return fmt.Errorf("--domain-socket %q: want DOMID=PATH with DOMID in 1..65535, e.g. 5=/tmp/xs/dom5", spec)
+		}
+		doms = append(doms, domSock{uint32(d), path})
+	}
+
+	srv, err := xsd.New(xsd.Config{Logger: log, PersistFile: cx.String("persist"), Trace: cx.Bool("debug")})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Listen(cx.String("socket")); err != nil {
+		return err
+	}
+	for _, d := range doms {
+		if err := srv.ListenDomain(d.path, d.domid); err != nil {
+			return err
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("stopping", zap.String("signal", s.String()))
+	if err := srv.Close(); err != nil {
+		return fmt.Errorf("closing the server: %w", err)
+	}
+	return nil
+}
