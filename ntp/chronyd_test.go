@@ -1,0 +1,74 @@
+package ntp_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/ntp"
+	"github.com/xenradclock/xenradclock/ntp/ntptest"
+)
+
+// TestAgainstChronyd runs a burst of real exchanges against Debian's chronyd
+// serving as a local stratum 1 on loopback (started with -x and without
+// CAP_SYS_TIME), through the Source, with the project's MONOTONIC_RAW
+// counter.
+func TestAgainstChronyd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts chronyd")
+	}
+	cd := ntptest.StartChronyd(t)
+	ctr, err := counter.Open("monotonic-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := ntp.NewSource(ntp.SourceConfig{Server: cd.Addr.String(), Burst: 6, BurstInterval: 200 * time.Millisecond,
+		Poll: time.Second, Client: ntp.ClientConfig{Counter: ctr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := runSource(t, src, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev *ntp.Sample
+	for i, e := range evs {
+		if e.Sample == nil {
+			t.Fatalf("exchange %d: %v", i, e.Reject)
+		}
+		s := e.Sample
+		st := s.Stamp
+		if st.Tf <= st.Ta || st.Te.Cmp(st.Tb) < 0 || st.Side.Stratum != 1 || st.Side.Leap == ntp.LeapUnsync {
+			t.Fatalf("exchange %d: insane stamp %+v", i, st)
+		}
+		rtt := time.Duration(float64(st.Tf-st.Ta) / ctr.NominalHz() * 1e9)
+		if rtt <= 0 || rtt > 100*time.Millisecond {
+			t.Errorf("exchange %d: RTT %v on loopback", i, rtt)
+		}
+		// The server cannot have held the request longer than the round
+		// trip took: checks the kernel-stamp mapping against chronyd's clock.
+		if proc := time.Duration(st.Te.Sub(st.Tb).Nanos()); proc > rtt+rtt/1000+time.Microsecond {
+			t.Errorf("exchange %d: server processing %v exceeds the RTT %v", i, proc, rtt)
+		}
+		// chronyd serves the system clock: its time must be near ours
+		// (loosely: this host's clock may itself be off, but not by a day).
+		if d := time.Duration(st.Tb.Nanos() - time.Now().UnixNano()); d > 24*time.Hour || d < -24*time.Hour {
+			t.Errorf("exchange %d: chronyd's time is %v from ours", i, d)
+		}
+		if prev != nil {
+			// Server time and counter advance together (the system clock may
+			// slew, never by 10%).
+			dc := float64(st.Ta-prev.Stamp.Ta) / ctr.NominalHz()
+			ds := st.Tb.Sub(prev.Stamp.Tb).Float()
+			if ds < 0.9*dc-0.01 || ds > 1.1*dc+0.01 {
+				t.Errorf("exchange %d: server advanced %.6f s while the counter advanced %.6f s", i, ds, dc)
+			}
+		}
+		t.Logf("exchange %d: RTT %v, server processing %v, Ta %s Tf %s, refid %08x, TTL %d",
+			i, rtt, time.Duration(st.Te.Sub(st.Tb).Nanos()), s.TaMethod, s.TfMethod, st.Side.RefID, st.Side.TTL)
+		prev = s
+	}
+	if st := src.Status(); st.Samples < 6 {
+		t.Fatalf("status %+v", st)
+	}
+}
