@@ -250,16 +250,3 @@ func TestSimulatedRegistryNeedsEnv(t *testing.T) {
 		t.Error("simulated opened without " + SimulatedEnv)
 	}
 }
-
-func BenchmarkSimulatedRead(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "h")
-	CreateSimHost(path, SimHostConfig{HostID: 1, NominalHz: 1e9})
-	c, err := OpenSimulated(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	for i := 0; i < b.N; i++ {
-		c.Read()
-	}
-}

@@ -220,26 +220,6 @@ func TestTSCIdentityRetriesAcrossIncarnationChange(t *testing.T) {
 	}
 }
 
-func BenchmarkTSCRead(b *testing.B) {
-	c := openTSCOrSkip(b)
-	var s uint64
-	for i := 0; i < b.N; i++ {
-		r, _ := c.Read()
-		s += r.Count
-	}
-	_ = s
-}
-
-func BenchmarkTSCReadInterface(b *testing.B) {
-	var c Counter = openTSCOrSkip(b)
-	var s uint64
-	for i := 0; i < b.N; i++ {
-		r, _ := c.Read()
-		s += r.Count
-	}
-	_ = s
-}
-
 func BenchmarkRDTSCUnfenced(b *testing.B) {
 	var s uint64
 	for i := 0; i < b.N; i++ {
@@ -263,14 +243,4 @@ func BenchmarkTimeNow(b *testing.B) {
 		s += time.Now().UnixNano()
 	}
 	_ = s
-}
-
-func BenchmarkMonotonicRawRead(b *testing.B) {
-	c, err := OpenMonotonicRaw()
-	if err != nil {
-		b.Skip(err)
-	}
-	for i := 0; i < b.N; i++ {
-		c.Read()
-	}
 }

@@ -235,35 +235,3 @@ func TestHPETReal(t *testing.T) {
 		t.Errorf("HPET went back")
 	}
 }
-
-func BenchmarkXenSystemRead(b *testing.B) {
-	c, err := Open("xen-system")
-	if err != nil {
-		b.Skip(err)
-	}
-	for i := 0; i < b.N; i++ {
-		c.Read()
-	}
-}
-
-func BenchmarkXenPlatformRead(b *testing.B) {
-	c, err := OpenXenPlatform()
-	if err != nil {
-		b.Skip(err)
-	}
-	defer c.Close()
-	for i := 0; i < b.N; i++ {
-		c.Read()
-	}
-}
-
-func BenchmarkHPETRead(b *testing.B) {
-	h, err := OpenHPET(hpetPath)
-	if err != nil {
-		b.Skip(err)
-	}
-	defer h.Close()
-	for i := 0; i < b.N; i++ {
-		h.Read()
-	}
-}
