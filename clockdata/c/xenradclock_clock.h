@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * xenradclock_clock.h: header-only C reader of the xenradclock clock page.
+ *
+ * Why: dom0d (in Xen's Dom0) and domu-agent (in each guest) publish the host's
+ * feed-forward clock as a 4096-byte page file, by default
+ * /run/xenradclock/clock. A process composes the clock itself from that page
+ * and a raw counter read: no daemon round trip, no system call on the hot
+ * path. Only this stateless read migrates with a guest: after a live
+ * migration the page describes the new host and the counter reads the new
+ * host's counter, so the time is the new host's clock with no "migration
+ * shock". A migration can land between the page read and the counter read;
+ * the counter read therefore returns, with the count, the identity of its
+ * timeline, and the reader compares it with the page's inside the same
+ * seqlock loop: a mismatch gives XRC_DISRUPTED and no time.
+ *
+ * The page is little-endian with fixed offsets (docs/clockdata.md, the
+ * XRC_OFF_* constants below); the Go package clockdata is the writer and a Go
+ * test checks that this reader returns the same time, to the 2^-64 s, for the
+ * same page and counter value.
+ *
+ * Seqlock: the u64 at offset 16 is 0 while the page was never published, odd
+ * while the writer updates it, even otherwise (it skips 0 on wrap). Readers
+ * load it (acquire), copy the record, read the counter, load it again and
+ * retry unless both loads are equal, even and non-zero. Policy on a busy
+ * writer: spin XRC_BUSY_SPINS times, then retry until XRC_BUSY_DEADLINE_NS of
+ * CLOCK_MONOTONIC have passed, then return XRC_ERR_BUSY. Readers never write
+ * the page and never block the writer.
+ *
+ * Thread safety: an xrc_clock is read-only after xrc_open; any number of
+ * threads may call xrc_now on one xrc_clock at once.
+ *
+ * Time: an xrc_time is sec + frac·2^-64 seconds since the UNIX epoch, UTC
+ * (leap seconds applied as POSIX does: a positive leap steps the clock back
+ * one second at the published counter value). Arithmetic is fixed point with
+ * unsigned __int128 (GCC, Clang); no floating point.
+ */
+#ifndef XENRADCLOCK_CLOCK_H
+#define XENRADCLOCK_CLOCK_H
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XRC_MAGIC 0x4B435258u /* bytes "XRCK" */
+#define XRC_VERSION 1
+#define XRC_PAGE_SIZE 4096
+#define XRC_RECORD_SIZE 240 /* version 1; the page's size field */
+#define XRC_DEFAULT_PATH "/run/xenradclock/clock"
+#define XRC_BUSY_SPINS 1000
+#define XRC_BUSY_DEADLINE_NS 100000000LL /* 100 ms */
+#define XRC_TEXT_MAX 2048 /* Xenstore node quota */
+
+/* Byte offsets (docs/clockdata.md). Constant fields first. */
+#define XRC_OFF_MAGIC 0                /* u32 XRC_MAGIC */
+#define XRC_OFF_SIZE 4                 /* u32 bytes of record written */
+#define XRC_OFF_VERSION 8              /* u16 XRC_VERSION; 10..15 reserved, 0 */
+#define XRC_OFF_SEQ 16                 /* u64 seqlock */
+/* Fields protected by the seqlock. */
+#define XRC_OFF_GENERATION 24          /* u64 +1 per update */
+#define XRC_OFF_DISRUPTION_MARKER 32   /* u64 never repeats */
+#define XRC_OFF_HOST_ID 40             /* u8[16] */
+#define XRC_OFF_COUNTER_KIND 56        /* u16 */
+#define XRC_OFF_PERIOD_SHIFT 58        /* u8 */
+#define XRC_OFF_RAW_PERIOD_SHIFT 59    /* u8 */
+#define XRC_OFF_LOCAL_PERIOD_SHIFT 60  /* u8 */
+#define XRC_OFF_CLOCK_STATE 61         /* u8 */
+#define XRC_OFF_LEAP_NEXT 62           /* s8 -1, 0, +1; 63 reserved */
+#define XRC_OFF_TAI_OFFSET 64          /* s16 TAI-UTC, s; 66..67 reserved */
+#define XRC_OFF_STATUS 68              /* u32 estimator status bits */
+#define XRC_OFF_COUNTER_HZ 72          /* u64 nominal Hz */
+#define XRC_OFF_COUNTER_IDENTITY 80    /* u64 */
+#define XRC_OFF_REF_COUNT 88           /* u64 */
+#define XRC_OFF_REF_TIME_SEC 96        /* s64 */
+#define XRC_OFF_REF_TIME_FRAC 104      /* u64 2^-64 s */
+#define XRC_OFF_PERIOD_FRAC 112        /* u64 2^-(64+shift) s/tick */
+#define XRC_OFF_SLEW_END_COUNT 120     /* u64 */
+#define XRC_OFF_SLEW_END_TIME_SEC 128  /* s64 */
+#define XRC_OFF_SLEW_END_TIME_FRAC 136 /* u64 */
+#define XRC_OFF_RAW_PERIOD_FRAC 144    /* u64 */
+#define XRC_OFF_RAW_REF_TIME_SEC 152   /* s64 */
+#define XRC_OFF_RAW_REF_TIME_FRAC 160  /* u64 */
+#define XRC_OFF_LOCAL_PERIOD_FRAC 168  /* u64 */
+#define XRC_OFF_ERROR_BOUND_NS 176     /* u64 */
+#define XRC_OFF_MAX_ERROR_NS 184       /* u64 */
+#define XRC_OFF_RATE_ERROR_PS 192      /* u32 ps/s */
+#define XRC_OFF_ERROR_GROWTH_PS 196    /* u32 ps/s */
+#define XRC_OFF_MAX_ERROR_GROWTH_PS 200 /* u32 ps/s; 204..207 reserved */
+#define XRC_OFF_NEXT_EXPECTED_COUNT 208 /* u64 */
+#define XRC_OFF_VOID_AFTER_COUNT 216   /* u64 */
+#define XRC_OFF_POLL_NS 224            /* u64 */
+#define XRC_OFF_LEAP_AT_COUNT 232      /* u64 */
+
+/* Counter kinds (counter.Kind in Go). */
+#define XRC_COUNTER_XEN_SYSTEM 1
+#define XRC_COUNTER_XEN_PLATFORM 2
+#define XRC_COUNTER_TSC 3
+#define XRC_COUNTER_MONOTONIC_RAW 4
+#define XRC_COUNTER_HPET 5
+#define XRC_COUNTER_SIMULATED 6
+
+/* Clock states (clockdata.ClockState). */
+#define XRC_STATE_UNKNOWN 0
+#define XRC_STATE_UNSYNCHRONISED 1
+#define XRC_STATE_WARM_UP 2
+#define XRC_STATE_SYNCHRONISED 3
+#define XRC_STATE_FREE_RUNNING 4
+#define XRC_STATE_STARVING 5
+#define XRC_STATE_SERVER_FAULT 6
+
+/* Read status (clockdata.ReadStatus): how far a read may be trusted. */
+enum xrc_status {
+	XRC_INVALID = 0,          /* no read happened */
+	XRC_FRESH = 1,            /* before the next expected update */
+	XRC_LATE = 2,             /* update overdue; still valid, bounds grown */
+	XRC_VOID = 3,             /* past the validity horizon: do not trust */
+	XRC_COUNTER_MISMATCH = 4, /* counter of another kind: no time */
+	XRC_DISRUPTED = 5,        /* counter of another timeline (migration): no time */
+};
+
+/* Errors (negative return values). */
+enum xrc_error {
+	XRC_OK = 0,
+	XRC_ERR_SYSCALL = -1,       /* open/fstat/mmap failed: see errno */
+	XRC_ERR_UNINITIALISED = -2, /* never published (seq 0 or blank header) */
+	XRC_ERR_MAGIC = -3,         /* not a clock page */
+	XRC_ERR_VERSION = -4,       /* unsupported version */
+	XRC_ERR_SIZE = -5,          /* truncated or oversized */
+	XRC_ERR_BUSY = -6,          /* writer busy past the deadline */
+	XRC_ERR_INVALID = -7,       /* impossible values or text syntax */
+	XRC_ERR_COUNTER = -8,       /* the counter read function failed */
+};
+
+struct xrc_time {
+	int64_t sec;
+	uint64_t frac; /* 2^-64 s */
+};
+
+struct xrc_period {
+	uint64_t frac; /* 2^-(64+shift) s per tick, >= 2^63 */
+	uint8_t shift;
+};
+
+/* A decoded record; field meanings as in docs/clockdata.md. */
+struct xrc_record {
+	uint16_t version;
+	uint64_t generation, disruption_marker;
+	uint8_t host_id[16];
+	uint16_t counter_kind;
+	uint8_t clock_state;
+	int8_t leap_next;
+	int16_t tai_offset_sec;
+	uint32_t status;
+	uint64_t counter_hz, counter_identity;
+	uint64_t ref_count;
+	struct xrc_time ref_time;
+	struct xrc_period period;
+	uint64_t slew_end_count;
+	struct xrc_time slew_end_time;
+	struct xrc_period raw_period;
+	struct xrc_time raw_ref_time;
+	struct xrc_period local_period;
+	uint64_t error_bound_ns, max_error_ns;
+	uint32_t rate_error_ps, error_growth_ps, max_error_growth_ps;
+	uint64_t next_expected_count, void_after_count, poll_ns, leap_at_count;
+};
+
+/* One read of the clock. */
+struct xrc_now {
+	enum xrc_status status;
+	uint8_t clock_state;
+	uint64_t count;
+	struct xrc_time time, earliest, latest; /* zero unless status is FRESH, LATE or VOID */
+	uint64_t error_bound_ns, max_error_ns;
+	uint64_t generation;
+};
+
+/* Reads the counter: the count and the identity of its timeline, taken in
+ * one operation. Returns 0 on success. */
+typedef int (*xrc_counter_fn)(void *arg, uint64_t *count, uint64_t *identity);
+
+/* An open page. */
+struct xrc_clock {
+	const uint64_t *words; /* the mapping, 8-byte aligned */
+	int fd;
+};
+
+#define XRC_WORDS (XRC_RECORD_SIZE / 8)
+
+/* ---- fixed-point helpers ---- */
+
+static inline struct xrc_time xrc_add(struct xrc_time a, struct xrc_time b)
+{
+	struct xrc_time r;
+	r.frac = a.frac + b.frac;
+	r.sec = (int64_t)((uint64_t)a.sec + (uint64_t)b.sec + (r.frac < a.frac));
+	return r;
+}
+
+static inline struct xrc_time xrc_neg(struct xrc_time a)
+{
+	struct xrc_time r;
+	r.frac = 0 - a.frac;
+	r.sec = (int64_t)(0 - (uint64_t)a.sec - (a.frac != 0));
+	return r;
+}
+
+static inline struct xrc_time xrc_sub(struct xrc_time a, struct xrc_time b) { return xrc_add(a, xrc_neg(b)); }
+
+/* period·ticks: the exact 128-bit product shifted to 2^-64 s, truncated. */
+static inline struct xrc_time xrc_mul(struct xrc_period p, uint64_t ticks)
+{
+	unsigned __int128 x = (unsigned __int128)p.frac * ticks;
+	struct xrc_time r;
+	x >>= p.shift; /* shift <= 63 in a valid record */
+	r.sec = (int64_t)(uint64_t)(x >> 64);
+	r.frac = (uint64_t)x;
+	return r;
+}
+
+/* period·d with d a wrapping counter difference read as signed. */
+static inline struct xrc_time xrc_mul_signed(struct xrc_period p, uint64_t d)
+{
+	if ((int64_t)d >= 0)
+		return xrc_mul(p, d);
+	return xrc_neg(xrc_mul(p, 0 - d));
+}
+
+/* Nanoseconds of a non-negative time, rounded to nearest, saturating. */
+static inline uint64_t xrc_to_ns(struct xrc_time t)
+{
+	unsigned __int128 x = (unsigned __int128)t.frac * 1000000000u;
+	uint64_t ns = (uint64_t)(x >> 64) + (((uint64_t)x >> 63) & 1);
+	if (t.sec < 0)
+		return 0;
+	if (t.sec >= INT64_MAX / 1000000000 - 1)
+		return INT64_MAX;
+	return (uint64_t)t.sec * 1000000000u + ns;
+}
+
+static inline struct xrc_time xrc_from_ns(uint64_t ns)
+{
+	struct xrc_time r;
+	uint64_t rem;
+	unsigned __int128 q;
+	if (ns > INT64_MAX)
+		ns = INT64_MAX;
+	r.sec = (int64_t)(ns / 1000000000u);
+	rem = ns % 1000000000u;
+	q = ((unsigned __int128)rem << 64) / 1000000000u;
+	r.frac = (uint64_t)q + ((((unsigned __int128)rem << 64) % 1000000000u) >= 500000000u);
+	return r;
+}
+
+/* base + age_ns·rate_ps/10^12, rounded up, saturating. */
+static inline uint64_t xrc_grow(uint64_t base, uint64_t age_ns, uint32_t rate_ps)
+{
+	unsigned __int128 x = (unsigned __int128)age_ns * rate_ps;
+	uint64_t q = (uint64_t)(x / 1000000000000ull) + (x % 1000000000000ull != 0);
+	uint64_t s = base + q;
+	return s < base ? UINT64_MAX : s;
+}
+
+/* ---- the read function ---- */
+
+/* Ca(T): the absolute clock at counter value T. */
+static inline struct xrc_time xrc_absolute(const struct xrc_record *r, uint64_t T)
+{
+	struct xrc_time t;
+	if ((int64_t)(T - r->slew_end_count) < 0)
+		t = xrc_add(r->ref_time, xrc_mul_signed(r->period, T - r->ref_count));
+	else
+		t = xrc_add(r->slew_end_time, xrc_mul_signed(r->raw_period, T - r->slew_end_count));
+	if (r->leap_next != 0 && (int64_t)(T - r->leap_at_count) >= 0)
+		t.sec -= r->leap_next;
+	return t;
+}
+
+/* Cd: the time between two counter values of one timeline. */
+static inline struct xrc_time xrc_difference(const struct xrc_record *r, uint64_t T1, uint64_t T2)
+{
+	return xrc_mul_signed(r->raw_period, T2 - T1);
+}
+
+static inline uint64_t xrc_age_ns(const struct xrc_record *r, uint64_t T)
+{
+	uint64_t d = T - r->ref_count;
+	if ((int64_t)d < 0)
+		d = 0 - d;
+	return xrc_to_ns(xrc_mul(r->raw_period, d));
+}
+
+/* The guaranteed error bound at T, ns. */
+static inline uint64_t xrc_max_error_at(const struct xrc_record *r, uint64_t T)
+{
+	return xrc_grow(r->max_error_ns, xrc_age_ns(r, T), r->max_error_growth_ps);
+}
+
+static inline uint64_t xrc_error_bound_at(const struct xrc_record *r, uint64_t T)
+{
+	return xrc_grow(r->error_bound_ns, xrc_age_ns(r, T), r->error_growth_ps);
+}
+
+/* Evaluate a record at one counter reading of the given kind. */
+static inline void xrc_evaluate(const struct xrc_record *r, uint16_t kind, uint64_t count,
+				uint64_t identity, struct xrc_now *n)
+{
+	struct xrc_time e;
+	memset(n, 0, sizeof(*n));
+	n->clock_state = r->clock_state;
+	n->count = count;
+	n->generation = r->generation;
+	if (kind != r->counter_kind) {
+		n->status = XRC_COUNTER_MISMATCH;
+		return;
+	}
+	if (identity != r->counter_identity) {
+		n->status = XRC_DISRUPTED;
+		return;
+	}
+	if ((int64_t)(count - r->void_after_count) > 0)
+		n->status = XRC_VOID;
+	else if (r->next_expected_count != 0 && (int64_t)(count - r->next_expected_count) > 0)
+		n->status = XRC_LATE;
+	else
+		n->status = XRC_FRESH;
+	n->time = xrc_absolute(r, count);
+	n->max_error_ns = xrc_max_error_at(r, count);
+	n->error_bound_ns = xrc_error_bound_at(r, count);
+	e = xrc_from_ns(n->max_error_ns);
+	n->earliest = xrc_sub(n->time, e);
+	n->latest = xrc_add(n->time, e);
+}
+
+/* ---- decoding ---- */
+
+/* Check the constant header words (little-endian values). */
+static inline int xrc_check_header(uint64_t w0, uint64_t w1, size_t avail)
+{
+	uint32_t magic = (uint32_t)w0, size = (uint32_t)(w0 >> 32);
+	if (magic != XRC_MAGIC)
+		return (w0 == 0 && w1 == 0) ? XRC_ERR_UNINITIALISED : XRC_ERR_MAGIC;
+	if ((uint16_t)w1 != XRC_VERSION)
+		return XRC_ERR_VERSION;
+	if (w1 >> 16)
+		return XRC_ERR_INVALID;
+	if (size < XRC_RECORD_SIZE || size > XRC_PAGE_SIZE || size > avail)
+		return XRC_ERR_SIZE;
+	return XRC_OK;
+}
+
+static inline int xrc_period_ok(struct xrc_period p, uint64_t hz)
+{
+	/* Normalised, and within 1% of the nominal frequency: 2^(64+shift) =
+	 * frac·hz·(1±0.01), checked in 128 bits as Go checks it in float. */
+	unsigned __int128 prod, one;
+	if (p.frac < (1ull << 63) || p.shift > 63)
+		return 0;
+	prod = (unsigned __int128)p.frac * hz; /* < 2^64·2^37 */
+	if (p.shift + 64 > 126)
+		return 0;
+	one = (unsigned __int128)1 << (64 + p.shift);
+	return prod >= one - one / 100 && prod <= one + one / 100;
+}
+
+/* Decode the record from the page's first XRC_WORDS little-endian words (as
+ * values: on a big-endian host, after le64toh) and check what the read
+ * relies on. */
+static inline int xrc_decode_words(const uint64_t *w, struct xrc_record *r)
+{
+	int i;
+	struct xrc_time want;
+	memset(r, 0, sizeof(*r));
+	if ((w[7] >> 56) || ((w[8] >> 16) & 0xffff) || (w[25] >> 32))
+		return XRC_ERR_INVALID;
+	r->version = (uint16_t)w[1];
+	r->generation = w[3];
+	r->disruption_marker = w[4];
+	for (i = 0; i < 8; i++) {
+		r->host_id[i] = (uint8_t)(w[5] >> (8 * i));
+		r->host_id[8 + i] = (uint8_t)(w[6] >> (8 * i));
+	}
+	r->counter_kind = (uint16_t)w[7];
+	r->period.shift = (uint8_t)(w[7] >> 16);
+	r->raw_period.shift = (uint8_t)(w[7] >> 24);
+	r->local_period.shift = (uint8_t)(w[7] >> 32);
+	r->clock_state = (uint8_t)(w[7] >> 40);
+	r->leap_next = (int8_t)(uint8_t)(w[7] >> 48);
+	r->tai_offset_sec = (int16_t)(uint16_t)w[8];
+	r->status = (uint32_t)(w[8] >> 32);
+	r->counter_hz = w[9];
+	r->counter_identity = w[10];
+	r->ref_count = w[11];
+	r->ref_time.sec = (int64_t)w[12];
+	r->ref_time.frac = w[13];
+	r->period.frac = w[14];
+	r->slew_end_count = w[15];
+	r->slew_end_time.sec = (int64_t)w[16];
+	r->slew_end_time.frac = w[17];
+	r->raw_period.frac = w[18];
+	r->raw_ref_time.sec = (int64_t)w[19];
+	r->raw_ref_time.frac = w[20];
+	r->local_period.frac = w[21];
+	r->error_bound_ns = w[22];
+	r->max_error_ns = w[23];
+	r->rate_error_ps = (uint32_t)w[24];
+	r->error_growth_ps = (uint32_t)(w[24] >> 32);
+	r->max_error_growth_ps = (uint32_t)w[25];
+	r->next_expected_count = w[26];
+	r->void_after_count = w[27];
+	r->poll_ns = w[28];
+	r->leap_at_count = w[29];
+
+	if (r->version != XRC_VERSION)
+		return XRC_ERR_VERSION;
+	if (r->generation == 0 || r->disruption_marker == 0 || r->counter_kind == 0 ||
+	    r->counter_kind > XRC_COUNTER_SIMULATED || r->counter_hz < 1000 ||
+	    r->counter_hz > 100000000000ull || r->clock_state > XRC_STATE_SERVER_FAULT)
+		return XRC_ERR_INVALID;
+	if (!xrc_period_ok(r->period, r->counter_hz) || !xrc_period_ok(r->raw_period, r->counter_hz))
+		return XRC_ERR_INVALID;
+	if ((r->local_period.frac || r->local_period.shift) && !xrc_period_ok(r->local_period, r->counter_hz))
+		return XRC_ERR_INVALID;
+	/* 2000-01-01 .. 2200-01-01 */
+	if (r->ref_time.sec < 946684800 || r->ref_time.sec >= 7258118400LL ||
+	    r->slew_end_time.sec < 946684800 || r->slew_end_time.sec >= 7258118400LL ||
+	    r->raw_ref_time.sec < 946684800 || r->raw_ref_time.sec >= 7258118400LL)
+		return XRC_ERR_INVALID;
+	if ((int64_t)(r->slew_end_count - r->ref_count) < 0 ||
+	    (int64_t)(r->void_after_count - r->ref_count) <= 0)
+		return XRC_ERR_INVALID;
+	want = xrc_add(r->ref_time, xrc_mul(r->period, r->slew_end_count - r->ref_count));
+	if (want.sec != r->slew_end_time.sec || want.frac != r->slew_end_time.frac)
+		return XRC_ERR_INVALID;
+	if (r->leap_next < -1 || r->leap_next > 1 || (r->leap_next != 0 && r->leap_at_count == 0))
+		return XRC_ERR_INVALID;
+	return XRC_OK;
+}
+
+/* Decode a page image (a copy, e.g. a test vector): header, seqlock word,
+ * record. *seq receives the seqlock value. */
+static inline int xrc_decode_page(const uint8_t *b, size_t len, struct xrc_record *r, uint64_t *seq)
+{
+	uint64_t w[XRC_WORDS];
+	size_t i;
+	int err;
+	if (len < 24)
+		return XRC_ERR_SIZE;
+	if (len > XRC_PAGE_SIZE)
+		return XRC_ERR_SIZE;
+	memcpy(w, b, 24);
+	for (i = 0; i < 3; i++)
+		w[i] = le64toh(w[i]);
+	err = xrc_check_header(w[0], w[1], len);
+	if (err)
+		return err;
+	*seq = w[2];
+	if (w[2] == 0)
+		return XRC_ERR_UNINITIALISED;
+	if (w[2] & 1)
+		return XRC_ERR_BUSY;
+	memcpy(w, b, XRC_RECORD_SIZE);
+	for (i = 0; i < XRC_WORDS; i++)
+		w[i] = le64toh(w[i]);
+	return xrc_decode_words(w, r);
+}
+
+/* The Xenstore text line's sscanf format (34 conversions, then %n) and its parser. */
+#define XRC_TEXT_SCANF                                                                          \
+	"v=%hu gen=%" SCNu64 " marker=%16" SCNx64 " host=%32[0-9a-f] kind=%hu hz=%" SCNu64         \
+	" cid=%16" SCNx64 " state=%hhu status=%8" SCNx32 " ref=%" SCNu64 " time=%" SCNd64          \
+	":%16" SCNx64 " period=%16" SCNx64 "/%hhu slew_end=%" SCNu64 " slew_time=%" SCNd64         \
+	":%16" SCNx64 " raw_period=%16" SCNx64 "/%hhu raw_time=%" SCNd64 ":%16" SCNx64             \
+	" local_period=%16" SCNx64 "/%hhu err=%" SCNu64 " maxerr=%" SCNu64 " rate_err=%" SCNu32    \
+	" err_growth=%" SCNu32 " maxerr_growth=%" SCNu32 " next=%" SCNu64 " void=%" SCNu64         \
+	" poll=%" SCNu64 " tai=%hd leap=%hhd leap_at=%" SCNu64 "%n"
+
+static inline int xrc_parse_text(const char *s, struct xrc_record *r)
+{
+	char host[33];
+	int n = -1, i;
+	uint64_t w[XRC_WORDS];
+	struct xrc_record t;
+	memset(&t, 0, sizeof(t));
+	memset(host, 0, sizeof(host));
+	if (strlen(s) > XRC_TEXT_MAX)
+		return XRC_ERR_SIZE;
+	if (strncmp(s, "v=1 ", 4) != 0)
+		return strncmp(s, "v=", 2) == 0 ? XRC_ERR_VERSION : XRC_ERR_INVALID;
+	if (sscanf(s, XRC_TEXT_SCANF, &t.version, &t.generation, &t.disruption_marker, host,
+		   &t.counter_kind, &t.counter_hz, &t.counter_identity, &t.clock_state, &t.status,
+		   &t.ref_count, &t.ref_time.sec, &t.ref_time.frac, &t.period.frac, &t.period.shift,
+		   &t.slew_end_count, &t.slew_end_time.sec, &t.slew_end_time.frac, &t.raw_period.frac,
+		   &t.raw_period.shift, &t.raw_ref_time.sec, &t.raw_ref_time.frac, &t.local_period.frac,
+		   &t.local_period.shift, &t.error_bound_ns, &t.max_error_ns, &t.rate_error_ps,
+		   &t.error_growth_ps, &t.max_error_growth_ps, &t.next_expected_count,
+		   &t.void_after_count, &t.poll_ns, &t.tai_offset_sec, &t.leap_next,
+		   &t.leap_at_count, &n) != 34 ||
+	    n < 0 || (s[n] != '\0' && !(s[n] == '\n' && s[n + 1] == '\0')) || strlen(host) != 32)
+		return XRC_ERR_INVALID;
+	for (i = 0; i < 16; i++) {
+		unsigned int byte;
+		if (sscanf(host + 2 * i, "%2x", &byte) != 1)
+			return XRC_ERR_INVALID;
+		t.host_id[i] = (uint8_t)byte;
+	}
+	/* Re-validate through the page codec's checks. */
+	memset(w, 0, sizeof(w));
+	w[1] = t.version;
+	w[3] = t.generation;
+	w[4] = t.disruption_marker;
+	for (i = 0; i < 8; i++) {
+		w[5] |= (uint64_t)t.host_id[i] << (8 * i);
+		w[6] |= (uint64_t)t.host_id[8 + i] << (8 * i);
+	}
+	w[7] = (uint64_t)t.counter_kind | (uint64_t)t.period.shift << 16 |
+	       (uint64_t)t.raw_period.shift << 24 | (uint64_t)t.local_period.shift << 32 |
+	       (uint64_t)t.clock_state << 40 | (uint64_t)(uint8_t)t.leap_next << 48;
+	w[8] = (uint64_t)(uint16_t)t.tai_offset_sec | (uint64_t)t.status << 32;
+	w[9] = t.counter_hz;
+	w[10] = t.counter_identity;
+	w[11] = t.ref_count;
+	w[12] = (uint64_t)t.ref_time.sec;
+	w[13] = t.ref_time.frac;
+	w[14] = t.period.frac;
+	w[15] = t.slew_end_count;
+	w[16] = (uint64_t)t.slew_end_time.sec;
+	w[17] = t.slew_end_time.frac;
+	w[18] = t.raw_period.frac;
+	w[19] = (uint64_t)t.raw_ref_time.sec;
+	w[20] = t.raw_ref_time.frac;
+	w[21] = t.local_period.frac;
+	w[22] = t.error_bound_ns;
+	w[23] = t.max_error_ns;
+	w[24] = (uint64_t)t.rate_error_ps | (uint64_t)t.error_growth_ps << 32;
+	w[25] = t.max_error_growth_ps;
+	w[26] = t.next_expected_count;
+	w[27] = t.void_after_count;
+	w[28] = t.poll_ns;
+	w[29] = t.leap_at_count;
+	return xrc_decode_words(w, r);
+}
+
+/* ---- the live page ---- */
+
+/* Map the page at path (NULL: XRC_DEFAULT_PATH) read-only. */
+static inline int xrc_open(struct xrc_clock *c, const char *path)
+{
+	struct stat st;
+	void *m;
+	c->words = NULL;
+	c->fd = open(path ? path : XRC_DEFAULT_PATH, O_RDONLY | O_CLOEXEC);
+	if (c->fd < 0)
+		return XRC_ERR_SYSCALL;
+	if (fstat(c->fd, &st) != 0)
+		goto fail;
+	if (st.st_size < XRC_PAGE_SIZE) {
+		close(c->fd);
+		c->fd = -1;
+		return XRC_ERR_SIZE;
+	}
+	m = mmap(NULL, XRC_PAGE_SIZE, PROT_READ, MAP_SHARED, c->fd, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	c->words = (const uint64_t *)m;
+	return XRC_OK;
+fail:
+	close(c->fd);
+	c->fd = -1;
+	return XRC_ERR_SYSCALL;
+}
+
+static inline void xrc_close(struct xrc_clock *c)
+{
+	if (c->words)
+		munmap((void *)c->words, XRC_PAGE_SIZE);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->words = NULL;
+	c->fd = -1;
+}
+
+static inline uint64_t xrc_load(const uint64_t *p, int order)
+{
+	return le64toh(__atomic_load_n(p, order));
+}
+
+static inline int64_t xrc_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Read the clock: the record and one counter reading inside one seqlock
+ * loop, then evaluate. kind is the counter kind read_counter reads. */
+static inline int xrc_now(const struct xrc_clock *c, uint16_t kind, xrc_counter_fn read_counter,
+			  void *arg, struct xrc_now *out)
+{
+	uint64_t w[XRC_WORDS], s1, s2, count, identity;
+	struct xrc_record r;
+	int64_t start = 0;
+	int tries, i, err;
+	for (tries = 0;; tries++) {
+		s1 = xrc_load(&c->words[2], __ATOMIC_ACQUIRE); /* pairs with the writer's seq stores */
+		if (s1 != 0 && !(s1 & 1)) {
+			w[0] = xrc_load(&c->words[0], __ATOMIC_RELAXED);
+			w[1] = xrc_load(&c->words[1], __ATOMIC_RELAXED);
+			w[2] = s1;
+			for (i = 3; i < XRC_WORDS; i++)
+				w[i] = xrc_load(&c->words[i], __ATOMIC_RELAXED);
+			if (read_counter(arg, &count, &identity) != 0)
+				return XRC_ERR_COUNTER;
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			s2 = xrc_load(&c->words[2], __ATOMIC_RELAXED);
+			if (s1 == s2)
+				break;
+			continue;
+		}
+		if (s1 == 0) {
+			err = xrc_check_header(xrc_load(&c->words[0], __ATOMIC_RELAXED),
+					       xrc_load(&c->words[1], __ATOMIC_RELAXED), XRC_PAGE_SIZE);
+			return err ? err : XRC_ERR_UNINITIALISED;
+		}
+		if (tries >= XRC_BUSY_SPINS) {
+			if (start == 0)
+				start = xrc_mono_ns();
+			else if (xrc_mono_ns() - start > XRC_BUSY_DEADLINE_NS)
+				return XRC_ERR_BUSY;
+		}
+	}
+	err = xrc_check_header(w[0], w[1], XRC_PAGE_SIZE);
+	if (err)
+		return err;
+	err = xrc_decode_words(w, &r);
+	if (err)
+		return err;
+	xrc_evaluate(&r, kind, count, identity, out);
+	return XRC_OK;
+}
+
+#if defined(__x86_64__)
+/* Built-in reader for the tsc counter: LFENCE; RDTSC, as the Go counter
+ * reads it. The TSC carries no identity of its own, so arg points to the
+ * uint64_t identity of the caller's timeline (outside Xen, the boot identity
+ * the Go tsc counter derives; under Xen, the caller must compose it with
+ * the domain's incarnation as counter/tsc.go documents). */
+static inline int xrc_rdtsc_counter(void *arg, uint64_t *count, uint64_t *identity)
+{
+	uint32_t lo, hi;
+	__asm__ __volatile__("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	*count = (uint64_t)hi << 32 | lo;
+	*identity = *(const uint64_t *)arg;
+	return 0;
+}
+#endif
+
+#endif /* XENRADCLOCK_CLOCK_H */
