@@ -71,6 +71,17 @@ func TestAgainstSkewedServer(t *testing.T) {
 		theta := st.Tb.Add(st.Te).Sub(clk.At(st.Ta).Add(clk.At(st.Tf))).Float() / 2
 		t.Logf("exchange %d: Ta %s Tf %s, forward %v back %v, asymmetry offset %.6f s (expected (in-out)/2 = %.6f)",
 			i, s.TaMethod, s.TfMethod, time.Duration(fwd), time.Duration(back), theta, (in-out).Seconds()/2)
+		// Within the expected error: the served clock's offset from the
+		// counter's own reading of it is at most half the round trip.
+		rtt := clk.At(st.Tf).Sub(clk.At(st.Ta)).Float()
+		if theta > rtt/2+slack.Seconds() || theta < -rtt/2-slack.Seconds() {
+			t.Errorf("exchange %d: offset %.6f s outside ±RTT/2 = %.6f s", i, theta, rtt/2)
+		}
+		// And the served time is the system time moved by +1.234 s (the
+		// system clock only read here, to check the server's offset).
+		if d := st.Te.Sub(bintime.FromNanos(time.Now().UnixNano())).Float() - 1.234; d > 0.1 || d < -0.1 {
+			t.Errorf("exchange %d: served time is %.6f s from now+1.234 s", i, d)
+		}
 		if s.TaMethod == ntp.MethodKernel && s.TfMethod == ntp.MethodKernel {
 			kernel++
 		}
@@ -168,5 +179,27 @@ func TestResponseFields(t *testing.T) {
 	rd.UpstreamStratum = 15
 	if p := ntp.Response(req, rd, rd, -20); p.Stratum != 16 || p.Leap != ntp.LeapUnsync {
 		t.Fatalf("upstream 15: %+v", p)
+	}
+}
+
+func TestServerIPv6(t *testing.T) {
+	clk, _ := ntp.NewSkewedClock(ntptest.MonoRaw{}, -time.Second, -20)
+	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "[::1]:0", Time: clk.Reading})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	go srv.Serve(context.Background())
+	defer srv.Close()
+	c, err := ntp.Dial(srv.Addr(), ntp.ClientConfig{Counter: ntptest.MonoRaw{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, _, err := c.Exchange(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Server.Addr().Is6() || clk.At(s.Stamp.Ta-50_000).Cmp(s.Stamp.Tb) > 0 || s.Stamp.Te.Cmp(clk.At(s.Stamp.Tf+50_000)) > 0 {
+		t.Fatalf("sample %+v", s)
 	}
 }
