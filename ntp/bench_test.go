@@ -12,8 +12,9 @@ import (
 
 // BenchmarkExchange runs exchanges with the project's server on loopback
 // and reports, per counter: the kernel-stamped RTT and the user-stamped RTT
-// (median, µs), the triple widths (median and max, ns) and the share of
-// stamps that used kernel timestamps.
+// (median, µs), the one-way client-to-server delay seen through the server's
+// kernel receive stamp (median, µs), the triple widths (median and max, ns)
+// and the share of stamps that used kernel timestamps.
 func BenchmarkExchange(b *testing.B) {
 	for _, name := range []string{"monotonic-raw", "tsc"} {
 		b.Run(name, func(b *testing.B) {
@@ -37,7 +38,7 @@ func BenchmarkExchange(b *testing.B) {
 			}
 			defer c.Close()
 			toNs := func(ticks uint64) float64 { return float64(ticks) / ctr.NominalHz() * 1e9 }
-			var rttK, rttU, widths []float64
+			var rttK, rttU, widths, fwd []float64
 			kernel := 0
 			b.ResetTimer()
 			for b.Loop() {
@@ -47,6 +48,7 @@ func BenchmarkExchange(b *testing.B) {
 				}
 				rttK = append(rttK, toNs(s.Stamp.Tf-s.Stamp.Ta)/1e3)
 				rttU = append(rttU, toNs(s.TfUser-s.TaUser)/1e3)
+				fwd = append(fwd, s.Stamp.Tb.Sub(clk.At(s.Stamp.Ta)).Float()*1e6)
 				if s.TaMethod == ntp.MethodKernel && s.TfMethod == ntp.MethodKernel {
 					kernel++
 				}
@@ -60,6 +62,9 @@ func BenchmarkExchange(b *testing.B) {
 			b.ReportMetric(median(rttK), "rtt-stamped-µs")
 			b.ReportMetric(median(rttU), "rtt-user-µs")
 			b.ReportMetric(median(widths), "triple-median-ns")
+			// Client send to server receive, both kernel-stamped when
+			// possible: the one-way delay of loopback.
+			b.ReportMetric(median(fwd), "oneway-µs")
 			if len(widths) > 0 {
 				b.ReportMetric(slices.Max(widths), "triple-max-ns")
 			}

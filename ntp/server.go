@@ -2,6 +2,7 @@ package ntp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xenradclock/xenradclock/bintime"
+	"golang.org/x/sys/unix"
 )
 
 // ServerReading is the served clock at one instant, as the caller's time
@@ -58,6 +60,9 @@ type ServerConfig struct {
 	// held for toServer before Tb is read, and each reply for fromServer
 	// after Te is read, so the exchange sees those one-way delays.
 	Delay func() (toServer, fromServer time.Duration)
+	// UserStampsOnly disables the kernel receive timestamp: Tb is then the
+	// time function read after the request was read from the socket.
+	UserStampsOnly bool
 }
 
 // ServerStats counts what the server did; Dropped is indexed by Reason.
@@ -65,6 +70,7 @@ type ServerStats struct {
 	Requests uint64
 	Replies  uint64
 	Unsynced uint64 // replies sent with LI=3
+	KernelRx uint64 // requests whose Tb was moved back to the kernel's receive timestamp
 	Dropped  map[Reason]uint64
 }
 
@@ -79,6 +85,8 @@ type Server struct {
 	reqs    atomic.Uint64
 	replies atomic.Uint64
 	unsync  atomic.Uint64
+	kernRx  atomic.Uint64
+	tsns    bool // SO_TIMESTAMPNS enabled
 	dropped [numReasons]atomic.Uint64
 }
 
@@ -101,7 +109,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ntp: server listen on %q: %w", cfg.Addr, err)
 	}
-	return &Server{cfg: cfg, conn: conn}, nil
+	s := &Server{cfg: cfg, conn: conn}
+	if !cfg.UserStampsOnly && cfg.Delay == nil {
+		if rc, err := conn.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				s.tsns = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) == nil
+			})
+		}
+	}
+	return s, nil
 }
 
 // Addr is the bound address (with the port chosen when Addr asked for 0).
@@ -112,7 +128,8 @@ func (s *Server) Addr() netip.AddrPort {
 
 // Stats returns the counters so far.
 func (s *Server) Stats() ServerStats {
-	st := ServerStats{Requests: s.reqs.Load(), Replies: s.replies.Load(), Unsynced: s.unsync.Load(), Dropped: map[Reason]uint64{}}
+	st := ServerStats{Requests: s.reqs.Load(), Replies: s.replies.Load(), Unsynced: s.unsync.Load(),
+		KernelRx: s.kernRx.Load(), Dropped: map[Reason]uint64{}}
 	for r := range s.dropped {
 		if n := s.dropped[r].Load(); n != 0 {
 			st.Dropped[Reason(r)] = n
@@ -137,8 +154,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	buf := make([]byte, MaxPacketLen+1)
+	oob := make([]byte, 128)
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, from, err := s.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if s.closed.Load() {
 				return nil
@@ -153,6 +171,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		var rx ServerReading
 		if s.cfg.Delay == nil {
 			rx = s.cfg.Time()
+			if s.tsns {
+				s.backdate(&rx, time.Now().UnixNano(), oob[:oobn])
+			}
 		}
 		s.reqs.Add(1)
 		req, reason := s.parseRequest(buf[:n])
@@ -251,5 +272,30 @@ func (s *Server) send(p Packet, to netip.AddrPort) {
 			s.unsync.Add(^uint64(0))
 		}
 		s.dropped[ReasonNetwork].Add(1)
+	}
+}
+
+// backdate moves Tb back to the kernel's receive timestamp: the request
+// arrived age = now − stamp ago on the realtime clock, and over such a short
+// interval the served clock and realtime advance alike (the error is the
+// rate difference times age: nanoseconds).
+func (s *Server) backdate(rx *ServerReading, nowNs int64, oob []byte) {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return
+		}
+		oob = rest
+		if h.Level != unix.SOL_SOCKET || h.Type != unix.SCM_TIMESTAMPNS || len(data) < 16 {
+			continue
+		}
+		ts := unix.Timespec{Sec: int64(binary.NativeEndian.Uint64(data)), Nsec: int64(binary.NativeEndian.Uint64(data[8:]))}
+		age := nowNs - ts.Nano()
+		if age < 0 || age > int64(100*time.Millisecond) {
+			return // a clock step or a stale stamp: keep the user-space read
+		}
+		rx.Time = rx.Time.Sub(bintime.FromNanos(age))
+		s.kernRx.Add(1)
+		return
 	}
 }

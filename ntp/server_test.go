@@ -199,6 +199,9 @@ func TestServerIPv6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if srv.Stats().KernelRx != 1 {
+		t.Errorf("server did not use the kernel receive stamp: %+v", srv.Stats())
+	}
 	if !s.Server.Addr().Is6() || clk.At(s.Stamp.Ta-50_000).Cmp(s.Stamp.Tb) > 0 || s.Stamp.Te.Cmp(clk.At(s.Stamp.Tf+50_000)) > 0 {
 		t.Fatalf("sample %+v", s)
 	}
