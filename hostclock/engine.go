@@ -88,6 +88,7 @@ type serverState struct {
 	params     clocksync.Params
 	haveParams bool
 	lastErr    string
+	side       clocksync.SideInfo
 }
 
 // NewEngine makes an engine; saved, when not nil, seeds the estimators of
@@ -203,6 +204,7 @@ func (e *Engine) Stamp(server string, st clocksync.Stamp, now uint64) error {
 	if res.Accepted {
 		s.accepted++
 		s.lastTf = st.Tf
+		s.side = st.Side
 		s.haveStamp = true
 		s.lastErr = ""
 		e.metrics.Accepted(server)
@@ -315,6 +317,18 @@ func (e *Engine) Preferred() (string, clocksync.Params, bool) {
 		return "", clocksync.Params{}, false
 	}
 	return e.decision.Preferred, e.pubParams, true
+}
+
+// PreferredSide is what the preferred server said of itself in its last
+// accepted stamp, and its path's minimum RTT.
+func (e *Engine) PreferredSide() (clocksync.SideInfo, float64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.byName[e.decision.Preferred]
+	if !ok || !s.haveStamp {
+		return clocksync.SideInfo{}, 0, false
+	}
+	return s.side, s.params.MinRTT, true
 }
 
 // SaveTo fills the estimator and selection parts of a state file.

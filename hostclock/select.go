@@ -65,12 +65,13 @@ type Decision struct {
 // and each server's smoothed RTT-baseline variation. It does no I/O and
 // reads no clock: time enters as the now argument.
 type Selector struct {
-	cfg        SelectConfig
-	current    string
-	lastSwitch time.Duration
-	tv         map[string]*tvState
-	counted    map[string]bool // servers that counted at the previous Choose
-	switches   int
+	cfg         SelectConfig
+	current     string
+	lastSwitch  time.Duration
+	tv          map[string]*tvState
+	counted     map[string]bool // servers that counted at the previous Choose
+	provisional bool            // the current choice was provisional
+	switches    int
 }
 
 type tvState struct {
@@ -173,6 +174,13 @@ func finite(x float64) float64 {
 	return x
 }
 
+// aboutToCount: a usable server within a quarter of MinStamps of counting
+// whose stamps still arrive.
+func (s *Selector) aboutToCount(p PathInput) bool {
+	return p.Usable && p.Stamps > 0 && p.Stamps >= s.cfg.MinStamps-max(s.cfg.MinStamps/4, 1) &&
+		!p.Starving() && (p.Poll <= 0 || p.Gap <= 2*p.Poll)
+}
+
 // Choose makes the selection at monotonic instant now. paths is in
 // configuration order, which breaks ties.
 func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
@@ -195,6 +203,9 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 			cur, curPen = i, pen
 		}
 	}
+	// The hold protects a choice made among servers that counted, not a
+	// provisional one.
+	held := now-s.lastSwitch < s.cfg.Hold && !s.provisional
 	switch {
 	case best >= 0 && cur >= 0 && !math.IsInf(curPen, 1):
 		// The current server counts: switch only for a clear improvement,
@@ -204,12 +215,18 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 		d.Reason = "kept"
 		bn := paths[best].Name
 		if best != cur && bestPen < (1-s.cfg.Gain)*curPen {
-			if now-s.lastSwitch >= s.cfg.Hold {
+			switch {
+			case !held:
 				d.Preferred, d.Reason = bn, "better path"
-			} else if newcomer[bn] {
+			case newcomer[bn]:
 				d.Preferred, d.Reason = bn, "better path, new server"
 			}
 		}
+	case best >= 0 && cur >= 0 && s.aboutToCount(paths[cur]):
+		// A provisional choice a few stamps short of counting, and still
+		// fed: wait for it rather than switch away and maybe back.
+		d.Preferred, d.Provisional = s.current, true
+		d.Reason = "provisional, about to count"
 	case best >= 0:
 		// The current server does not count (none yet, provisional, lost,
 		// too few stamps after a reset): take the best that counts now.
@@ -245,6 +262,7 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 		}
 	}
 	s.counted = counted
+	s.provisional = d.Provisional
 	if d.Preferred != s.current {
 		d.Switched = true
 		s.current = d.Preferred

@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-func path(name string, stamps int, rtt float64) PathInput {
+func tpath(name string, stamps int, rtt float64) PathInput {
 	return PathInput{Name: name, Usable: true, Stamps: stamps, MinRTT: rtt, ErrorBound: 10e-6,
 		RateErrorBound: 5e-7, Poll: 16 * time.Second}
 }
 
 func TestSelectNeedsMinStamps(t *testing.T) {
 	s := NewSelector(SelectConfig{MinStamps: 20, Hold: time.Minute})
-	d := s.Choose(0, []PathInput{path("a", 5, 1e-3), path("b", 8, 1e-4)})
+	d := s.Choose(0, []PathInput{tpath("a", 5, 1e-3), tpath("b", 8, 1e-4)})
 	if !d.Provisional || d.Preferred != "b" {
 		t.Fatalf("provisional choice %+v, want b (most stamps)", d)
 	}
@@ -21,12 +21,17 @@ func TestSelectNeedsMinStamps(t *testing.T) {
 		t.Errorf("server with 5 stamps has finite penalty %g", d.Penalties["a"])
 	}
 	// a gets more stamps, b keeps its provisional seat until someone counts.
-	d = s.Choose(time.Second, []PathInput{path("a", 12, 1e-3), path("b", 9, 1e-4)})
+	d = s.Choose(time.Second, []PathInput{tpath("a", 12, 1e-3), tpath("b", 9, 1e-4)})
 	if d.Preferred != "b" || d.Switched {
 		t.Fatalf("provisional churn: %+v", d)
 	}
-	// a reaches 20: it counts, b does not: switch at once, hold or not.
-	d = s.Choose(2*time.Second, []PathInput{path("a", 20, 1e-3), path("b", 19, 1e-4)})
+	// a reaches 20: it counts; b is about to: wait for it.
+	d = s.Choose(2*time.Second, []PathInput{tpath("a", 20, 1e-3), tpath("b", 19, 1e-4)})
+	if d.Preferred != "b" || d.Switched || !d.Provisional || d.Reason != "provisional, about to count" {
+		t.Fatalf("about to count: %+v", d)
+	}
+	// b is far from counting: switch to a at once.
+	d = s.Choose(3*time.Second, []PathInput{tpath("a", 20, 1e-3), tpath("b", 10, 1e-4)})
 	if d.Preferred != "a" || !d.Switched || d.Provisional {
 		t.Fatalf("first eligible: %+v", d)
 	}
@@ -34,7 +39,7 @@ func TestSelectNeedsMinStamps(t *testing.T) {
 
 func TestSelectAntiChurn(t *testing.T) {
 	s := NewSelector(SelectConfig{MinStamps: 20, Hold: 10 * time.Minute, Gain: 0.2})
-	a, b := path("a", 30, 2e-3), path("b", 30, 2e-3)
+	a, b := tpath("a", 30, 2e-3), tpath("b", 30, 2e-3)
 	d := s.Choose(0, []PathInput{a, b})
 	if d.Preferred != "a" {
 		t.Fatalf("tie should go to the first: %+v", d)
@@ -70,7 +75,7 @@ func TestSelectAntiChurn(t *testing.T) {
 
 func TestSelectUnusableAndStarving(t *testing.T) {
 	s := NewSelector(SelectConfig{MinStamps: 20, Hold: time.Hour})
-	a, b := path("a", 30, 0.5e-3), path("b", 30, 1e-3)
+	a, b := tpath("a", 30, 0.5e-3), tpath("b", 30, 1e-3)
 	if d := s.Choose(0, []PathInput{a, b}); d.Preferred != "a" {
 		t.Fatalf("%+v", d)
 	}
@@ -113,7 +118,7 @@ func TestSelectVariationCounts(t *testing.T) {
 	if v := s.Variation("jumpy"); math.Abs(v-0.875e-3) > 1e-12 {
 		t.Errorf("jumpy variation %g", v)
 	}
-	j, st := path("jumpy", 5, 1e-3), path("steady", 5, 1.2e-3)
+	j, st := tpath("jumpy", 5, 1e-3), tpath("steady", 5, 1.2e-3)
 	d := s.Choose(0, []PathInput{j, st})
 	if d.Preferred != "steady" {
 		t.Errorf("a jumpy path with a lower RTT won: %+v", d)
@@ -126,7 +131,7 @@ func TestSelectVariationCounts(t *testing.T) {
 
 func TestSelectNewcomerComparedOnce(t *testing.T) {
 	s := NewSelector(SelectConfig{MinStamps: 20, Hold: time.Hour})
-	a, b := path("a", 20, 2e-3), path("b", 19, 0.5e-3)
+	a, b := tpath("a", 20, 2e-3), tpath("b", 19, 0.5e-3)
 	if d := s.Choose(0, []PathInput{a, b}); d.Preferred != "a" {
 		t.Fatalf("%+v", d)
 	}
@@ -137,13 +142,38 @@ func TestSelectNewcomerComparedOnce(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 	// A newcomer only slightly better does not move the choice.
-	c := path("c", 20, 0.45e-3)
+	c := tpath("c", 20, 0.45e-3)
 	if d := s.Choose(2*time.Second, []PathInput{a, b, c}); d.Preferred != "b" {
 		t.Fatalf("%+v", d)
 	}
 	// Nor does it later, within the hold, once it is no longer new.
 	c.MinRTT = 0.01e-3
 	if d := s.Choose(3*time.Second, []PathInput{a, b, c}); d.Preferred != "b" {
+		t.Fatalf("%+v", d)
+	}
+}
+
+// A worse provisional server that comes to count does not get the hold's
+// protection: the better one takes over at once.
+func TestSelectProvisionalNotHeld(t *testing.T) {
+	s := NewSelector(SelectConfig{MinStamps: 20, Hold: time.Hour})
+	far, near := tpath("far", 1, 3e-3), tpath("near", 0, 1e-3)
+	if d := s.Choose(0, []PathInput{far, near}); d.Preferred != "far" || !d.Provisional {
+		t.Fatalf("%+v", d)
+	}
+	near.Stamps, far.Stamps = 20, 19
+	if d := s.Choose(20*time.Second, []PathInput{far, near}); d.Preferred != "far" || !d.Provisional {
+		t.Fatalf("%+v", d)
+	}
+	far.Stamps, near.Stamps = 20, 21
+	d := s.Choose(21*time.Second, []PathInput{far, near})
+	if d.Preferred != "near" || d.Reason != "better path" {
+		t.Fatalf("%+v", d)
+	}
+	// Now the hold protects near.
+	far.MinRTT = 0.1e-3
+	near.Stamps, far.Stamps = 40, 40
+	if d := s.Choose(22*time.Second, []PathInput{far, near}); d.Preferred != "near" {
 		t.Fatalf("%+v", d)
 	}
 }

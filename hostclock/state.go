@@ -50,6 +50,7 @@ type State struct {
 	Disruption      uint64        `json:"disruption"`
 	Generation      uint64        `json:"generation"`
 	Preferred       string        `json:"preferred"`
+	Record          string        `json:"record"` // last published record, Xenstore text encoding
 	Servers         []ServerState `json:"servers"`
 }
 

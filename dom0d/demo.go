@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/hostclock"
+	"github.com/xenradclock/xenradclock/ntp"
+	"github.com/xenradclock/xenradclock/xenstore"
+)
+
+func init() { commands = append(commands, demoCommand()) }
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "run the whole pipeline locally: no Xen, no internet (what `make demo` runs)",
+		Description: `demo starts, in this one process and a temporary directory:
+
+  - two test NTP servers on loopback, "near" (about 0.2 ms round trip) and
+    "far" (about 2 ms, with jitter), both serving a deliberately wrong time:
+    the system time plus --offset, running --skew-ppm fast;
+  - a simulated raw counter (a simulated host whose oscillator is off its
+    nominal 1 GHz by --counter-ppm);
+  - an embedded Xenstore on a Unix socket;
+  - dom0d's full pipeline (1 s polling after an 8-exchange burst), which
+    publishes to the embedded Xenstore at /xenradclock/clock and to a shared
+    page.
+
+Every --interval it prints the published clock's offset from the served time
+(read back to back with the counter), both error bounds, the clock state and
+status bits, the preferred server and the record generation. It exits after
+--duration or on Ctrl-C and prints a summary. While it runs, try the commands
+it prints (dom0d status, xenstore-ls -p with XENSTORED_PATH).`,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "duration", Value: 60 * time.Second, Usage: "stop after `DURATION`"},
+			&cli.DurationFlag{Name: "interval", Value: 5 * time.Second, Usage: "print a line every `DURATION`"},
+			&cli.DurationFlag{Name: "offset", Value: 2500 * time.Millisecond, Usage: "served time minus system time at start"},
+			&cli.Float64Flag{Name: "skew-ppm", Value: 40, Usage: "served clock's rate error, ppm"},
+			&cli.Float64Flag{Name: "counter-ppm", Value: -25, Usage: "simulated counter's true rate against its nominal 1 GHz, ppm"},
+			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "poll period of both servers"},
+			&cli.StringFlag{Name: "dir", Usage: "work in `DIR` (kept) instead of a temporary directory (removed)"},
+			&cli.StringFlag{Name: "metrics", Usage: "also serve Prometheus metrics on `ADDR`"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "dom0d's log level"},
+		},
+		Action: func(c *cli.Context) error {
+			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, c.App.Writer, demoOptions{
+				Duration: c.Duration("duration"), Interval: c.Duration("interval"), Offset: c.Duration("offset"),
+				SkewPPM: c.Float64("skew-ppm"), CounterPPM: c.Float64("counter-ppm"), Poll: c.Duration("poll"),
+				Dir: c.String("dir"), Metrics: c.String("metrics"), LogLevel: c.String("log-level"),
+			})
+		},
+	}
+}
+
+type demoOptions struct {
+	Duration, Interval, Offset, Poll time.Duration
+	SkewPPM, CounterPPM              float64
+	Dir, Metrics, LogLevel           string
+}
+
+// demoResult is what the demo measured, for its summary and for tests.
+type demoResult struct {
+	Lines          int
+	LastOffset     float64 // published clock − served time, s
+	LastErrorBound float64 // s
+	LastMaxError   float64 // s
+	WithinMaxError bool    // |LastOffset| <= LastMaxError at the end
+	Generation     uint64
+	Preferred      string
+	XenstorePerms  string
+	XenstoreBytes  int
+}
+
+func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
+	_, err := demo(ctx, w, o)
+	return err
+}
+
+func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err error) {
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "xenradclock-demo-"); err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(dir)
+	} else if err = os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	log, _, err := newLogger(o.LogLevel)
+	if err != nil {
+		return res, err
+	}
+	defer log.Sync() //nolint:errcheck
+
+	// The simulated host's counter: 1 GHz nominal, CounterPPM off.
+	simPath := filepath.Join(dir, "simhost")
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	hostID := binary.LittleEndian.Uint64(idb[:]) | 1
+	// A kept --dir keeps its simulated host, so a second run restarts on
+	// the same counter timeline and shows the state file at work.
+	ctr, err := counter.OpenSimulated(simPath)
+	if err != nil {
+		if err := counter.CreateSimHost(simPath, counter.SimHostConfig{HostID: hostID, NominalHz: 1e9, PPM: o.CounterPPM, Offset: 1 << 40}); err != nil {
+			return res, fmt.Errorf("simulated counter: %w", err)
+		}
+		if ctr, err = counter.OpenSimulated(simPath); err != nil {
+			return res, err
+		}
+	} else {
+		fmt.Fprintf(w, "reusing the simulated host in %s (restart on the same counter)\n", dir)
+	}
+	// The served (reference) time runs on MONOTONIC_RAW, another oscillator.
+	mono, err := counter.Open("monotonic-raw")
+	if err != nil {
+		return res, err
+	}
+	served, err := ntp.NewSkewedClock(mono, o.Offset, o.SkewPPM)
+	if err != nil {
+		return res, err
+	}
+	rng := mrand.New(mrand.NewPCG(hostID, 7))
+	type srvDef struct {
+		name        string
+		base, jit   time.Duration
+		asymmetry   time.Duration
+		description string
+	}
+	defs := []srvDef{
+		{"near", 100 * time.Microsecond, 20 * time.Microsecond, 10 * time.Microsecond, "~0.2 ms RTT"},
+		{"far", 1000 * time.Microsecond, 400 * time.Microsecond, 100 * time.Microsecond, "~2 ms RTT, jittery"},
+	}
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	defer stopSrv()
+	var servers []string
+	names := map[string]string{}
+	for _, d := range defs {
+		d := d
+		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "127.0.0.1:0", Time: served.Reading, Delay: func() (time.Duration, time.Duration) {
+			j1 := time.Duration(rng.Int64N(int64(d.jit) + 1))
+			j2 := time.Duration(rng.Int64N(int64(d.jit) + 1))
+			return d.base + d.asymmetry + j1, d.base + j2
+		}})
+		if err != nil {
+			return res, err
+		}
+		defer srv.Close()
+		go func() { _ = srv.Serve(srvCtx) }()
+		addr := srv.Addr().String()
+		servers = append(servers, addr)
+		names[addr] = d.name
+		fmt.Fprintf(w, "test NTP server %-4s on %s (%s)\n", d.name, addr, d.description)
+	}
+
+	cfg := hostclock.Default()
+	for _, s := range servers {
+		if err := cfg.Set("server", s); err != nil {
+			return res, err
+		}
+	}
+	cfg.Poll = o.Poll
+	cfg.Page = filepath.Join(dir, "clock")
+	cfg.Status = filepath.Join(dir, "status.json")
+	cfg.State = filepath.Join(dir, "state.json")
+	cfg.Xenstore = "embedded"
+	cfg.Metrics = o.Metrics
+	cfg.LogLevel = o.LogLevel
+	sock := filepath.Join(dir, "xenstored.socket")
+	d, err := hostclock.New(cfg, hostclock.Options{Log: log, Counter: ctr, EmbeddedSocket: sock})
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(w, "served time = system time %+v, running %+g ppm fast; counter: simulated 1 GHz nominal, %+g ppm\n", o.Offset, o.SkewPPM, o.CounterPPM)
+	fmt.Fprintf(w, "shared page %s, embedded Xenstore %s\n", cfg.Page, sock)
+	fmt.Fprintf(w, "try:  dom0d status --status-file %s\n", cfg.Status)
+	fmt.Fprintf(w, "      XENSTORED_PATH=%s xenstore-ls -p /xenradclock\n", sock)
+	fmt.Fprintf(w, "      %s=%s xlclock now --page %s\n", counter.SimulatedEnv, simPath, cfg.Page)
+	if addr := d.MetricsAddr(); addr != "" {
+		fmt.Fprintf(w, "      curl http://%s/metrics\n", addr)
+	}
+	fmt.Fprintf(w, "running for %v (Ctrl-C stops)\n\n", o.Duration)
+	fmt.Fprintf(w, "%6s  %12s  %11s  %11s  %-14s  %-5s  %5s  %s\n", "time", "offset", "error bnd", "max error", "state", "pref", "gen", "status")
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer func() {
+		stopRun()
+		if derr := <-done; derr != nil && err == nil {
+			err = derr
+		}
+	}()
+
+	var page *clockdata.Page
+	start := time.Now()
+	deadline := time.NewTimer(o.Duration)
+	defer deadline.Stop()
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+	sample := func() {
+		if page == nil {
+			p, err := clockdata.OpenPage(cfg.Page)
+			if err != nil {
+				fmt.Fprintf(w, "%5.0fs  (no page yet: %v)\n", time.Since(start).Seconds(), err)
+				return
+			}
+			page = p
+		}
+		n, err := page.Now(ctr)
+		m, merr := mono.Read()
+		if err != nil || merr != nil {
+			fmt.Fprintf(w, "%5.0fs  (no clock yet: %v)\n", time.Since(start).Seconds(), firstErr(err, merr))
+			return
+		}
+		if !n.Status.HasTime() {
+			fmt.Fprintf(w, "%5.0fs  (read status %s)\n", time.Since(start).Seconds(), n.Status)
+			return
+		}
+		off := n.Time.Sub(served.At(m.Count)).Float()
+		st := d.Status()
+		pref := names[st.Preferred]
+		if st.Provisional {
+			pref += "?"
+		}
+		res.Lines++
+		res.LastOffset, res.LastErrorBound, res.LastMaxError = off, float64(n.ErrorBoundNs)*1e-9, float64(n.MaxErrorNs)*1e-9
+		res.Generation, res.Preferred = n.Generation, st.Preferred
+		fmt.Fprintf(w, "%5.0fs  %12s  %11s  %11s  %-14s  %-5s  %5d  %s\n", time.Since(start).Seconds(), fmtDur(off),
+			fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), n.State, pref, n.Generation, strings.Join(st.Clock.StatusNames, "|"))
+	}
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(w, "interrupted")
+			break loop
+		case <-deadline.C:
+			break loop
+		case <-tick.C:
+			sample()
+		}
+	}
+	sample()
+	if page != nil {
+		page.Close()
+	}
+	res.WithinMaxError = res.Lines > 0 && math.Abs(res.LastOffset) <= res.LastMaxError
+
+	// Read the record back from the embedded Xenstore, as a guest would.
+	xctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if xc, err := xenstore.DialSocket(xctx, sock, xenstore.WithoutReconnect()); err == nil {
+		if b, err := xc.Read(xctx, cfg.XenstorePath); err == nil {
+			res.XenstoreBytes = len(b)
+		}
+		if p, err := xc.GetPerms(xctx, cfg.XenstorePath); err == nil {
+			res.XenstorePerms = p.String()
+		}
+		xc.Close()
+	}
+	st := d.Status()
+	fmt.Fprintf(w, "\nsummary after %v:\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "  preferred server:   %s (%s); %d switches\n", res.Preferred, names[res.Preferred], st.Switches)
+	for _, s := range st.Servers {
+		rej := 0
+		for _, v := range s.Rejected {
+			rej += int(v)
+		}
+		fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d, min RTT %s, offset estimate %s\n", names[s.Address], s.Address,
+			s.Accepted, rej, fmtDur(s.MinRTT), fmtDur(s.Offset))
+	}
+	fmt.Fprintf(w, "  published clock:    offset from served time %s; error bound %s, max error %s -> %s\n",
+		fmtDur(res.LastOffset), fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), map[bool]string{true: "within the guaranteed bound", false: "OUTSIDE the guaranteed bound"}[res.WithinMaxError])
+	fmt.Fprintf(w, "  record:             generation %d, disruption marker %016x\n", res.Generation, st.Clock.Disruption)
+	fmt.Fprintf(w, "  xenstore:           %s: %d bytes, permissions %q\n", cfg.XenstorePath, res.XenstoreBytes, res.XenstorePerms)
+	if res.Lines == 0 {
+		return res, fmt.Errorf("demo: no clock was published in %v", o.Duration)
+	}
+	log.Debug("demo done", zap.Any("result", res))
+	return res, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// fmtDur prints seconds with a unit keeping a few digits.
+func fmtDur(s float64) string {
+	a := math.Abs(s)
+	switch {
+	case math.IsInf(s, 0) || math.IsNaN(s):
+		return fmt.Sprint(s)
+	case a >= 1:
+		return fmt.Sprintf("%.6f s", s)
+	case a >= 1e-3:
+		return fmt.Sprintf("%.3f ms", s*1e3)
+	default:
+		return fmt.Sprintf("%.1f µs", s*1e6)
+	}
+}

@@ -1,0 +1,619 @@
+package hostclock
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/ntp"
+	"github.com/xenradclock/xenradclock/trace"
+	"github.com/xenradclock/xenradclock/xenstore"
+	"github.com/xenradclock/xenradclock/xenstore/xsd"
+)
+
+// DefaultEmbeddedSocket is where `xenstore = embedded` listens, so Debian's
+// xenstore-* tools reach it with XENSTORED_PATH.
+const DefaultEmbeddedSocket = "/run/xenradclock/xenstored.socket"
+
+// Options are the parts of a daemon a caller may supply instead of having
+// them made from the configuration (the demo and the tests do).
+type Options struct {
+	Log     *zap.Logger
+	Counter counter.Counter // nil: opened by cfg.Counter
+	// Xenstore, when set, is used instead of what cfg.Xenstore names.
+	Xenstore *xenstore.Client
+	// EmbeddedSocket is the socket of `xenstore = embedded`
+	// (DefaultEmbeddedSocket when empty).
+	EmbeddedSocket string
+	Factory        EstimatorFactory // nil: the clocksync estimator
+	Metrics        *Metrics         // nil: a fresh registry
+	// Tick is how often starvation, the status file and the periodic state
+	// save are looked at (default 1 s).
+	Tick time.Duration
+}
+
+// Daemon is dom0d's running state.
+type Daemon struct {
+	log     *zap.Logger
+	opt     Options
+	counter counter.Counter
+	metrics *Metrics
+
+	mu  sync.Mutex
+	cfg Config
+
+	engine   *Engine
+	pub      *RecordPublisher
+	page     *clockdata.Writer
+	xs       *XenstoreSink
+	xsClient *xenstore.Client
+	xsOwned  bool // dom0d dialled it and closes it
+	xsd      *xsd.Server
+	xsDesc   string
+	metricsS *MetricsServer
+	ntpSrv   *ntp.Server
+	recFile  *os.File
+	recBuf   *bufio.Writer
+	rec      *trace.Writer
+	restore  string
+
+	events  chan sourceEvent
+	reload  chan Config
+	pollers map[string]context.CancelFunc
+	pollWG  sync.WaitGroup
+}
+
+// New prepares a daemon: it opens the counter, the page, Xenstore, the
+// metrics and NTP listeners and reads the state file. Run starts it.
+func New(cfg Config, opt Options) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opt.Log == nil {
+		opt.Log = zap.NewNop()
+	}
+	if opt.Tick <= 0 {
+		opt.Tick = time.Second
+	}
+	if opt.EmbeddedSocket == "" {
+		opt.EmbeddedSocket = DefaultEmbeddedSocket
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	if opt.Factory == nil {
+		opt.Factory = &ClocksyncFactory{}
+	}
+	d := &Daemon{log: opt.Log, opt: opt, cfg: cfg, metrics: opt.Metrics,
+		events: make(chan sourceEvent, 64), reload: make(chan Config, 1), pollers: map[string]context.CancelFunc{}}
+	ok := false
+	defer func() {
+		if !ok {
+			d.close()
+		}
+	}()
+	if err := d.openCounter(); err != nil {
+		return nil, err
+	}
+	if cfg.Page != "" {
+		pw, err := clockdata.CreatePage(cfg.Page)
+		if err != nil {
+			return nil, err
+		}
+		d.page = pw
+	}
+	if err := d.openXenstore(); err != nil {
+		return nil, err
+	}
+	saved, prev := d.loadState()
+	m := d.metrics
+	if fs, ok := d.opt.Factory.(interface{ SetCounterHz(float64) }); ok {
+		fs.SetCounterHz(d.counter.NominalHz())
+	}
+	pub, err := NewRecordPublisher(d.counter, d.page, d.xs, prev, m, d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.pub = pub
+	eng, err := NewEngine(d.engineConfig(cfg), d.opt.Factory, pub, m, saved)
+	if err != nil {
+		return nil, err
+	}
+	d.engine = eng
+	if r := eng.Restored(); r != "" {
+		d.restore = r
+	}
+	if cfg.Metrics != "" {
+		ms, err := ServeMetrics(cfg.Metrics, m)
+		if err != nil {
+			return nil, err
+		}
+		d.metricsS = ms
+	}
+	if cfg.ServeNTP != "" {
+		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: cfg.ServeNTP, Time: d.servedTime})
+		if err != nil {
+			return nil, err
+		}
+		d.ntpSrv = srv
+	}
+	if cfg.Record != "" {
+		if err := d.openRecord(); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return d, nil
+}
+
+func (d *Daemon) openCounter() error {
+	if d.opt.Counter != nil {
+		d.counter = d.opt.Counter
+		return nil
+	}
+	var c counter.Counter
+	var err error
+	if d.cfg.Counter == "auto" {
+		c, err = counter.Detect(counter.Dependent)
+	} else {
+		c, err = counter.OpenFor(d.cfg.Counter, counter.Dependent)
+	}
+	if err != nil {
+		return fmt.Errorf("counter: %w", err)
+	}
+	d.counter = c
+	d.log.Info("counter opened", zap.String("counter", c.Name()), zap.Float64("nominal_hz", c.NominalHz()))
+	return nil
+}
+
+func (d *Daemon) openXenstore() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	opts := []xenstore.Option{xenstore.WithLogger(d.log.Named("xenstore"))}
+	var c *xenstore.Client
+	var err error
+	switch mode := d.cfg.Xenstore; {
+	case d.opt.Xenstore != nil:
+		c, d.xsDesc = d.opt.Xenstore, "given"
+	case mode == "none":
+		d.xsDesc = "none"
+		return nil
+	case mode == "embedded":
+		srv, err := xsd.New(xsd.Config{Logger: d.log.Named("xsd")})
+		if err != nil {
+			return fmt.Errorf("embedded xenstore: %w", err)
+		}
+		d.xsd = srv
+		if err := os.MkdirAll(filepath.Dir(d.opt.EmbeddedSocket), 0o755); err != nil {
+			return fmt.Errorf("embedded xenstore: %w", err)
+		}
+		_ = os.Remove(d.opt.EmbeddedSocket)
+		if err := srv.Listen(d.opt.EmbeddedSocket); err != nil {
+			return fmt.Errorf("embedded xenstore: %w", err)
+		}
+		c, err = xenstore.DialSocket(ctx, d.opt.EmbeddedSocket, opts...)
+		if err != nil {
+			return err
+		}
+		d.xsOwned, d.xsDesc = true, "embedded "+d.opt.EmbeddedSocket
+	case mode == "auto":
+		c, err = xenstore.Dial(ctx, opts...)
+		if err != nil {
+			d.log.Info("no Xenstore found: publishing to the shared page only", zap.Error(err))
+			d.xsDesc = "none (auto: no xenstored)"
+			return nil
+		}
+		d.xsOwned, d.xsDesc = true, c.Target()
+	default:
+		c, err = xenstore.DialSocket(ctx, mode, opts...)
+		if err != nil {
+			return err
+		}
+		d.xsOwned, d.xsDesc = true, mode
+	}
+	d.xsClient = c
+	d.xs = NewXenstoreSink(c, d.cfg.XenstorePath, d.log.Named("xenstore"))
+	return nil
+}
+
+func (d *Daemon) openRecord() error {
+	f, err := os.OpenFile(d.cfg.Record, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	bw := bufio.NewWriter(f)
+	w, err := trace.NewWriter(bw, trace.Header{Format: trace.FormatXenradclock, CounterHz: d.counter.NominalHz(),
+		Counter: d.counter.Name(), PollPeriod: d.cfg.Poll.Seconds(), SideColumns: true})
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("record: %w", err)
+	}
+	d.recFile, d.recBuf, d.rec = f, bw, w
+	return nil
+}
+
+func (d *Daemon) engineConfig(cfg Config) EngineConfig {
+	ec := EngineConfig{
+		Select:    SelectConfig{MinStamps: cfg.SelectStamps, Hold: cfg.Hold(), Gain: cfg.SelectGain, RelAsymBound: cfg.RelAsymBound},
+		CounterHz: d.counter.NominalHz(),
+	}
+	for _, s := range cfg.Servers {
+		s.Poll = cfg.PollOf(s)
+		s.Burst = cfg.BurstOf(s)
+		ec.Servers = append(ec.Servers, s)
+	}
+	return ec
+}
+
+// loadState reads the state file; any problem is a warning and a fresh
+// start (the first record then gets a new disruption marker).
+func (d *Daemon) loadState() (*State, *clockdata.Record) {
+	if d.cfg.State == "" {
+		d.restore = "disabled"
+		return nil, nil
+	}
+	st, err := LoadState(d.cfg.State)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			d.restore = "no state file"
+			d.log.Info("no state file: starting afresh", zap.String("state", d.cfg.State))
+		} else {
+			d.restore = "ignored: " + err.Error()
+			d.log.Warn("state file ignored: starting afresh with a new disruption marker", zap.String("state", d.cfg.State), zap.Error(err))
+		}
+		return nil, nil
+	}
+	rd, err := d.counter.Read()
+	if err != nil {
+		d.restore = "ignored: " + err.Error()
+		return nil, nil
+	}
+	if err := st.Usable(StateCheck{Counter: d.counter.Name(), CounterIdentity: rd.Identity, CounterHz: d.counter.NominalHz(),
+		Count: rd.Count, MaxAge: d.cfg.StateMaxAge}); err != nil {
+		d.restore = "ignored: " + err.Error()
+		d.log.Warn("state file ignored: starting afresh with a new disruption marker", zap.String("state", d.cfg.State), zap.Error(err))
+		return nil, nil
+	}
+	var prev *clockdata.Record
+	if st.Record != "" {
+		r, err := clockdata.ParseText(st.Record)
+		if err != nil {
+			d.log.Warn("state file: last record unreadable; the next record gets a new disruption marker", zap.Error(err))
+		} else {
+			prev = &r
+		}
+	}
+	d.log.Info("state restored", zap.String("state", d.cfg.State), zap.Int("servers", len(st.Servers)))
+	return st, prev
+}
+
+// SaveState writes the state file now.
+func (d *Daemon) SaveState() error {
+	d.mu.Lock()
+	path := d.cfg.State
+	d.mu.Unlock()
+	if path == "" {
+		return nil
+	}
+	rd, err := d.counter.Read()
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	st := &State{SavedUnixNano: time.Now().UnixNano(), SavedCount: rd.Count, Counter: d.counter.Name(),
+		CounterKind: uint16(d.counter.Kind()), CounterHz: d.counter.NominalHz(), CounterIdentity: rd.Identity}
+	if last := d.pub.Last(); last != nil {
+		text, err := last.MarshalText()
+		if err == nil {
+			st.Record = string(text)
+			st.Disruption = last.DisruptionMarker
+			st.Generation = last.Generation
+		}
+	}
+	if err := d.engine.SaveTo(st); err != nil {
+		return err
+	}
+	return SaveState(path, st)
+}
+
+// Engine is the daemon's engine (status, tests).
+func (d *Daemon) Engine() *Engine { return d.engine }
+
+// Publisher is the daemon's record publisher.
+func (d *Daemon) Publisher() *RecordPublisher { return d.pub }
+
+// Counter is the counter the daemon stamps with.
+func (d *Daemon) Counter() counter.Counter { return d.counter }
+
+// MetricsAddr is the bound metrics address ("" when off).
+func (d *Daemon) MetricsAddr() string {
+	if d.metricsS == nil {
+		return ""
+	}
+	return d.metricsS.Addr()
+}
+
+// NTPAddr is the bound address of the NTP service for guests ("" when off).
+func (d *Daemon) NTPAddr() string {
+	if d.ntpSrv == nil {
+		return ""
+	}
+	return d.ntpSrv.Addr().String()
+}
+
+// Reload applies a new configuration while running (SIGHUP). Servers,
+// poll, selection tuning, state and status paths change in place; the
+// counter, page, Xenstore, metrics, NTP service and record file are set at
+// start and need a restart (a warning says so).
+func (d *Daemon) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	select {
+	case d.reload <- cfg:
+	default:
+		// A reload is pending: replace it with the newest.
+		select {
+		case <-d.reload:
+		default:
+		}
+		d.reload <- cfg
+	}
+	return nil
+}
+
+// Run runs until ctx is done, then stops the pollers, saves the state and
+// closes everything. It returns nil after a clean stop.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+	if d.ntpSrv != nil {
+		go func() {
+			if err := d.ntpSrv.Serve(ctx); err != nil {
+				d.log.Error("ntp service stopped", zap.Error(err))
+			}
+		}()
+	}
+	pollCtx, stopPolls := context.WithCancel(context.Background())
+	d.startPollers(pollCtx)
+	tick := time.NewTicker(d.opt.Tick)
+	defer tick.Stop()
+	lastSave := time.Now()
+	d.writeStatus()
+	for {
+		select {
+		case <-ctx.Done():
+			stopPolls()
+			d.stopPollers()
+			if err := d.SaveState(); err != nil {
+				d.log.Error("state not saved at exit", zap.Error(err))
+			} else if d.cfg.State != "" {
+				d.log.Info("state saved", zap.String("state", d.cfg.State))
+			}
+			d.writeStatus()
+			return nil
+		case ev := <-d.events:
+			d.handle(ev)
+			d.writeStatus()
+		case cfg := <-d.reload:
+			d.applyReload(pollCtx, cfg)
+			d.writeStatus()
+		case <-tick.C:
+			if rd, err := d.counter.Read(); err == nil {
+				if err := d.engine.Tick(rd.Count); err != nil {
+					d.log.Warn("publication failed", zap.Error(err))
+				}
+			}
+			d.writeStatus()
+			if d.cfg.State != "" && time.Since(lastSave) >= d.cfg.StateInterval {
+				lastSave = time.Now()
+				if err := d.SaveState(); err != nil {
+					d.log.Warn("periodic state save failed", zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+func (d *Daemon) handle(ev sourceEvent) {
+	if rd, err := d.counter.Read(); err == nil {
+		ev.now = rd.Count
+	}
+	if ev.Sample != nil {
+		st := ev.Sample.Stamp
+		st.Side.Server = ev.Name
+		if ev.now < st.Tf {
+			ev.now = st.Tf
+		}
+		if d.rec != nil {
+			err := d.rec.Write(st)
+			if err == nil {
+				err = d.recBuf.Flush()
+			}
+			if err != nil {
+				d.log.Warn("record write failed", zap.Error(err))
+			}
+		}
+		if err := d.engine.Stamp(ev.Name, st, ev.now); err != nil {
+			d.log.Warn("publication failed", zap.String("server", ev.Name), zap.Error(err))
+		}
+		d.log.Debug("stamp", zap.String("server", ev.Name), zap.Uint64("ta", st.Ta), zap.Uint64("tf", st.Tf),
+			zap.String("ta_method", ev.Sample.TaMethod.String()), zap.String("tf_method", ev.Sample.TfMethod.String()))
+		return
+	}
+	if ev.Reject == nil {
+		return
+	}
+	r := ev.Reject
+	fatal := !ev.Dropped && (r.Reason == ntp.ReasonKoDDeny || r.Reason == ntp.ReasonKoDRstr)
+	if err := d.engine.Reject(ev.Name, r.Reason.String(), fatal, ev.now); err != nil {
+		d.log.Warn("publication failed", zap.Error(err))
+	}
+	lvl := d.log.Debug
+	if fatal {
+		lvl = d.log.Warn
+	}
+	lvl("exchange rejected", zap.String("server", ev.Name), zap.String("reason", r.Reason.String()),
+		zap.String("detail", r.Error()), zap.Bool("dropped_packet", ev.Dropped), zap.Bool("server_unusable", fatal))
+}
+
+func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
+	d.mu.Lock()
+	old := d.cfg
+	d.mu.Unlock()
+	for _, k := range []struct{ name, a, b string }{
+		{"counter", old.Counter, cfg.Counter}, {"page", old.Page, cfg.Page}, {"xenstore", old.Xenstore, cfg.Xenstore},
+		{"xenstore_path", old.XenstorePath, cfg.XenstorePath}, {"metrics", old.Metrics, cfg.Metrics},
+		{"serve_ntp", old.ServeNTP, cfg.ServeNTP}, {"record", old.Record, cfg.Record},
+	} {
+		if k.a != k.b {
+			d.log.Warn("reload: this key only changes at restart", zap.String("key", k.name), zap.String("running", k.a), zap.String("configured", k.b))
+		}
+	}
+	keep := Config(cfg)
+	keep.Counter, keep.Page, keep.Xenstore, keep.XenstorePath = old.Counter, old.Page, old.Xenstore, old.XenstorePath
+	keep.Metrics, keep.ServeNTP, keep.Record = old.Metrics, old.ServeNTP, old.Record
+	if err := d.engine.Reconfigure(d.engineConfig(keep)); err != nil {
+		d.log.Error("reload failed; keeping the running configuration", zap.Error(err))
+		return
+	}
+	d.mu.Lock()
+	d.cfg = keep
+	d.mu.Unlock()
+	// Restart every poller: new servers start, removed ones stop, changed
+	// polls apply (their estimators are kept).
+	d.stopPollers()
+	d.startPollers(pollCtx)
+	d.log.Info("configuration reloaded", zap.Int("servers", len(keep.Servers)))
+}
+
+func (d *Daemon) startPollers(parent context.Context) {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	for _, s := range d.engineConfig(cfg).Servers {
+		ctx, cancel := context.WithCancel(parent)
+		d.pollers[s.Address] = cancel
+		d.pollWG.Add(1)
+		go func(s ServerConfig) {
+			defer d.pollWG.Done()
+			d.poll(ctx, s)
+		}(s)
+	}
+}
+
+func (d *Daemon) stopPollers() {
+	for name, cancel := range d.pollers {
+		cancel()
+		delete(d.pollers, name)
+	}
+	// Pollers may be blocked sending an event: drain while they stop.
+	done := make(chan struct{})
+	go func() { d.pollWG.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			return
+		case ev := <-d.events:
+			d.handle(ev)
+		}
+	}
+}
+
+// Status is the daemon's status document now.
+func (d *Daemon) Status() *StatusDoc {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	doc := &StatusDoc{PID: os.Getpid(), UpdatedAt: time.Now().UTC().Format(time.RFC3339), Counter: d.counter.Name(),
+		CounterHz: d.counter.NominalHz(), Xenstore: d.xsDesc, Page: cfg.Page, StateFile: cfg.State, StateRestore: d.restore}
+	if cfg.Xenstore != "none" && d.xs != nil {
+		doc.XenstorePath = d.xs.Path()
+	}
+	if rd, err := d.counter.Read(); err == nil {
+		doc.CounterIdentity = rd.Identity
+	}
+	d.engine.Snapshot(doc)
+	if last := d.pub.Last(); last != nil {
+		doc.Clock.Disruption = last.DisruptionMarker
+		doc.Clock.State = last.State.String()
+		doc.Clock.ErrorBound = float64(last.ErrorBoundNs) * 1e-9
+		doc.Clock.MaxError = float64(last.MaxErrorNs) * 1e-9
+		doc.Clock.Time = last.RefTime.Format9()
+		doc.Clock.RefCount = last.RefCount
+	} else {
+		doc.Clock.State = clockdata.StateUnsynchronised.String()
+	}
+	return doc
+}
+
+func (d *Daemon) writeStatus() {
+	if d.cfg.Status == "" {
+		return
+	}
+	if err := WriteStatus(d.cfg.Status, d.Status()); err != nil {
+		d.metrics.PublishError("status")
+		d.log.Debug("status file not written", zap.Error(err))
+	}
+}
+
+// servedTime is the NTP service's clock: the published record read at the
+// counter now, with the preferred server's stratum and a root distance
+// equal to the guaranteed bound.
+func (d *Daemon) servedTime() ntp.ServerReading {
+	last := d.pub.Last()
+	rd, err := d.counter.Read()
+	if last == nil || err != nil {
+		return ntp.ServerReading{}
+	}
+	n := last.Read(d.counter.Kind(), rd)
+	if !n.Status.HasTime() {
+		return ntp.ServerReading{}
+	}
+	r := ntp.ServerReading{Time: n.Time, RefTime: last.RefTime, MaxError: time.Duration(n.MaxErrorNs)}
+	r.Synced = (n.Status == clockdata.ReadFresh || n.Status == clockdata.ReadLate) &&
+		(last.State == clockdata.StateSynchronised || last.State == clockdata.StateStarving)
+	if side, minRTT, ok := d.engine.PreferredSide(); ok {
+		r.UpstreamStratum = side.Stratum
+		r.RootDelay = time.Duration(side.RootDelay) + time.Duration(minRTT*1e9)
+		r.RefID = refIDOf(side.Server)
+		r.Leap = side.Leap
+		if r.Leap == 3 {
+			r.Leap = 0
+		}
+	}
+	return r
+}
+
+func (d *Daemon) close() {
+	if d.xs != nil {
+		d.xs.Close()
+	}
+	if d.xsClient != nil && d.xsOwned {
+		d.xsClient.Close()
+	}
+	if d.xsd != nil {
+		d.xsd.Close()
+		_ = os.Remove(d.opt.EmbeddedSocket)
+	}
+	if d.page != nil {
+		d.page.Close()
+	}
+	if d.metricsS != nil {
+		d.metricsS.Close()
+	}
+	if d.ntpSrv != nil {
+		d.ntpSrv.Close()
+	}
+	if d.recFile != nil {
+		d.recBuf.Flush()
+		d.recFile.Close()
+	}
+}

@@ -1,0 +1,79 @@
+package hostclock
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/xenradclock/xenradclock/clocksync"
+)
+
+// ClocksyncFactory makes the project's feed-forward estimators
+// (clocksync), one per server, from clocksync.DefaultConfig with the
+// counter's nominal frequency and the server's poll period.
+type ClocksyncFactory struct {
+	mu   sync.Mutex
+	hz   float64
+	Base *clocksync.Config // nil: clocksync.DefaultConfig()
+}
+
+// SetCounterHz sets the nominal counter frequency (the daemon calls it once
+// the counter is open).
+func (f *ClocksyncFactory) SetCounterHz(hz float64) {
+	f.mu.Lock()
+	f.hz = hz
+	f.mu.Unlock()
+}
+
+func (f *ClocksyncFactory) config(poll time.Duration) clocksync.Config {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cfg := clocksync.DefaultConfig()
+	if f.Base != nil {
+		cfg = *f.Base
+	}
+	if f.hz > 0 {
+		cfg.CounterHz = f.hz
+	}
+	cfg.PollPeriod = min(max(poll.Seconds(), 1), 1024)
+	return cfg
+}
+
+// New implements EstimatorFactory.
+func (f *ClocksyncFactory) New(poll time.Duration) (Estimator, error) {
+	e, err := clocksync.New(f.config(poll))
+	if err != nil {
+		return nil, err
+	}
+	return clocksyncEstimator{e}, nil
+}
+
+// Restore implements EstimatorFactory.
+func (f *ClocksyncFactory) Restore(state []byte, poll time.Duration) (Estimator, error) {
+	return restoreClocksync(f.config(poll), state)
+}
+
+type clocksyncEstimator struct{ e *clocksync.Estimator }
+
+func (c clocksyncEstimator) Process(s clocksync.Stamp) Estimate {
+	r := c.e.Process(s)
+	return Estimate{Accepted: r.Accepted, Reason: r.Reason, Params: r.Params}
+}
+func (c clocksyncEstimator) Params() clocksync.Params      { return c.e.Params() }
+func (c clocksyncEstimator) Progress() (int, int)          { return c.e.Progress() }
+func (c clocksyncEstimator) SetPollPeriod(seconds float64) { c.e.SetPollPeriod(seconds) }
+
+// errNoStateSupport is returned while the estimator cannot save its state.
+var errNoStateSupport = errors.New("this estimator cannot save or restore its state")
+
+func (c clocksyncEstimator) MarshalState() ([]byte, error) {
+	if m, ok := any(c.e).(interface{ MarshalState() ([]byte, error) }); ok {
+		return m.MarshalState()
+	}
+	return nil, errNoStateSupport
+}
+
+func restoreClocksync(cfg clocksync.Config, state []byte) (Estimator, error) {
+	_, _ = cfg, state
+	return nil, errNoStateSupport
+}

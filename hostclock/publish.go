@@ -1,0 +1,231 @@
+package hostclock
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/xenstore"
+)
+
+// GuestReadable is the permission of the published nodes: owned by Dom0,
+// readable by every domain, writable by none but Dom0 (Xen's "r0": the first
+// entry names the owner and gives every other domain read access).
+var GuestReadable = xenstore.Perms{{Domid: 0, Access: xenstore.AccessRead}}
+
+// RecordPublisher turns the preferred server's clock into clock records,
+// each continuous with the previous one (clockdata's builder slews the
+// correction in), and writes them to the shared page and to Xenstore.
+type RecordPublisher struct {
+	mu      sync.Mutex
+	log     *zap.Logger
+	builder clockdata.Builder
+	counter counter.Counter
+	host    [16]byte
+	prev    *clockdata.Record
+	page    *clockdata.Writer
+	xs      *XenstoreSink
+	metrics *Metrics
+}
+
+// NewRecordPublisher publishes to page and xs (either may be nil). prev,
+// from the state file, makes the first record continuous with what readers
+// saw before a restart; without it the first record has a new disruption
+// marker.
+func NewRecordPublisher(c counter.Counter, page *clockdata.Writer, xs *XenstoreSink, prev *clockdata.Record, m *Metrics, log *zap.Logger) (*RecordPublisher, error) {
+	host, err := HostID(c)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &RecordPublisher{log: log, counter: c, host: host, prev: prev, page: page, xs: xs, metrics: m}, nil
+}
+
+// HostID is the record's host identity: stable for one boot of the
+// physical host, derived from Dom0's boot id (Dom0 boots with the host)
+// and the counter's timeline identity.
+func HostID(c counter.Counter) ([16]byte, error) {
+	var id [16]byte
+	r, err := c.Read()
+	if err != nil {
+		return id, fmt.Errorf("host identity: %w", err)
+	}
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	h := sha256.New()
+	h.Write([]byte("xenradclock host\x00"))
+	h.Write([]byte(strings.TrimSpace(string(boot))))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], r.Identity)
+	h.Write(b[:])
+	copy(id[:], h.Sum(nil))
+	return id, nil
+}
+
+// Last is the last published record (nil before the first).
+func (p *RecordPublisher) Last() *clockdata.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.prev == nil {
+		return nil
+	}
+	r := *p.prev
+	return &r
+}
+
+// Publish implements Publisher.
+func (p *RecordPublisher) Publish(u Update) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rd, err := p.counter.Read()
+	if err != nil {
+		return 0, fmt.Errorf("counter: %w", err)
+	}
+	raw, err := clockdata.RawFromParams(u.Params, p.host, clockdata.CounterInfo{
+		Kind: p.counter.Kind(), Hz: uint64(p.counter.NominalHz() + 0.5), Identity: rd.Identity,
+	}, uint64(u.Poll))
+	if err != nil {
+		return 0, err
+	}
+	rec, err := p.builder.Next(p.prev, raw, rd.Count)
+	if err != nil {
+		return 0, err
+	}
+	if p.prev != nil && rec.DisruptionMarker != p.prev.DisruptionMarker {
+		p.log.Warn("clock disruption: new marker", zap.String("server", u.Server),
+			zap.String("marker", fmt.Sprintf("%016x", rec.DisruptionMarker)))
+	}
+	p.prev = &rec
+	var errs []error
+	if p.page != nil {
+		if err := p.page.Publish(&rec); err != nil {
+			p.metrics.PublishError("page")
+			errs = append(errs, err)
+		}
+	}
+	if p.xs != nil {
+		if err := p.xs.Publish(&rec); err != nil {
+			p.metrics.PublishError("xenstore")
+			errs = append(errs, err)
+		}
+	}
+	return rec.Generation, errors.Join(errs...)
+}
+
+// XenstoreSink owns the clock node in Xenstore: one node holding the whole
+// text-encoded record, written with one WRITE (atomic, one watch event),
+// with the node and its parent owned by Dom0 and readable by all (r0).
+// After a reconnection it writes the node and its permissions again.
+type XenstoreSink struct {
+	c       *xenstore.Client
+	path    string
+	log     *zap.Logger
+	timeout time.Duration
+
+	mu        sync.Mutex
+	last      []byte
+	permsDone bool
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// NewXenstoreSink publishes to node (e.g. /xenradclock/clock) through c and
+// re-publishes after each reconnection until Close.
+func NewXenstoreSink(c *xenstore.Client, node string, log *zap.Logger) *XenstoreSink {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	x := &XenstoreSink{c: c, path: node, log: log, timeout: 5 * time.Second, stop: make(chan struct{}), done: make(chan struct{})}
+	go x.watchReconnect()
+	return x
+}
+
+// Path is the node written.
+func (x *XenstoreSink) Path() string { return x.path }
+
+// Client is the Xenstore connection.
+func (x *XenstoreSink) Client() *xenstore.Client { return x.c }
+
+func (x *XenstoreSink) watchReconnect() {
+	defer close(x.done)
+	ch := x.c.Reconnected()
+	for {
+		select {
+		case <-x.stop:
+			return
+		case <-ch:
+		}
+		ch = x.c.Reconnected()
+		x.mu.Lock()
+		x.permsDone = false
+		last := x.last
+		var err error
+		if last != nil {
+			err = x.write(last)
+		}
+		x.mu.Unlock()
+		if err != nil {
+			x.log.Warn("xenstore: re-publishing after reconnection failed", zap.Error(err))
+		} else {
+			x.log.Info("xenstore: reconnected, record and permissions re-published", zap.String("path", x.path))
+		}
+	}
+}
+
+// Publish writes the record's text encoding.
+func (x *XenstoreSink) Publish(r *clockdata.Record) error {
+	text, err := r.MarshalText()
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.last = text
+	return x.write(text)
+}
+
+func (x *XenstoreSink) write(text []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), x.timeout)
+	defer cancel()
+	if !x.permsDone {
+		// Make and lock down the parent first, so no instant exists where
+		// the node is reachable with the creator-inherited permissions.
+		parent := path.Dir(x.path)
+		if parent != "/" {
+			if err := x.c.Mkdir(ctx, parent); err != nil {
+				return fmt.Errorf("xenstore mkdir %s: %w", parent, err)
+			}
+			if err := x.c.SetPerms(ctx, parent, GuestReadable); err != nil {
+				return fmt.Errorf("xenstore set perms %s: %w", parent, err)
+			}
+		}
+	}
+	if err := x.c.Write(ctx, x.path, text); err != nil {
+		return fmt.Errorf("xenstore write %s: %w", x.path, err)
+	}
+	if !x.permsDone {
+		if err := x.c.SetPerms(ctx, x.path, GuestReadable); err != nil {
+			return fmt.Errorf("xenstore set perms %s: %w", x.path, err)
+		}
+		x.permsDone = true
+	}
+	return nil
+}
+
+// Close stops the reconnection watcher; the connection stays the caller's.
+func (x *XenstoreSink) Close() {
+	close(x.stop)
+	<-x.done
+}
