@@ -124,3 +124,21 @@ func roundNs(t bintime.Time) (bintime.Time, bool) {
 	sec, ns := t.Split()
 	return bintime.FromUnix(sec, ns), true
 }
+
+// FuzzFastSeconds checks the reader's fast path for server times against
+// bintime.Parse, the reference.
+func FuzzFastSeconds(f *testing.F) {
+	for _, s := range []string{"0", "1700000000.123456789", "1.5", "999999999999999999.999999999", "12.", ".5", "1.1234567890", "007.000000001", "1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := fastSeconds(s)
+		if !ok {
+			return
+		}
+		want, err := bintime.Parse(s)
+		if err != nil || got != want {
+			t.Fatalf("fastSeconds(%q) = %+v, bintime.Parse = %+v, %v", s, got, want, err)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -383,4 +384,47 @@ func TestSideColumnErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
 		}
 	}
+}
+
+// BenchmarkReader parses a trace of 1,000,000 stamps with side columns, as
+// `dom0d run --record` writes them, and reports the rate.
+func BenchmarkReader(b *testing.B) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, Header{CounterHz: 1e9, SideColumns: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 1_000_000
+	for _, s := range synthStamps(n, 5) {
+		s.Side = clocksync.SideInfo{Server: "192.0.2.1", Stratum: 1, RefID: 0x47505300, TTL: 64, RootDispersion: 10000}
+		if err := w.Write(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
+	for range b.N {
+		r := NewReader(bytes.NewReader(data))
+		got := 0
+		for {
+			_, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+		if got != n {
+			b.Fatalf("%d stamps", got)
+		}
+	}
+	perRun := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(n/perRun, "stamps/s")
+	b.ReportMetric(perRun/n*1e9, "ns/stamp")
+	// CPU time is less sensitive than wall time to a busy machine.
+	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)/n*1e9, "cpu-ns/stamp")
 }
