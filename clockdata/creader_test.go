@@ -16,7 +16,7 @@ import (
 	"github.com/xenradclock/xenradclock/counter"
 )
 
-// buildCReader compiles clockdata/c/xrc_vectors.c against the header, with
+// buildCReader compiles clockdata/c/testdata/xrc_vectors.c against the header, with
 // warnings as errors.
 func buildCReader(t *testing.T) string {
 	t.Helper()
@@ -26,7 +26,7 @@ func buildCReader(t *testing.T) string {
 	}
 	bin := filepath.Join(t.TempDir(), "xrc_vectors")
 	out, err := exec.Command(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-D_GNU_SOURCE",
-		"-o", bin, filepath.Join("c", "xrc_vectors.c")).CombinedOutput()
+		"-o", bin, filepath.Join("c", "testdata", "xrc_vectors.c")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}

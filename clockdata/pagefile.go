@@ -172,6 +172,7 @@ type Page struct {
 type cachedRecord struct {
 	seq uint64
 	rec Record
+	d   derived
 }
 
 // OpenPage maps the page file at path for reading. It fails when the file
@@ -236,7 +237,7 @@ func (p *Page) decode(w *words, seq uint64) (*cachedRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clock page %s (seq %d): %w", p.path, seq, err)
 	}
-	c := &cachedRecord{seq: seq, rec: r}
+	c := &cachedRecord{seq: seq, rec: r, d: r.derive()}
 	p.cache.Store(c)
 	return c, nil
 }
@@ -300,7 +301,7 @@ func (p *Page) Now(c counter.Counter) (Now, error) {
 						return Now{}, err
 					}
 				}
-				return cur.rec.Read(c.Kind(), rd), nil
+				return cur.rec.eval(&cur.d, c.Kind(), rd), nil
 			}
 		} else if s1 == 0 || !retry(tries, &start) {
 			return Now{}, p.badSeq(s1)

@@ -73,21 +73,74 @@ func (r *Record) Difference(T1, T2 uint64) bintime.Time {
 	return r.RawPeriod.mulSigned(T2 - T1)
 }
 
-// ageNs is the time since the record's reference point, |T − RefCount| on
-// the raw period, in ns, saturating.
-func (r *Record) ageNs(T uint64) uint64 {
+// The bounds grow linearly with the age of the record. To keep the read
+// path free of divisions, each growth rate (ps/s in the record) is turned
+// once per record into a 2^-64 fraction per second, rounded up, and the
+// bound is kept as a Time until it is reported in ns (rounded up).
+
+// derived holds the per-record constants of the read path. The page reader
+// computes them once per published record.
+type derived struct {
+	maxErrBase, errBase bintime.Time // MaxErrorNs, ErrorBoundNs as Times
+	maxGrowQ, errGrowQ  uint64       // growth per second of age, 2^-64 s, rounded up
+}
+
+// growQ returns ceil(ratePsPerS·2^64/10^12).
+func growQ(ratePsPerS uint32) uint64 {
+	q, rem := bits.Div64(uint64(ratePsPerS), 0, 1_000_000_000_000) // rate·2^64 / 10^12; rate < 10^12
+	if rem != 0 {
+		q++
+	}
+	return q
+}
+
+func (r *Record) derive() derived {
+	return derived{
+		maxErrBase: nsTime(r.MaxErrorNs), errBase: nsTime(r.ErrorBoundNs),
+		maxGrowQ: growQ(r.MaxErrorGrowthPsPerS), errGrowQ: growQ(r.ErrorGrowthPsPerS),
+	}
+}
+
+// age returns |T − RefCount| on the raw period, as a non-negative Time.
+func (r *Record) age(T uint64) bintime.Time {
 	d := T - r.RefCount
 	if int64(d) < 0 {
 		d = -d
 	}
-	a := r.RawPeriod.Mul(d)
-	if a.Sec >= math.MaxInt64/1_000_000_000-1 {
-		return math.MaxInt64
-	}
-	return uint64(a.Nanos())
+	return r.RawPeriod.Mul(d)
 }
 
-// grow returns base + ageNs·rate/10^12 (rate in ps/s), saturating.
+// grown returns base + age·q·2^-64, rounded up to the next 2^-64 s when the
+// product is not exact. age is non-negative.
+func grown(base, age bintime.Time, q uint64) bintime.Time {
+	shi, slo := bits.Mul64(uint64(age.Sec), q) // whole seconds · q: shi seconds + slo fraction
+	fhi, flo := bits.Mul64(age.Frac, q)        // fraction · q: fhi fraction + flo below 2^-64
+	f, c := bits.Add64(slo, fhi, 0)
+	if flo != 0 {
+		var c2 uint64
+		f, c2 = bits.Add64(f, 1, 0)
+		c += c2
+	}
+	return base.Add(bintime.Time{Sec: int64(shi + c), Frac: f})
+}
+
+// ceilNs returns a non-negative Time in ns, rounded up, saturating.
+func ceilNs(t bintime.Time) uint64 {
+	if t.Sec < 0 {
+		return 0
+	}
+	if t.Sec >= math.MaxInt64/1_000_000_000-1 {
+		return math.MaxInt64
+	}
+	hi, lo := bits.Mul64(t.Frac, 1_000_000_000)
+	if lo != 0 {
+		hi++
+	}
+	return uint64(t.Sec)*1_000_000_000 + hi
+}
+
+// grow returns base + ageNs·rate/10^12 (rate in ps/s), rounded up,
+// saturating. The builder uses it; readers use grown.
 func grow(base, ageNs uint64, ratePsPerS uint32) uint64 {
 	hi, lo := bits.Mul64(ageNs, uint64(ratePsPerS)) // hi < 2^32 < 10^12: Div64 cannot overflow
 	q, rem := bits.Div64(hi, lo, 1_000_000_000_000)
@@ -101,31 +154,40 @@ func grow(base, ageNs uint64, ratePsPerS uint32) uint64 {
 	return s
 }
 
-// MaxErrorAt returns the guaranteed error bound at counter value T, ns:
-// MaxErrorNs grown at MaxErrorGrowthPsPerS over the age of the record.
+// maxErrorTime is the guaranteed bound at T as a Time.
+func (r *Record) maxErrorTime(d *derived, T uint64) bintime.Time {
+	return grown(d.maxErrBase, r.age(T), d.maxGrowQ)
+}
+
+// MaxErrorAt returns the guaranteed error bound at counter value T in ns,
+// rounded up: MaxErrorNs grown at MaxErrorGrowthPsPerS over the age of the
+// record (|T − RefCount| on the raw period).
 func (r *Record) MaxErrorAt(T uint64) uint64 {
-	return grow(r.MaxErrorNs, r.ageNs(T), r.MaxErrorGrowthPsPerS)
+	d := r.derive()
+	return ceilNs(r.maxErrorTime(&d, T))
 }
 
 // ErrorBoundAt returns the statistical error bound at counter value T, ns.
 func (r *Record) ErrorBoundAt(T uint64) uint64 {
-	return grow(r.ErrorBoundNs, r.ageNs(T), r.ErrorGrowthPsPerS)
+	d := r.derive()
+	return ceilNs(grown(d.errBase, r.age(T), d.errGrowQ))
 }
 
 // Bounds returns the interval [earliest, latest] that contains true UTC at
-// counter value T if the publisher's guarantee holds: Absolute(T) ∓
-// MaxErrorAt(T).
+// counter value T if the publisher's guarantee holds: Absolute(T) ∓ the
+// grown max error.
 func (r *Record) Bounds(T uint64) (earliest, latest bintime.Time) {
+	d := r.derive()
 	ca := r.Absolute(T)
-	e := nsTime(r.MaxErrorAt(T))
+	e := r.maxErrorTime(&d, T)
 	return ca.Sub(e), ca.Add(e)
 }
 
+// nsTime converts ns to a Time, the fraction rounded down, so that ceilNs
+// gives ns back exactly.
 func nsTime(ns uint64) bintime.Time {
-	if ns > math.MaxInt64 {
-		ns = math.MaxInt64
-	}
-	return bintime.FromNanos(int64(ns))
+	q, _ := bits.Div64(ns%1_000_000_000, 0, 1_000_000_000)
+	return bintime.Time{Sec: int64(ns / 1_000_000_000), Frac: q}
 }
 
 // Age returns the status of a read at counter value T by age alone: fresh,
@@ -160,6 +222,13 @@ type Now struct {
 // read the record and the counter separately must take the reading after the
 // record, as the page reader does inside its seqlock loop.
 func (r *Record) Read(kind counter.Kind, rd counter.Reading) Now {
+	d := r.derive()
+	return r.eval(&d, kind, rd)
+}
+
+// eval is Read with the per-record constants already derived: the hot
+// path, multiplications only.
+func (r *Record) eval(d *derived, kind counter.Kind, rd counter.Reading) Now {
 	n := Now{State: r.State, Count: rd.Count, Generation: r.Generation, Marker: r.DisruptionMarker}
 	if kind != r.CounterKind {
 		n.Status = ReadCounterMismatch
@@ -171,9 +240,10 @@ func (r *Record) Read(kind counter.Kind, rd counter.Reading) Now {
 	}
 	n.Status = r.Age(rd.Count)
 	n.Time = r.Absolute(rd.Count)
-	n.MaxErrorNs = r.MaxErrorAt(rd.Count)
-	n.ErrorBoundNs = r.ErrorBoundAt(rd.Count)
-	e := nsTime(n.MaxErrorNs)
+	age := r.age(rd.Count)
+	e := grown(d.maxErrBase, age, d.maxGrowQ)
+	n.MaxErrorNs = ceilNs(e)
+	n.ErrorBoundNs = ceilNs(grown(d.errBase, age, d.errGrowQ))
 	n.Earliest, n.Latest = n.Time.Sub(e), n.Time.Add(e)
 	return n
 }

@@ -133,7 +133,7 @@ func TestReadStatusAndBounds(t *testing.T) {
 	if n.Status != ReadFresh || n.MaxErrorNs != r.MaxErrorNs || n.Time != r.RefTime {
 		t.Errorf("at the reference: %+v", n)
 	}
-	if e, l := r.Bounds(r.RefCount); n.Earliest != e || n.Latest != l || l.Sub(e) != bintime.FromNanos(int64(r.MaxErrorNs)).Add(bintime.FromNanos(int64(r.MaxErrorNs))) {
+	if e, l := r.Bounds(r.RefCount); n.Earliest != e || n.Latest != l || l.Sub(e) != nsTime(r.MaxErrorNs).Add(nsTime(r.MaxErrorNs)) {
 		t.Errorf("bounds %s..%s", e, l)
 	}
 	// 1000·3e9 ticks later (999.9875 s: the TSC runs 12.5 ppm fast) at

@@ -28,7 +28,8 @@
  * the page and never block the writer.
  *
  * Thread safety: an xrc_clock is read-only after xrc_open; any number of
- * threads may call xrc_now on one xrc_clock at once.
+ * threads may call xrc_now on one xrc_clock at once. An xrc_reader caches the
+ * decoded record for fast repeated reads and belongs to one thread.
  *
  * Time: an xrc_time is sec + frac·2^-64 seconds since the UNIX epoch, UTC
  * (leap seconds applied as POSIX does: a positive leap steps the clock back
@@ -247,28 +248,50 @@ static inline uint64_t xrc_to_ns(struct xrc_time t)
 	return (uint64_t)t.sec * 1000000000u + ns;
 }
 
-static inline struct xrc_time xrc_from_ns(uint64_t ns)
+/* ns as a time, the fraction rounded down (so xrc_ceil_ns gives ns back). */
+static inline struct xrc_time xrc_ns_time(uint64_t ns)
 {
 	struct xrc_time r;
-	uint64_t rem;
-	unsigned __int128 q;
-	if (ns > INT64_MAX)
-		ns = INT64_MAX;
 	r.sec = (int64_t)(ns / 1000000000u);
-	rem = ns % 1000000000u;
-	q = ((unsigned __int128)rem << 64) / 1000000000u;
-	r.frac = (uint64_t)q + ((((unsigned __int128)rem << 64) % 1000000000u) >= 500000000u);
+	r.frac = (uint64_t)(((unsigned __int128)(ns % 1000000000u) << 64) / 1000000000u);
 	return r;
 }
 
-/* base + age_ns·rate_ps/10^12, rounded up, saturating. */
-static inline uint64_t xrc_grow(uint64_t base, uint64_t age_ns, uint32_t rate_ps)
+/* A non-negative time in ns, rounded up, saturating. */
+static inline uint64_t xrc_ceil_ns(struct xrc_time t)
 {
-	unsigned __int128 x = (unsigned __int128)age_ns * rate_ps;
-	uint64_t q = (uint64_t)(x / 1000000000000ull) + (x % 1000000000000ull != 0);
-	uint64_t s = base + q;
-	return s < base ? UINT64_MAX : s;
+	unsigned __int128 x = (unsigned __int128)t.frac * 1000000000u;
+	if (t.sec < 0)
+		return 0;
+	if (t.sec >= INT64_MAX / 1000000000 - 1)
+		return INT64_MAX;
+	return (uint64_t)t.sec * 1000000000u + (uint64_t)(x >> 64) + ((uint64_t)x != 0);
 }
+
+/* Growth rate ps/s as a 2^-64 s fraction per second, rounded up. */
+static inline uint64_t xrc_grow_q(uint32_t rate_ps)
+{
+	unsigned __int128 x = (unsigned __int128)rate_ps << 64;
+	return (uint64_t)(x / 1000000000000ull) + (x % 1000000000000ull != 0);
+}
+
+/* base + age·q·2^-64, rounded up to the next 2^-64 s when inexact. */
+static inline struct xrc_time xrc_grown(struct xrc_time base, struct xrc_time age, uint64_t q)
+{
+	unsigned __int128 s = (unsigned __int128)(uint64_t)age.sec * q;
+	unsigned __int128 f = (unsigned __int128)age.frac * q;
+	unsigned __int128 sum = (s & UINT64_MAX) + (f >> 64) + ((uint64_t)f != 0);
+	struct xrc_time g;
+	g.frac = (uint64_t)sum;
+	g.sec = (int64_t)((uint64_t)(s >> 64) + (uint64_t)(sum >> 64));
+	return xrc_add(base, g);
+}
+
+/* Per-record constants of the read path (computed once per record). */
+struct xrc_derived {
+	struct xrc_time max_err_base, err_base;
+	uint64_t max_grow_q, err_grow_q;
+};
 
 /* ---- the read function ---- */
 
@@ -291,30 +314,37 @@ static inline struct xrc_time xrc_difference(const struct xrc_record *r, uint64_
 	return xrc_mul_signed(r->raw_period, T2 - T1);
 }
 
-static inline uint64_t xrc_age_ns(const struct xrc_record *r, uint64_t T)
+static inline void xrc_derive(const struct xrc_record *r, struct xrc_derived *d)
+{
+	d->max_err_base = xrc_ns_time(r->max_error_ns);
+	d->err_base = xrc_ns_time(r->error_bound_ns);
+	d->max_grow_q = xrc_grow_q(r->max_error_growth_ps);
+	d->err_grow_q = xrc_grow_q(r->error_growth_ps);
+}
+
+/* |T - ref_count| on the raw period. */
+static inline struct xrc_time xrc_age(const struct xrc_record *r, uint64_t T)
 {
 	uint64_t d = T - r->ref_count;
 	if ((int64_t)d < 0)
 		d = 0 - d;
-	return xrc_to_ns(xrc_mul(r->raw_period, d));
+	return xrc_mul(r->raw_period, d);
 }
 
-/* The guaranteed error bound at T, ns. */
+/* The guaranteed error bound at T, ns, rounded up. */
 static inline uint64_t xrc_max_error_at(const struct xrc_record *r, uint64_t T)
 {
-	return xrc_grow(r->max_error_ns, xrc_age_ns(r, T), r->max_error_growth_ps);
+	struct xrc_derived d;
+	xrc_derive(r, &d);
+	return xrc_ceil_ns(xrc_grown(d.max_err_base, xrc_age(r, T), d.max_grow_q));
 }
 
-static inline uint64_t xrc_error_bound_at(const struct xrc_record *r, uint64_t T)
+/* Evaluate a record at one counter reading of the given kind; d is
+ * xrc_derive(r). Multiplications only. */
+static inline void xrc_evaluate(const struct xrc_record *r, const struct xrc_derived *d, uint16_t kind,
+				uint64_t count, uint64_t identity, struct xrc_now *n)
 {
-	return xrc_grow(r->error_bound_ns, xrc_age_ns(r, T), r->error_growth_ps);
-}
-
-/* Evaluate a record at one counter reading of the given kind. */
-static inline void xrc_evaluate(const struct xrc_record *r, uint16_t kind, uint64_t count,
-				uint64_t identity, struct xrc_now *n)
-{
-	struct xrc_time e;
+	struct xrc_time e, age;
 	memset(n, 0, sizeof(*n));
 	n->clock_state = r->clock_state;
 	n->count = count;
@@ -334,9 +364,10 @@ static inline void xrc_evaluate(const struct xrc_record *r, uint16_t kind, uint6
 	else
 		n->status = XRC_FRESH;
 	n->time = xrc_absolute(r, count);
-	n->max_error_ns = xrc_max_error_at(r, count);
-	n->error_bound_ns = xrc_error_bound_at(r, count);
-	e = xrc_from_ns(n->max_error_ns);
+	age = xrc_age(r, count);
+	e = xrc_grown(d->max_err_base, age, d->max_grow_q);
+	n->max_error_ns = xrc_ceil_ns(e);
+	n->error_bound_ns = xrc_ceil_ns(xrc_grown(d->err_base, age, d->err_grow_q));
 	n->earliest = xrc_sub(n->time, e);
 	n->latest = xrc_add(n->time, e);
 }
@@ -601,34 +632,64 @@ static inline int64_t xrc_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A reader: an open page plus the record decoded at one seqlock value, so
+ * that reads while the page is unchanged only read the counter. Not
+ * thread-safe: use one xrc_reader per thread (they may share an xrc_clock). */
+struct xrc_reader {
+	const struct xrc_clock *clock;
+	uint64_t seq; /* seqlock value of rec; 0: none */
+	struct xrc_record rec;
+	struct xrc_derived d;
+};
+
+static inline void xrc_reader_init(struct xrc_reader *rd, const struct xrc_clock *c)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->clock = c;
+}
+
 /* Read the clock: the record and one counter reading inside one seqlock
  * loop, then evaluate. kind is the counter kind read_counter reads. */
-static inline int xrc_now(const struct xrc_clock *c, uint16_t kind, xrc_counter_fn read_counter,
-			  void *arg, struct xrc_now *out)
+static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn read_counter, void *arg,
+			   struct xrc_now *out)
 {
-	uint64_t w[XRC_WORDS], s1, s2, count, identity;
+	const uint64_t *pw = rd->clock->words;
+	uint64_t w[XRC_WORDS], s1, count, identity;
 	struct xrc_record r;
 	int64_t start = 0;
 	int tries, i, err;
 	for (tries = 0;; tries++) {
-		s1 = xrc_load(&c->words[2], __ATOMIC_ACQUIRE); /* pairs with the writer's seq stores */
+		s1 = xrc_load(&pw[2], __ATOMIC_ACQUIRE); /* pairs with the writer's seq stores */
 		if (s1 != 0 && !(s1 & 1)) {
-			w[0] = xrc_load(&c->words[0], __ATOMIC_RELAXED);
-			w[1] = xrc_load(&c->words[1], __ATOMIC_RELAXED);
-			w[2] = s1;
-			for (i = 3; i < XRC_WORDS; i++)
-				w[i] = xrc_load(&c->words[i], __ATOMIC_RELAXED);
+			int cached = s1 == rd->seq;
+			if (!cached) {
+				w[0] = xrc_load(&pw[0], __ATOMIC_RELAXED);
+				w[1] = xrc_load(&pw[1], __ATOMIC_RELAXED);
+				w[2] = s1;
+				for (i = 3; i < XRC_WORDS; i++)
+					w[i] = xrc_load(&pw[i], __ATOMIC_RELAXED);
+			}
 			if (read_counter(arg, &count, &identity) != 0)
 				return XRC_ERR_COUNTER;
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			s2 = xrc_load(&c->words[2], __ATOMIC_RELAXED);
-			if (s1 == s2)
-				break;
-			continue;
+			if (xrc_load(&pw[2], __ATOMIC_RELAXED) != s1)
+				continue;
+			if (!cached) {
+				err = xrc_check_header(w[0], w[1], XRC_PAGE_SIZE);
+				if (!err)
+					err = xrc_decode_words(w, &r);
+				if (err)
+					return err;
+				rd->rec = r;
+				xrc_derive(&r, &rd->d);
+				rd->seq = s1;
+			}
+			xrc_evaluate(&rd->rec, &rd->d, kind, count, identity, out);
+			return XRC_OK;
 		}
 		if (s1 == 0) {
-			err = xrc_check_header(xrc_load(&c->words[0], __ATOMIC_RELAXED),
-					       xrc_load(&c->words[1], __ATOMIC_RELAXED), XRC_PAGE_SIZE);
+			err = xrc_check_header(xrc_load(&pw[0], __ATOMIC_RELAXED), xrc_load(&pw[1], __ATOMIC_RELAXED),
+					       XRC_PAGE_SIZE);
 			return err ? err : XRC_ERR_UNINITIALISED;
 		}
 		if (tries >= XRC_BUSY_SPINS) {
@@ -638,14 +699,16 @@ static inline int xrc_now(const struct xrc_clock *c, uint16_t kind, xrc_counter_
 				return XRC_ERR_BUSY;
 		}
 	}
-	err = xrc_check_header(w[0], w[1], XRC_PAGE_SIZE);
-	if (err)
-		return err;
-	err = xrc_decode_words(w, &r);
-	if (err)
-		return err;
-	xrc_evaluate(&r, kind, count, identity, out);
-	return XRC_OK;
+}
+
+/* One read with no cache: thread-safe on a shared xrc_clock, but decodes
+ * the record every time. */
+static inline int xrc_now(const struct xrc_clock *c, uint16_t kind, xrc_counter_fn read_counter, void *arg,
+			  struct xrc_now *out)
+{
+	struct xrc_reader rd;
+	xrc_reader_init(&rd, c);
+	return xrc_read(&rd, kind, read_counter, arg, out);
 }
 
 #if defined(__x86_64__)

@@ -1,5 +1,5 @@
 /* xrc_vectors: drives xenradclock_clock.h for the Go cross-check test
- * (clockdata/creader_test.go).
+ * (clockdata/creader_test.go); it lives in testdata/ so cgo does not build it into package cclock.
  *
  *   xrc_vectors page FILE KIND IDENTITY COUNT...   decode a page image
  *   xrc_vectors text FILE KIND IDENTITY COUNT...   parse a Xenstore line
@@ -10,7 +10,7 @@
  * or, when decoding fails, "err CODE".
  */
 #include <stdlib.h>
-#include "xenradclock_clock.h"
+#include "../xenradclock_clock.h"
 
 struct fixed {
 	uint64_t count, identity;
@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 {
 	static uint8_t buf[2 * XRC_PAGE_SIZE + 1];
 	struct xrc_record r;
+	struct xrc_derived d;
 	struct xrc_now n;
 	uint64_t seq, identity;
 	uint16_t kind;
@@ -51,13 +52,16 @@ int main(int argc, char **argv)
 	identity = strtoull(argv[4], NULL, 10);
 	if (strcmp(argv[1], "live") == 0) {
 		struct xrc_clock c;
+		struct xrc_reader rd;
 		if ((err = xrc_open(&c, argv[2])) != 0) {
 			printf("err %d\n", err);
 			return 0;
 		}
+		xrc_reader_init(&rd, &c);
 		for (i = 5; i < argc; i++) {
+			/* Alternate the cached reader and the stateless xrc_now. */
 			struct fixed fx = {strtoull(argv[i], NULL, 10), identity};
-			err = xrc_now(&c, kind, fixed_counter, &fx, &n);
+			err = (i & 1) ? xrc_read(&rd, kind, fixed_counter, &fx, &n) : xrc_now(&c, kind, fixed_counter, &fx, &n);
 			if (err)
 				printf("err %d\n", err);
 			else
@@ -84,7 +88,8 @@ int main(int argc, char **argv)
 			printf("err %d\n", err);
 			continue;
 		}
-		xrc_evaluate(&r, kind, strtoull(argv[i], NULL, 10), identity, &n);
+		xrc_derive(&r, &d);
+		xrc_evaluate(&r, &d, kind, strtoull(argv[i], NULL, 10), identity, &n);
 		print_now(&n);
 	}
 	return 0;
