@@ -333,6 +333,7 @@ func (v *view) setPerms(a actor, p string, ps xenstore.Perms) error {
 func (s *Server) commitLocked(tx *txn) error {
 	for p, g := range tx.seen {
 		if genOf(s.nodes[p]) != g {
+			s.conflicts++
 			return syscall.EAGAIN
 		}
 	}

@@ -79,6 +79,7 @@ type Server struct {
 	listeners  []net.Listener
 	closed     bool
 	dirty      bool
+	conflicts  uint64
 
 	wg        sync.WaitGroup
 	saveKick  chan struct{}
@@ -385,13 +386,14 @@ func (s *Server) Introduced() []uint32 {
 // Stats is a snapshot of the server's size.
 type Stats struct {
 	Nodes, Connections, Watches, Transactions int
+	Conflicts                                 uint64 // transaction commits refused with EAGAIN
 }
 
 // Stats returns the current counts.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Nodes: len(s.nodes), Connections: len(s.conns)}
+	st := Stats{Nodes: len(s.nodes), Connections: len(s.conns), Conflicts: s.conflicts}
 	for c := range s.conns {
 		st.Watches += len(c.watches)
 		st.Transactions += len(c.txs)
