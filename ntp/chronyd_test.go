@@ -1,6 +1,8 @@
 package ntp_test
 
 import (
+	"context"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -72,5 +74,54 @@ func TestAgainstChronyd(t *testing.T) {
 	// path is broken.
 	if st := src.Status(); st.Samples < 6 || st.KernelStamps == 0 {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestAgainstChronydNetns runs exchanges over a real veth link between two
+// network namespaces the test creates, IPv4 and IPv6, with chronyd serving
+// in one and the client's socket opened in the other.
+func TestAgainstChronydNetns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts chronyd in network namespaces")
+	}
+	ns := ntptest.NewNetnsPair(t)
+	ctr, err := counter.Open("monotonic-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, listen := range []netip.Addr{ns.B4, ns.B6} {
+		t.Run(listen.String(), func(t *testing.T) {
+			cd := ntptest.StartChronydWith(t, ntptest.ChronydOptions{Listen: listen, Netns: ns.B})
+			var c *ntp.Client
+			if err := ntptest.InNetns(ns.A, func() (err error) {
+				c, err = ntp.Dial(cd.Addr, ntp.ClientConfig{Counter: ctr})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			kernel := 0
+			for i := range 4 {
+				s, dropped, err := c.Exchange(context.Background())
+				if err != nil || len(dropped) != 0 {
+					t.Fatalf("exchange %d: %v (dropped %v)", i, err, dropped)
+				}
+				st := s.Stamp
+				rtt := time.Duration(float64(st.Tf-st.Ta) / ctr.NominalHz() * 1e9)
+				proc := time.Duration(st.Te.Sub(st.Tb).Nanos())
+				if rtt <= 0 || rtt > 100*time.Millisecond || proc < 0 || proc > rtt+time.Microsecond ||
+					st.Side.Stratum != 1 || st.Side.TTL == 0 || s.Server != cd.Addr {
+					t.Fatalf("exchange %d: RTT %v, processing %v, sample %+v", i, rtt, proc, s)
+				}
+				if s.TaMethod == ntp.MethodKernel && s.TfMethod == ntp.MethodKernel {
+					kernel++
+				}
+				t.Logf("exchange %d via veth: RTT %v, server processing %v, Ta %s (%s) Tf %s (%s), TTL %d",
+					i, rtt, proc, s.TaMethod, s.TaFail, s.TfMethod, s.TfFail, st.Side.TTL)
+			}
+			if kernel == 0 {
+				t.Errorf("no exchange over veth used kernel stamps at both ends")
+			}
+		})
 	}
 }

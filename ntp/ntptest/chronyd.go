@@ -41,6 +41,24 @@ type Chronyd struct {
 // chronyd cannot be started without CAP_SYS_TIME or does not answer.
 func StartChronyd(t testing.TB) *Chronyd {
 	t.Helper()
+	return StartChronydWith(t, ChronydOptions{})
+}
+
+// ChronydOptions places chronyd somewhere other than 127.0.0.1.
+type ChronydOptions struct {
+	// Listen is the address chronyd binds and serves (default 127.0.0.1).
+	Listen netip.Addr
+	// Netns runs chronyd inside this network namespace (created by the
+	// test, see NewNetnsPair) via `ip netns exec`.
+	Netns string
+}
+
+// StartChronydWith is StartChronyd with options.
+func StartChronydWith(t testing.TB, o ChronydOptions) *Chronyd {
+	t.Helper()
+	if !o.Listen.IsValid() {
+		o.Listen = netip.MustParseAddr("127.0.0.1")
+	}
 	path := ChronydPath
 	if _, err := os.Stat(path); err != nil {
 		p, lerr := exec.LookPath("chronyd")
@@ -50,7 +68,9 @@ func StartChronyd(t testing.TB) *Chronyd {
 		path = p
 	}
 	dir := t.TempDir()
-	// chronyd drops root for its own user; let it write the drift file.
+	// chronyd drops root for its own user; let it reach and write the
+	// drift file (the test's temporary directories are private otherwise).
+	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o777)
 	port, err := freeUDPPort()
 	if err != nil {
@@ -58,13 +78,13 @@ func StartChronyd(t testing.TB) *Chronyd {
 	}
 	conf := fmt.Sprintf(`# xenradclock test: a local stratum-1 server on loopback
 local stratum 1
-allow 127.0.0.1
+allow %s
 port %d
-bindaddress 127.0.0.1
+bindaddress %s
 cmdport 0
 pidfile %s
 driftfile %s
-`, port, filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "chrony.drift"))
+`, allowOf(o.Listen), port, o.Listen, filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "chrony.drift"))
 	confPath := filepath.Join(dir, "chrony.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -79,7 +99,15 @@ driftfile %s
 		}
 		args = append([]string{sp, "--bounding-set=-sys_time", "--inh-caps=-sys_time"}, args...)
 	}
-	c := &Chronyd{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), log: &syncBuffer{}, done: make(chan struct{})}
+	if o.Netns != "" {
+		ipPath, err := exec.LookPath("ip")
+		if err != nil {
+			t.Fatalf("chronyd in netns %s needs iproute2's ip: %v", o.Netns, err)
+		}
+		// ip netns exec execs the rest in place: the pid stays chronyd's.
+		args = append([]string{ipPath, "netns", "exec", o.Netns}, args...)
+	}
+	c := &Chronyd{Addr: netip.AddrPortFrom(o.Listen, port), log: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(args[0], args[1:]...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -102,6 +130,14 @@ driftfile %s
 	})
 	if err := c.checkNoSysTime(); err != nil {
 		t.Fatal(err)
+	}
+	if o.Netns != "" {
+		// The readiness probe must come from inside the namespace too.
+		err := InNetns(o.Netns, func() error { return c.waitReady(5 * time.Second) })
+		if err != nil {
+			t.Fatalf("chronyd on %v in netns %s: %v\n%s", c.Addr, o.Netns, err, c.log.String())
+		}
+		return c
 	}
 	if err := c.waitReady(5 * time.Second); err != nil {
 		t.Fatalf("chronyd on %v: %v\n%s", c.Addr, err, c.log.String())
@@ -180,6 +216,13 @@ func (c *Chronyd) waitReady(limit time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready within %v: %s", limit, last)
+}
+
+func allowOf(a netip.Addr) string {
+	if a.IsLoopback() {
+		return a.String()
+	}
+	return "" // everything: the namespace holds nothing else
 }
 
 func freeUDPPort() (uint16, error) {
