@@ -174,3 +174,26 @@ func TestDetectSimulatedFirst(t *testing.T) {
 	}
 	t.Logf("Detect(independent) chose %s", c.Name())
 }
+
+// Outside Xen, a dependent clock falls through xen-system and xen-platform
+// (both ErrNotXen) to the TSC when it is invariant; the failure lists them.
+func TestDetectDependentOutsideXen(t *testing.T) {
+	if ProbeXen().Present {
+		t.Skip("running under Xen: TestXenSystemReal covers the choice there")
+	}
+	t.Setenv(SimulatedEnv, "")
+	c, tried, err := DetectWith(Dependent, Order(Dependent, false), OpenFor)
+	for _, cand := range tried {
+		t.Logf("%s: %v", cand.Name, cand.Err)
+	}
+	if len(tried) < 2 || !errors.Is(tried[0].Err, ErrNotXen) || !errors.Is(tried[1].Err, ErrNotXen) {
+		t.Fatalf("xen-system and xen-platform not refused with ErrNotXen: %+v", tried)
+	}
+	if InvariantTSC() {
+		if err != nil || c.Name() != "tsc" {
+			t.Fatalf("chose %v, %v; want tsc", c, err)
+		}
+	} else if !errors.Is(err, ErrUnstable) {
+		t.Fatalf("without an invariant TSC: %v", err)
+	}
+}

@@ -161,3 +161,14 @@ func (p *Privcmd) PlatformTime() (PlatformTime, error) {
 	}
 	return out, nil
 }
+
+// ReadPlatformTime opens privcmd, makes one XENVER_platform_time hypercall
+// and closes it again: for tools that sample once. Daemons keep a Privcmd.
+func ReadPlatformTime() (PlatformTime, error) {
+	p, err := Open()
+	if err != nil {
+		return PlatformTime{}, err
+	}
+	defer p.Close()
+	return p.PlatformTime()
+}

@@ -18,3 +18,7 @@ func (p *Privcmd) Close() error { return nil }
 func (p *Privcmd) PlatformTime() (PlatformTime, error) {
 	return PlatformTime{}, &Error{Op: "XENVER_platform_time", Reason: ErrNotXen}
 }
+
+func ReadPlatformTime() (PlatformTime, error) {
+	return PlatformTime{}, &Error{Op: "XENVER_platform_time", Reason: ErrNotXen}
+}

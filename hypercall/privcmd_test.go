@@ -184,3 +184,19 @@ func TestHypercallPage(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestReadPlatformTimeHere(t *testing.T) {
+	_, err := ReadPlatformTime()
+	if err == nil {
+		t.Log("a patched Xen answered")
+		return
+	}
+	var he *Error
+	if !errors.As(err, &he) {
+		t.Fatalf("not a hypercall.Error: %v", err)
+	}
+	if !IsXen() && !errors.Is(err, ErrNotXen) {
+		t.Errorf("outside Xen: %v", err)
+	}
+	t.Logf("here: %v", err)
+}
