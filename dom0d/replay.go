@@ -162,7 +162,11 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 		poll = opt.pollPeriod
 	}
 	if poll > 0 {
-		cfg.PollPeriod = poll
+		// As dom0d run does: the estimator takes polls of 1 s to 1024 s.
+		cfg.PollPeriod = min(max(poll, 1), 1024)
+		if cfg.PollPeriod != poll {
+			fmt.Fprintf(diag, "%s: poll period %v s taken as %v s, the estimator's limit\n", opt.name, poll, cfg.PollPeriod)
+		}
 	}
 	// One estimator per server, as 'dom0d run' keeps one per server; a
 	// single-server trace has exactly one.

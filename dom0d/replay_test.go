@@ -377,6 +377,8 @@ func TestReplayCounterHz(t *testing.T) {
 		{"% version: 4\n" + data, replayOptions{counterHz: 1e9}, "", ""},
 		{"# counter_hz: 14318180\n" + data, replayOptions{counterHz: 1e9}, "", "--counter-hz 1e+09 overrides the trace's counter_hz 1.431818e+07"},
 		{data, replayOptions{counterHz: -1}, "--counter-hz -1: must be a positive frequency", ""},
+		{"# counter_hz: 1e9\n# poll_period: 4096\n" + data, replayOptions{}, "", "poll period 4096 s taken as 1024 s"},
+		{data, replayOptions{counterHz: 1e9, pollPeriod: 0.5}, "", "poll period 0.5 s taken as 1 s"},
 		{data, replayOptions{counterHz: 1e9, pollPeriod: -3}, "--poll-period -3", ""},
 		{data, replayOptions{counterHz: 1e9, grid: 1e-10}, "--grid 1e-10: must be at least one counter tick", ""},
 	} {
