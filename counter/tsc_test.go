@@ -3,6 +3,8 @@ package counter
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -243,4 +245,36 @@ func BenchmarkTimeNow(b *testing.B) {
 		s += time.Now().UnixNano()
 	}
 	_ = s
+}
+
+// Xen is recognised from the clocksource list or /proc/xen when the sysfs
+// hypervisor node is missing, and a domain whose Xen leaves are invisible is
+// then refused the TSC for a dependent clock rather than taken for bare metal.
+func TestXenTypeFallbacks(t *testing.T) {
+	dir := t.TempDir()
+	oldHV, oldProc, oldCS := sysHypervisor, procXen, availClocksource
+	t.Cleanup(func() { sysHypervisor, procXen, availClocksource = oldHV, oldProc, oldCS })
+	sysHypervisor = filepath.Join(dir, "hv")
+	procXen = filepath.Join(dir, "proc-xen")
+	availClocksource = filepath.Join(dir, "cs")
+	if got := sysfsXenType(); got != "" {
+		t.Errorf("nothing present: %q", got)
+	}
+	os.WriteFile(availClocksource, []byte("tsc kvm-clock\n"), 0o644)
+	if got := sysfsXenType(); got != "" {
+		t.Errorf("kvm-clock taken for Xen: %q", got)
+	}
+	os.WriteFile(availClocksource, []byte("xen tsc\n"), 0o644)
+	if got := sysfsXenType(); got != "xen" {
+		t.Errorf("xen clocksource not recognised: %q", got)
+	}
+	x := probeXen(noCPUID, nil, sysfsXenType(), "")
+	if !x.Present || !errors.Is(tscVerdict(x, true, Dependent), ErrNotDependent) {
+		t.Errorf("invisible leaves: %+v accepted", x)
+	}
+	os.Remove(availClocksource)
+	os.Mkdir(procXen, 0o755)
+	if got := sysfsXenType(); got != "xen" {
+		t.Errorf("/proc/xen not recognised: %q", got)
+	}
 }

@@ -142,7 +142,33 @@ func readSysfs(name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-func sysfsXenType() string   { return readSysfs("type") }
+// Paths a Xen domain shows without privileges; variables for tests.
+var (
+	procXen          = "/proc/xen"
+	availClocksource = "/sys/devices/system/clocksource/clocksource0/available_clocksource"
+)
+
+// sysfsXenType is "xen" when Linux shows any sign of running on Xen: the
+// sys/hypervisor type (needs CONFIG_XEN_SYS_HYPERVISOR), xenfs's /proc/xen,
+// or the pvclock-based "xen" clocksource. A PV guest without CPUID faulting
+// and without the sysfs node would otherwise look like bare metal.
+func sysfsXenType() string {
+	if t := readSysfs("type"); t != "" {
+		return t
+	}
+	if _, err := os.Stat(procXen); err == nil {
+		return "xen"
+	}
+	if b, err := os.ReadFile(availClocksource); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if f == "xen" {
+				return "xen"
+			}
+		}
+	}
+	return ""
+}
+
 func sysfsGuestType() string { return readSysfs("guest_type") }
 
 // tscVerdict decides whether the TSC may carry a clock, given what Xen says

@@ -5,6 +5,7 @@ package hypercall
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ var (
 	hypercallBuf  = "/dev/xen/hypercall"
 	sysHypervisor = "/sys/hypervisor/type"
 	procXen       = "/proc/xen"
+	clocksources  = "/sys/devices/system/clocksource/clocksource0/available_clocksource"
 	sysIoctl      = func(fd uintptr, arg unsafe.Pointer) (uintptr, syscall.Errno) {
 		r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, uintptr(IoctlPrivcmdHypercall), uintptr(arg))
 		return r, errno
@@ -36,14 +38,18 @@ type Privcmd struct {
 	ioctl func(fd uintptr, arg unsafe.Pointer) (uintptr, syscall.Errno)
 }
 
-// IsXen reports whether this machine is a Xen domain, from sysfs and
-// /proc/xen (the two places Linux shows it without privileges).
+// IsXen reports whether this machine is a Xen domain, from what Linux
+// shows without privileges: /sys/hypervisor/type, xenfs's /proc/xen, or the
+// pvclock-based "xen" clocksource.
 func IsXen() bool {
 	if b, err := os.ReadFile(sysHypervisor); err == nil && strings.TrimSpace(string(b)) == "xen" {
 		return true
 	}
-	_, err := os.Stat(procXen)
-	return err == nil
+	if _, err := os.Stat(procXen); err == nil {
+		return true
+	}
+	b, err := os.ReadFile(clocksources)
+	return err == nil && slices.Contains(strings.Fields(string(b)), "xen")
 }
 
 // Open opens the privcmd device and allocates the argument page.

@@ -100,8 +100,9 @@ func TestPlatformTimeMalformedAnswer(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
-	oldPaths, oldHV, oldProc := privcmdPaths, sysHypervisor, procXen
-	t.Cleanup(func() { privcmdPaths, sysHypervisor, procXen = oldPaths, oldHV, oldProc })
+	oldPaths, oldHV, oldProc, oldCS := privcmdPaths, sysHypervisor, procXen, clocksources
+	t.Cleanup(func() { privcmdPaths, sysHypervisor, procXen, clocksources = oldPaths, oldHV, oldProc, oldCS })
+	clocksources = filepath.Join(dir, "cs")
 
 	privcmdPaths = []string{filepath.Join(dir, "privcmd")}
 	sysHypervisor = filepath.Join(dir, "type")
@@ -109,6 +110,11 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(); !errors.Is(err, ErrNotXen) {
 		t.Errorf("no Xen: %v", err)
 	}
+	os.WriteFile(clocksources, []byte("xen tsc\n"), 0o644)
+	if _, err := Open(); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("Xen (by its clocksource) without privcmd: %v", err)
+	}
+	os.Remove(clocksources)
 	os.WriteFile(sysHypervisor, []byte("xen\n"), 0o644)
 	if _, err := Open(); !errors.Is(err, ErrNoDevice) || !contains(err.Error(), "modprobe") {
 		t.Errorf("Xen without privcmd: %v", err)
