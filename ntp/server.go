@@ -63,6 +63,8 @@ type ServerConfig struct {
 	// UserStampsOnly disables the kernel receive timestamp: Tb is then the
 	// time function read after the request was read from the socket.
 	UserStampsOnly bool
+	// RateLimit, when set, limits how often each client address is answered.
+	RateLimit *RateLimit
 }
 
 // ServerStats counts what the server did; Dropped is indexed by Reason.
@@ -71,6 +73,8 @@ type ServerStats struct {
 	Replies  uint64
 	Unsynced uint64 // replies sent with LI=3
 	KernelRx uint64 // requests whose Tb was moved back to the kernel's receive timestamp
+	Limited  uint64 // requests over the rate limit (dropped, or answered by KoDSent)
+	KoDSent  uint64 // RATE kiss-o'-death replies
 	Dropped  map[Reason]uint64
 }
 
@@ -86,6 +90,9 @@ type Server struct {
 	replies atomic.Uint64
 	unsync  atomic.Uint64
 	kernRx  atomic.Uint64
+	limited atomic.Uint64
+	kodSent atomic.Uint64
+	limiter *limiter
 	tsns    bool // SO_TIMESTAMPNS enabled
 	dropped [numReasons]atomic.Uint64
 }
@@ -110,6 +117,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("ntp: server listen on %q: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, conn: conn}
+	if rl := cfg.RateLimit; rl != nil {
+		if rl.Interval <= 0 {
+			conn.Close()
+			return nil, fmt.Errorf("ntp: rate limit interval %v must be positive", rl.Interval)
+		}
+		s.limiter = newLimiter(*rl)
+	}
 	if !cfg.UserStampsOnly && cfg.Delay == nil {
 		if rc, err := conn.SyscallConn(); err == nil {
 			rc.Control(func(fd uintptr) {
@@ -129,7 +143,7 @@ func (s *Server) Addr() netip.AddrPort {
 // Stats returns the counters so far.
 func (s *Server) Stats() ServerStats {
 	st := ServerStats{Requests: s.reqs.Load(), Replies: s.replies.Load(), Unsynced: s.unsync.Load(),
-		KernelRx: s.kernRx.Load(), Dropped: map[Reason]uint64{}}
+		KernelRx: s.kernRx.Load(), Limited: s.limited.Load(), KoDSent: s.kodSent.Load(), Dropped: map[Reason]uint64{}}
 	for r := range s.dropped {
 		if n := s.dropped[r].Load(); n != 0 {
 			st.Dropped[Reason(r)] = n
@@ -179,6 +193,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		req, reason := s.parseRequest(buf[:n])
 		if reason != ReasonNone {
 			s.dropped[reason].Add(1)
+			continue
+		}
+		if s.limiter != nil && !s.limiter.allow(from.Addr().Unmap(), time.Now()) {
+			s.limited.Add(1)
+			if s.cfg.RateLimit.KoD {
+				s.sendKoD(req, from, "RATE")
+			}
 			continue
 		}
 		if s.cfg.Delay == nil {
@@ -297,5 +318,22 @@ func (s *Server) backdate(rx *ServerReading, nowNs int64, oob []byte) {
 		rx.Time = rx.Time.Sub(bintime.FromNanos(age))
 		s.kernRx.Add(1)
 		return
+	}
+}
+
+// sendKoD answers req with a kiss-o'-death. It carries no time: its receive
+// and transmit fields echo the request's transmit field.
+func (s *Server) sendKoD(req Packet, to netip.AddrPort, code string) {
+	p := Packet{
+		Leap: LeapUnsync, Version: req.Version, Mode: ModeServer, Stratum: 0, Poll: req.Poll,
+		Precision: s.cfg.Precision, RefID: binary.BigEndian.Uint32([]byte(code)),
+		Origin: req.Transmit, Receive: req.Transmit, Transmit: req.Transmit,
+	}
+	var b [HeaderLen]byte
+	out, _ := p.AppendBinary(b[:0])
+	s.kodSent.Add(1)
+	if _, err := s.conn.WriteToUDPAddrPort(out, to); err != nil {
+		s.kodSent.Add(^uint64(0))
+		s.dropped[ReasonNetwork].Add(1)
 	}
 }
