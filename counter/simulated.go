@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -269,6 +270,8 @@ func (s *Simulated) readLocked(body func()) error {
 			if atomic.LoadUint32(seq) == s1 {
 				return nil
 			}
+		} else {
+			runtime.Gosched() // the writer may need this CPU to finish
 		}
 		if i&1023 == 1023 {
 			if deadline.IsZero() {
