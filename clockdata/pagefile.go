@@ -15,7 +15,6 @@ package clockdata
 // memory model and the C reader's acquire loads pair with them.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -40,8 +39,6 @@ const (
 	busySpins    = 1000
 	BusyDeadline = 100 * time.Millisecond
 )
-
-var hostLE = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // le converts between a native word and its little-endian page value.
 func le(v uint64) uint64 {
@@ -281,6 +278,13 @@ func (p *Page) Record() (Record, uint64, error) {
 // (a migration between the two) gives ReadDisrupted and no time. c must be
 // the counter the record names; another kind gives ReadCounterMismatch.
 func (p *Page) Now(c counter.Counter) (Now, error) {
+	var n Now
+	err := p.ReadInto(c, &n)
+	return n, err
+}
+
+// ReadInto is Now writing into *n, for hot loops. It does not allocate.
+func (p *Page) ReadInto(c counter.Counter, n *Now) error {
 	var start time.Time
 	for tries := 0; ; tries++ {
 		s1 := p.m.load(seqWord)
@@ -293,18 +297,22 @@ func (p *Page) Now(c counter.Counter) (Now, error) {
 			}
 			rd, err := c.Read()
 			if err != nil {
-				return Now{}, fmt.Errorf("clock page %s: read counter %s: %w", p.path, c.Name(), err)
+				*n = Now{}
+				return fmt.Errorf("clock page %s: read counter %s: %w", p.path, c.Name(), err)
 			}
 			if p.m.load(seqWord) == s1 {
 				if fresh {
 					if cur, err = p.decode(&w, s1); err != nil {
-						return Now{}, err
+						*n = Now{}
+						return err
 					}
 				}
-				return cur.rec.eval(&cur.d, c.Kind(), rd), nil
+				cur.rec.eval(&cur.d, c.Kind(), rd, n)
+				return nil
 			}
 		} else if s1 == 0 || !retry(tries, &start) {
-			return Now{}, p.badSeq(s1)
+			*n = Now{}
+			return p.badSeq(s1)
 		}
 	}
 }

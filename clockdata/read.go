@@ -223,20 +223,22 @@ type Now struct {
 // record, as the page reader does inside its seqlock loop.
 func (r *Record) Read(kind counter.Kind, rd counter.Reading) Now {
 	d := r.derive()
-	return r.eval(&d, kind, rd)
+	var n Now
+	r.eval(&d, kind, rd, &n)
+	return n
 }
 
 // eval is Read with the per-record constants already derived: the hot
 // path, multiplications only.
-func (r *Record) eval(d *derived, kind counter.Kind, rd counter.Reading) Now {
-	n := Now{State: r.State, Count: rd.Count, Generation: r.Generation, Marker: r.DisruptionMarker}
+func (r *Record) eval(d *derived, kind counter.Kind, rd counter.Reading, n *Now) {
+	*n = Now{State: r.State, Count: rd.Count, Generation: r.Generation, Marker: r.DisruptionMarker}
 	if kind != r.CounterKind {
 		n.Status = ReadCounterMismatch
-		return n
+		return
 	}
 	if rd.Identity != r.CounterIdentity {
 		n.Status = ReadDisrupted
-		return n
+		return
 	}
 	n.Status = r.Age(rd.Count)
 	n.Time = r.Absolute(rd.Count)
@@ -245,5 +247,4 @@ func (r *Record) eval(d *derived, kind counter.Kind, rd counter.Reading) Now {
 	n.MaxErrorNs = ceilNs(e)
 	n.ErrorBoundNs = ceilNs(grown(d.errBase, age, d.errGrowQ))
 	n.Earliest, n.Latest = n.Time.Sub(e), n.Time.Add(e)
-	return n
 }
