@@ -5,6 +5,9 @@
  *
  *   xenradclock-pt              one sample, as key=value
  *   xenradclock-pt loop N       N calls: ns per call, counts must not go back
+ *   xenradclock-pt hammer SECS  call it in a loop for SECS seconds
+ *   xenradclock-pt clockcost N  ns per clock_gettime(CLOCK_MONOTONIC): the
+ *                               per-read cost of the current clocksource
  *   xenradclock-pt calib SECS   one sample a second: system time against the
  *                               platform count (Xen's calibration residual)
  *   xenradclock-pt badversion   must fail with EINVAL
@@ -142,6 +145,45 @@ static int cmd_loop(long n)
 	return 0;
 }
 
+static int cmd_hammer(long secs)
+{
+	struct xenver_platform_time pt;
+	uint64_t t0 = mono_ns(), end = t0 + secs * 1000000000ull, t;
+	long n = 0;
+	int rc;
+
+	do {
+		rc = platform_time(&pt, 1);
+		if (rc)
+			return fail("XENVER_platform_time", -rc);
+		n++;
+		t = mono_ns();
+	} while (t < end);
+	printf("PT hammer calls=%ld ns_per_call=%" PRIu64 "\n", n,
+	       (t - t0) / n);
+	return 0;
+}
+
+static int cmd_clockcost(long n)
+{
+	uint64_t t0, t1, prev = 0, now;
+	long i;
+
+	t0 = mono_ns();
+	for (i = 0; i < n; i++) {
+		now = mono_ns();
+		if (now < prev) {
+			fprintf(stderr, "xenradclock-pt: CLOCK_MONOTONIC went back\n");
+			return 1;
+		}
+		prev = now;
+	}
+	t1 = mono_ns();
+	printf("CLOCKCOST reads=%ld ns_per_read=%" PRIu64 "\n", n,
+	       n ? (t1 - t0) / n : 0);
+	return 0;
+}
+
 /*
  * Xen recalibrates each CPU's system time against the platform timer once a
  * second.  Compare, a second apart, the change of system_time_ns with the
@@ -207,6 +249,9 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : "sample";
 	int rc;
 
+	if (!strcmp(cmd, "clockcost") && argc > 2)
+		return cmd_clockcost(strtol(argv[2], NULL, 0));
+
 	privcmd_fd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
 	if (privcmd_fd < 0)
 		privcmd_fd = open("/proc/xen/privcmd", O_RDWR | O_CLOEXEC);
@@ -224,6 +269,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "loop") && argc > 2)
 		return cmd_loop(strtol(argv[2], NULL, 0));
+	if (!strcmp(cmd, "hammer") && argc > 2)
+		return cmd_hammer(strtol(argv[2], NULL, 0));
 	if (!strcmp(cmd, "calib") && argc > 2)
 		return cmd_calib(strtol(argv[2], NULL, 0));
 	if (!strcmp(cmd, "badversion")) {
@@ -239,7 +286,8 @@ int main(int argc, char **argv)
 	if ((!strcmp(cmd, "deny") || !strcmp(cmd, "allow")) && argc > 2)
 		return cmd_domctl(strtoul(argv[2], NULL, 0),
 				  !strcmp(cmd, "allow"));
-	fprintf(stderr, "usage: xenradclock-pt [sample|status|loop N|calib SECS|"
+	fprintf(stderr, "usage: xenradclock-pt [sample|status|loop N|hammer SECS|"
+		"clockcost N|calib SECS|"
 		"badversion|deny DOMID|allow DOMID]\n");
 	return 2;
 }

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Dom0 /init for the kernel-patches boot check: Debian's stock 6.1 kernel on
+# the patched Xen.  Brings up the toolstack from the initramfs, checks the
+# hypercall (privcmd) and the module's device in Dom0, boots the patched
+# DomU, drives its phases through Xenstore, then powers off.  Every result
+# line starts with "DOM0 " (this console) or "DOMU " (the DomU's console log,
+# printed at the end); boot-check.sh judges them.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /run; mount -t tmpfs tmp /tmp
+mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
+mkdir -p /run/xen /run/xenstored /var/log/xen/console /var/lib/xen /var/lib/xenstored /run/lock
+say() { echo "DOM0 $*"; }
+mark() { echo "MARK T=$(cut -d' ' -f1 /proc/uptime) $*"; }
+finish() { mark "all done, powering off"; sync; poweroff -f; }
+mark "dom0 init started"
+KVER=$(uname -r)
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-blkback xen-netback; do
+	insmod /lib/modules/$KVER/$m.ko 2>&1 | sed "s/^/insmod $m: /"
+done
+mount -t xenfs xenfs /proc/xen
+say "kernel $KVER current_clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+xenstored --pid-file /run/xen/xenstored.pid
+i=0; while ! xenstore-read / >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+xen-init-dom0 >/dev/null 2>&1
+xenconsoled --pid-file=/run/xen/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+mark "toolstack up"
+xl info 2>&1 | grep -E 'xen_version|xen_extra' | sed 's/^/DOM0 xl info: /'
+xl dmesg 2>&1 | grep -iE 'platform timer' | sed 's/^/DOM0 xl dmesg: /'
+
+# 1. The hypercall from Dom0, through privcmd.
+xenradclock-pt 2>&1 | sed 's/^/DOM0 /'
+xenradclock-pt badversion 2>&1 | sed 's/^/DOM0 /'
+xenradclock-pt loop 2000 2>&1 | sed 's/^/DOM0 /'
+
+# 2. The out-of-tree module, built against Debian's headers for this kernel.
+insmod /lib/modules/$KVER/xenradclock_systime.ko 2>&1 | sed 's/^/DOM0 insmod: /'
+say "systime node: $(stat -c '%A %n' /dev/xen/systime 2>&1)"
+xrst-read 2>&1 | sed 's/^/DOM0 /'
+xrst-read loop 2000 2>&1 | sed 's/^/DOM0 /'
+
+# 3. The patched DomU.
+xenstore-write /xrctest/phase start
+xenstore-chmod -r /xrctest r0
+mark "xl create"
+xl create /etc/xen/domU.cfg 2>&1 | tail -3
+DOMID=$(xl domid domU 2>/dev/null)
+[ -n "$DOMID" ] || { say "domU did not start"; xl dmesg | tail -20; finish; }
+LOG=/var/log/xen/console/guest-domU.log
+waitlog() { # pattern seconds
+	i=0; while ! tr -d '\r' < $LOG 2>/dev/null | grep -q "$1"; do
+		sleep 0.5; i=$((i+1)); [ $i -ge $(($2 * 2)) ] && { say "timeout waiting for '$1'"; return 1; }
+	done
+}
+phase() { # name: set it, wait for the DomU's ack
+	xenstore-write /xrctest/phase "$1"
+	i=0; while [ "$(xenstore-read /local/domain/$DOMID/data/ack 2>/dev/null)" != "$1" ]; do
+		sleep 0.3; i=$((i+1)); [ $i -ge 100 ] && { say "timeout waiting for ack of $1"; return 1; }
+	done
+}
+waitlog "DOMU tests done" 180 && mark "domU tests done"
+
+# 4. Dom0's view of Xen's calibration, idle and while the DomU hammers
+#    the sub-op.
+xenradclock-pt calib 5 2>&1 | sed 's/^/DOM0 idle /'
+phase hammer
+xenradclock-pt calib 8 2>&1 | sed 's/^/DOM0 hammered /'
+waitlog "DOMU hammer PT hammer" 60
+
+# 5. Deny and allow the sub-op to the DomU (the hypervisor side of the
+#    xl.cfg knob platform_time).
+xenradclock-pt deny $DOMID 2>&1 | sed 's/^/DOM0 /'
+phase deny
+xenradclock-pt allow $DOMID 2>&1 | sed 's/^/DOM0 /'
+phase allow
+
+# 6. Save and restore: the DomU's resume_gen and incarnation must move.
+mark "xl save"
+xl save domU /run/domU.save >/dev/null 2>&1; say "xl save rc=$?"
+xl restore /run/domU.save >/dev/null 2>&1; say "xl restore rc=$?"
+DOMID=$(xl domid domU 2>/dev/null)
+mark "restored as domid $DOMID"
+[ -n "$DOMID" ] && phase restored && waitlog "DOMU restored PT" 30
+
+tr -d '\r' < $LOG | grep -E '^DOMU' 
+xl dmesg 2>&1 | grep -iE 'platform|panic|crash' | tail -5 | sed 's/^/DOM0 xl dmesg: /'
+xl destroy domU 2>/dev/null
+finish

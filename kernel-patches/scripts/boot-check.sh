@@ -1,0 +1,81 @@
+#!/bin/bash
+# Boot the patched Xen under QEMU (TCG) with Debian's stock Dom0 kernel and
+# the patched DomU kernel, after ../../shared/reference/xen-in-qemu.md, and
+# judge the serial log.  Exit status 0 when every check passed.
+set -uo pipefail
+B=${B:?}
+KP=$(cd "$(dirname "$0")/.." && pwd)
+. "$B/versions.env"
+OUT=$B/boot
+rm -rf "$OUT"; mkdir -p "$OUT"
+
+copy_bin() { # root bin...: a binary and its shared libraries
+	local root=$1 b l; shift
+	for b in "$@"; do
+		mkdir -p "$root$(dirname "$b")"
+		cp -a "$b" "$root$b"
+		for l in $(ldd "$b" 2>/dev/null | grep -oE '/[^ ]+'); do
+			[ -e "$root$l" ] && continue
+			mkdir -p "$root$(dirname "$l")"
+			cp -L "$l" "$root$l"
+		done
+	done
+}
+busybox_root() { # root
+	local r=$1 a
+	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,var,etc,root,lib64,lib/modules}
+	cp /bin/busybox "$r/bin/busybox"
+	for a in $(/bin/busybox --list-full); do [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"; done
+}
+cpio_gz() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) > "$2"; }
+
+# DomU: the patched kernel, busybox, xenstore clients, the tools, the module.
+DU=$OUT/domUroot
+busybox_root "$DU"
+copy_bin "$DU" /usr/bin/xenstore /usr/bin/xenstore-read /usr/bin/xenstore-write
+cp "$B/tools/xenradclock-pt" "$B/tools/xrst-read" "$B/tools/goudp" "$DU/bin/"
+cp "$B/module-domu/xenradclock_systime.ko" "$DU/lib/modules/"
+cp "$KP/boot/domU-init.sh" "$DU/init"
+cpio_gz "$DU" "$OUT/domU.cpio.gz"
+
+# Dom0: Debian's kernel and Xen modules, the host's Xen tools, our module
+# (built against Debian's headers) and tools, and the DomU payload.
+D0=$OUT/dom0root
+busybox_root "$D0"
+XB=/usr/lib/xen-4.17/bin
+copy_bin "$D0" $XB/xl $XB/xenstored $XB/xenconsoled $XB/libxl-save-helper $XB/xen-init-dom0 \
+	/usr/bin/xenstore /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-chmod
+cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$D0/lib/x86_64-linux-gnu/" # dlopen()ed by xl
+mkdir -p "$D0/etc/xen" "$D0/var/lib/xen" "$D0/var/log/xen"; ln -sfn /run "$D0/var/run"
+cp /etc/xen/xl.conf "$D0/etc/xen/"; cp -a /etc/xen/scripts "$D0/etc/xen/"
+M=$D0/lib/modules/$KREL; mkdir -p "$M"
+for k in drivers/xen/xen-evtchn.ko drivers/xen/xen-privcmd.ko drivers/xen/xenfs/xenfs.ko \
+	 drivers/xen/xen-gntdev.ko drivers/xen/xen-gntalloc.ko \
+	 drivers/block/xen-blkback/xen-blkback.ko drivers/net/xen-netback/xen-netback.ko; do
+	cp "$B/ext/lib/modules/$KREL/kernel/$k" "$M/"
+done
+cp "$B/module-debian/xenradclock_systime.ko" "$M/"
+cp "$B/tools/xenradclock-pt" "$B/tools/xrst-read" "$D0/bin/"
+mkdir -p "$D0/guest"
+cp "$B/linux-out/arch/x86/boot/bzImage" "$OUT/domU.cpio.gz" "$D0/guest/"
+cp "$KP/boot/domU.cfg" "$D0/etc/xen/domU.cfg"
+cp "$KP/boot/dom0-init.sh" "$D0/init"
+cpio_gz "$D0" "$OUT/dom0.cpio.gz"
+zcat "$B/xen/xen/xen.gz" > "$OUT/xen.elf"
+cp "$B/ext/boot/vmlinuz-$KREL" "$OUT/vmlinuz"
+
+# QEMU TCG: SMAP/SMEP off (Xen's PV Dom0 faults otherwise under TCG).
+LOG=$B/boot.log
+XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1024M,max:1024M dom0_max_vcpus=2"
+echo "boot-check: QEMU log in $LOG"
+start=$(date +%s.%N)
+nice -n 10 timeout "${BOOT_TIMEOUT:-900}" qemu-system-x86_64 -machine pc -accel tcg,thread=multi \
+	-cpu max,-smap,-smep -smp 2 -m 2048 -display none -nic none -no-reboot -monitor none \
+	-serial stdio -kernel "$OUT/xen.elf" -append "$XEN_CMDLINE" \
+	-initrd "$OUT/vmlinuz console=hvc0 earlyprintk=xen,$OUT/dom0.cpio.gz" </dev/null 2>&1 |
+	tr -d '\r' > "$LOG"
+rc=${PIPESTATUS[0]}
+end=$(date +%s.%N)
+echo "boot-check: QEMU rc=$rc after $(echo "$end - $start" | bc) s"
+
+exec "$KP/scripts/judge-boot.sh" "$LOG"

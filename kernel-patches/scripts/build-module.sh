@@ -1,0 +1,41 @@
+#!/bin/bash
+# Build the out-of-tree xenradclock_systime module against Debian's
+# linux-headers for the kernel the test VMs' Dom0 boots (KREL from
+# versions.env, i.e. from the linux-image package, not from uname -r), and
+# check its vermagic against a module shipped in that linux-image package.
+set -euo pipefail
+B=${B:?}
+KP=$(cd "$(dirname "$0")/.." && pwd)
+. "$B/versions.env"
+H=$B/headers
+rm -rf "$H"; mkdir -p "$H"
+for d in "$B"/dl/linux-headers-*.deb "$B"/dl/linux-kbuild-6.1_*.deb; do dpkg-deb -x "$d" "$H"; done
+KDIR=$H/usr/src/linux-headers-$KREL
+# The headers' Makefile includes the -common tree by absolute path.
+sed -i "s#^include /usr/src/#include $H/usr/src/#" "$KDIR/Makefile"
+M=$B/module-debian
+rm -rf "$M"; mkdir -p "$M"
+cp "$KP/module/xenradclock_systime.c" "$M/"
+printf 'obj-m := xenradclock_systime.o\nccflags-y := -I%s/include\n' "$KP" > "$M/Kbuild"
+make -C "$KDIR" M="$M" modules > "$B/module-build.log" 2>&1 ||
+	{ cat "$B/module-build.log"; exit 1; }
+if grep -q 'warning:' "$B/module-build.log"; then cat "$B/module-build.log"; exit 1; fi
+
+modinfo_field() { tr '\0' '\n' < "$1" | sed -n "s/^$2=//p" | head -1; }
+mkdir -p "$B/ext"
+dpkg-deb -x "$B"/dl/linux-image-"$KREL"_*.deb "$B/ext"
+want=$(modinfo_field "$B/ext/lib/modules/$KREL/kernel/drivers/xen/xen-evtchn.ko" vermagic)
+got=$(modinfo_field "$M/xenradclock_systime.ko" vermagic)
+echo "build-module: vermagic of the module: '$got'"
+echo "build-module: vermagic of $KREL:      '$want'"
+[ -n "$want" ] && [ "$got" = "$want" ] || { echo "build-module: vermagic mismatch" >&2; exit 1; }
+[ "$(modinfo_field "$M/xenradclock_systime.ko" license)" = GPL ]
+
+# The same module for the patched DomU kernel (its own tree, $B/linux-out).
+MU=$B/module-domu
+rm -rf "$MU"; mkdir -p "$MU"
+cp "$M/Kbuild" "$KP/module/xenradclock_systime.c" "$MU/"
+make -C "$B/linux-out" M="$MU" modules > "$B/module-domu-build.log" 2>&1 ||
+	{ cat "$B/module-domu-build.log"; exit 1; }
+if grep -q 'warning:' "$B/module-domu-build.log"; then cat "$B/module-domu-build.log"; exit 1; fi
+echo "build-module: DomU module vermagic '$(modinfo_field "$MU/xenradclock_systime.ko" vermagic)'"

@@ -1,0 +1,19 @@
+#!/bin/bash
+# Install the Debian packages that `make -C kernel-patches check` needs.
+# Idempotent: does nothing when everything is there.
+set -euo pipefail
+PKGS=(build-essential bc bison flex cpio dpkg-dev xz-utils perl python3
+      libelf-dev libssl-dev
+      qemu-system-x86 xen-utils-4.17 xenstore-utils busybox-static)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# xen-utils' init script fails harmlessly outside Xen
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
