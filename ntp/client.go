@@ -303,9 +303,19 @@ func (c *Client) collectTx(s *Sample, id uint32, identity uint64) bool {
 		if err != nil || (!ok && ns == 0) {
 			return false
 		}
-		if !ok || gotID != id {
-			continue // a stale stamp of an earlier send
+		if !ok {
+			continue
 		}
+		if int32(gotID-id) < 0 {
+			// An earlier send's stamp, or the kernel's key is behind ours (a
+			// send that failed before the kernel numbered it): follow the
+			// kernel from the next send on, and skip this stamp.
+			c.sends = gotID + 1
+			continue
+		}
+		// A key ahead of ours can only be this send's (one send per
+		// exchange, the queue drained before it): resynchronise.
+		c.sends = gotID + 1
 		ta, w, fail := c.mapper.mapStamp(ns, identity)
 		s.TxTripleWidth, s.TaFail = w, fail
 		if fail == TripleOK && ta < s.TaUser {

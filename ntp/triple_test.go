@@ -159,3 +159,48 @@ func TestExchangeCancel(t *testing.T) {
 		t.Fatal("Exchange ignored the cancellation")
 	}
 }
+
+// TestTxKeyResync: when the client's count of sends and the kernel's
+// SOF_TIMESTAMPING_OPT_ID key disagree (a send that failed before or after
+// the kernel numbered it), the client follows the kernel: a key ahead is
+// this send's, a key behind costs one kernel stamp. (TaFail is "none" only
+// when no stamp was matched; a matched one may still fail its triple.)
+func TestTxKeyResync(t *testing.T) {
+	fc := &fakeCounter{kind: counter.KindMonotonicRaw}
+	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", Time: (&SkewedClock{Counter: fc}).Reading})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(context.Background())
+	defer srv.Close()
+	c, err := Dial(srv.Addr(), ClientConfig{Counter: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.KernelTimestamps() {
+		t.Skip("no SO_TIMESTAMPING here")
+	}
+	matched := func() bool {
+		t.Helper()
+		s, _, err := c.Exchange(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.TaFail != TripleNone
+	}
+	if !matched() {
+		t.Fatal("the first send's TX stamp was not matched")
+	}
+	c.sends-- // ours behind the kernel's
+	if !matched() {
+		t.Fatal("key ahead of ours: stamp not taken")
+	}
+	c.sends += 3 // ours ahead of the kernel's
+	if matched() {
+		t.Fatal("key behind ours: stamp taken, but it cannot be told from a stale one")
+	}
+	if !matched() {
+		t.Fatal("after resynchronising: stamp not matched")
+	}
+}
