@@ -34,7 +34,7 @@ type rec struct {
 type level struct {
 	RTT, Beta, BetaVar float64
 	Used               bool
-	Seen               int // stamp index when last left, for replacement
+	Seen               int64 // stamp index when last left, for replacement
 }
 
 // state is everything the estimator carries from stamp to stamp; it is
@@ -43,16 +43,14 @@ type state struct {
 	CounterHz float64
 	Poll      float64
 	// windows, in stamps
-	OffsetWin, ShiftWin, WarmupWin, HWin int
+	OffsetWin, ShiftWin, WarmupWin, HWin int64
 
-	I        int   // stamps that passed the filter
-	HaveLast bool  // Last is valid
-	Last     Stamp // previous stamp that passed the filter
+	I        int64     // stamps that passed the filter
+	HaveLast bool      // Last is valid
+	Last     lastStamp // previous stamp that passed the filter (server name in Estimator.lastServer)
 
-	Recs  []rec
-	Dq    []int32 // monotonic deque of stamp indices: sliding minimum RTT over ShiftWin
-	DqH   int
-	DqN   int
+	DqH   int64 // deque head and length (the deque itself is Estimator.dq)
+	DqN   int64
 	Phat  float64 // long-term period, s/tick
 	Perr  float64 // its relative error bound (RADclock's perr)
 	Kc    uint64  // anchor counter
@@ -65,14 +63,15 @@ type state struct {
 	// at (Kc, Kt) with period Phat; covariance P.
 	Theta, Rho    float64
 	P00, P01, P11 float64
-	Updates       int
+	Updates       int64
 	LastGoodTf    uint64
 	LastGoodEB    float64
+	LastGoodSdRho float64 // rate standard deviation right after the last good update
 
 	RTThat     float64 // minimum RTT of the current path level, s
-	BaseN      int     // stamps behind RTThat
+	BaseN      int64   // stamps behind RTThat
 	MeanPe     float64 // mean point error of usable stamps
-	LastShiftI int
+	LastShiftI int64
 	Beta       float64 // carried asymmetry of the current level, s
 	BetaVar    float64
 	Levels     [maxLevels]level
@@ -83,25 +82,25 @@ type state struct {
 	NextP       rec
 	NextPPe     float64
 	NextPRTT    float64
-	NextPCount  int
+	NextPCount  int64
 	NextRTThat  float64
 	Searching   bool
-	SearchStart int
-	HistoryEnd  int
+	SearchStart int64
+	HistoryEnd  int64
 
 	SuspectSince uint64
 	StepAt       uint64
 
 	LeapsApplied int32
 	LeapNext     int8
-	LeapCount    int
-	LeapClear    int
+	LeapCount    int64
+	LeapClear    int64
 	LeapTime     int64 // UTC label (UNIX seconds) of the scheduled leap
 	LastLeap     int64
 
 	Recent  [nRecent]rec
-	RecentN int
-	RecentH int
+	RecentN int64
+	RecentH int64
 
 	Sticky Status // bits to report on the next stamp
 	P      Params
@@ -110,9 +109,26 @@ type state struct {
 // Estimator is the feed-forward clock estimator. It is not safe for
 // concurrent use; Params values it returns are plain values.
 type Estimator struct {
-	cfg Config
-	q   float64 // rate random-walk variance per second
-	st  state
+	cfg        Config
+	q          float64 // rate random-walk variance per second
+	st         state
+	recs       []rec   // the stamp history ring, ringCap deep
+	dq         []int32 // monotonic deque of stamp indices: sliding minimum RTT over ShiftWin
+	lastServer string  // Server of the previous stamp
+}
+
+// lastStamp is a Stamp without the server name (fixed size, for the state).
+type lastStamp struct {
+	Ta, Tf                    uint64
+	Tb, Te                    bintime.Time
+	Stratum, Leap, TTL        uint8
+	RefID                     uint32
+	RootDelay, RootDispersion int64
+}
+
+func toLast(s Stamp) lastStamp {
+	return lastStamp{Ta: s.Ta, Tf: s.Tf, Tb: s.Tb, Te: s.Te, Stratum: s.Side.Stratum, Leap: s.Side.Leap,
+		TTL: s.Side.TTL, RefID: s.Side.RefID, RootDelay: s.Side.RootDelay, RootDispersion: s.Side.RootDispersion}
 }
 
 // Result is the outcome of one stamp.
@@ -134,10 +150,15 @@ func New(cfg Config) (*Estimator, error) {
 
 func (e *Estimator) reset(poll float64) {
 	sticky := e.st.Sticky
+	if e.recs == nil {
+		e.recs = make([]rec, ringCap)
+		e.dq = make([]int32, ringCap)
+	}
+	clear(e.recs)
+	clear(e.dq)
+	e.lastServer = ""
 	e.st = state{
 		CounterHz: e.cfg.CounterHz,
-		Recs:      make([]rec, ringCap),
-		Dq:        make([]int32, ringCap),
 		Phat:      1 / e.cfg.CounterHz,
 		Perr:      math.Inf(1),
 		EpDiv:     5,
@@ -152,11 +173,11 @@ func (e *Estimator) reset(poll float64) {
 func (e *Estimator) setWindows(poll float64) {
 	st := &e.st
 	st.Poll = poll
-	st.OffsetWin = max(int(e.cfg.SKMScale/poll), 2)
-	st.ShiftWin = min(max(int(math.Ceil(10*e.cfg.TSLimit/1e-7/poll)), 100), ringCap-1)
+	st.OffsetWin = max(int64(e.cfg.SKMScale/poll), 2)
+	st.ShiftWin = min(max(int64(math.Ceil(10*e.cfg.TSLimit/1e-7/poll)), 100), ringCap-1)
 	plocal := max(5*st.OffsetWin, 4)
 	st.WarmupWin = max(100, st.OffsetWin, st.ShiftWin, plocal+plocal/2)
-	st.HWin = int(e.cfg.HistoryWindow / poll)
+	st.HWin = int64(e.cfg.HistoryWindow / poll)
 	if st.WarmupWin+st.ShiftWin > st.HWin/2 {
 		st.HWin = 3 * (2*(st.WarmupWin+st.ShiftWin) + 1)
 	}
@@ -174,7 +195,7 @@ func (e *Estimator) Params() Params { return e.st.P }
 
 // Progress reports how many stamps have been taken and the length of the
 // warm-up, in stamps.
-func (e *Estimator) Progress() (stamps, warmup int) { return e.st.I, e.st.WarmupWin }
+func (e *Estimator) Progress() (stamps, warmup int) { return int(e.st.I), int(e.st.WarmupWin) }
 
 // SetPollPeriod tells the estimator the poll period changed (RADclock's
 // update_state): windows are re-derived, the history is kept.
@@ -187,7 +208,7 @@ func (e *Estimator) SetPollPeriod(seconds float64) {
 		return
 	}
 	e.setWindows(seconds)
-	for e.st.DqN > 0 && int(e.st.Dq[e.st.DqH]) <= e.st.I-1-e.st.ShiftWin {
+	for e.st.DqN > 0 && int64(e.dq[e.st.DqH]) <= e.st.I-1-e.st.ShiftWin {
 		e.dqPopFront()
 	}
 	e.st.Sticky |= StatusPollChanged
@@ -242,7 +263,7 @@ func (e *Estimator) filter(s Stamp) string {
 		return "server transmit time Te is before receive time Tb"
 	case s.Tb.Sec < 0 || s.Te.Sec > 1<<40:
 		return "server time out of range"
-	case st.HaveLast && s == st.Last:
+	case st.HaveLast && toLast(s) == st.Last && s.Side.Server == e.lastServer:
 		return "duplicate of the previous stamp"
 	case st.HaveLast && s.Ta <= st.Last.Ta:
 		return "Ta is not after the previous stamp's Ta"
@@ -263,9 +284,9 @@ func (e *Estimator) filter(s Stamp) string {
 	return ""
 }
 
-func sideChanged(a, b SideInfo) bool {
-	return a.Server != b.Server || a.Stratum != b.Stratum || a.RefID != b.RefID || a.TTL != b.TTL ||
-		(a.Leap == 3) != (b.Leap == 3)
+func (e *Estimator) sideChanged(b SideInfo) bool {
+	a := &e.st.Last
+	return e.lastServer != b.Server || a.Stratum != b.Stratum || a.RefID != b.RefID || a.TTL != b.TTL
 }
 
 // cu is the anchored clock at counter T, in seconds relative to Kt.
@@ -286,30 +307,30 @@ func (e *Estimator) midAge(r *rec, T uint64) float64 {
 	return (float64(int64(T-r.Ta)) + float64(int64(T-r.Tf))) / 2 * e.st.Phat
 }
 
-func (e *Estimator) ring(i int) *rec { return &e.st.Recs[i&(ringCap-1)] }
+func (e *Estimator) ring(i int64) *rec { return &e.recs[i&(ringCap-1)] }
 
 func (e *Estimator) dqPopFront() {
 	e.st.DqH = (e.st.DqH + 1) & (ringCap - 1)
 	e.st.DqN--
 }
 
-func (e *Estimator) dqPush(i int, rtt float64) {
+func (e *Estimator) dqPush(i int64, rtt float64) {
 	st := &e.st
 	for st.DqN > 0 {
-		back := st.Dq[(st.DqH+st.DqN-1)&(ringCap-1)]
-		if e.ring(int(back)).RTT < rtt {
+		back := e.dq[(st.DqH+st.DqN-1)&(ringCap-1)]
+		if e.ring(int64(back)).RTT < rtt {
 			break
 		}
 		st.DqN--
 	}
-	st.Dq[(st.DqH+st.DqN)&(ringCap-1)] = int32(i)
+	e.dq[(st.DqH+st.DqN)&(ringCap-1)] = int32(i)
 	st.DqN++
-	for st.DqN > 0 && int(st.Dq[st.DqH]) <= i-st.ShiftWin {
+	for st.DqN > 0 && int64(e.dq[st.DqH]) <= i-st.ShiftWin {
 		e.dqPopFront()
 	}
 }
 
-func (e *Estimator) dqMin() float64 { return e.ring(int(e.st.Dq[e.st.DqH])).RTT }
+func (e *Estimator) dqMin() float64 { return e.ring(int64(e.dq[e.st.DqH])).RTT }
 
 // predict moves the filter to counter T.
 func (e *Estimator) predict(T uint64) {
@@ -345,11 +366,12 @@ func (e *Estimator) process(s Stamp) {
 	cfg := &e.cfg
 	status := st.Sticky
 	st.Sticky = 0
-	qualWarn := st.HaveLast && sideChanged(st.Last.Side, s.Side)
+	qualWarn := st.HaveLast && e.sideChanged(s.Side)
 	if qualWarn {
 		status |= StatusServerChanged
 	}
-	st.Last, st.HaveLast = s, true
+	st.Last, st.HaveLast = toLast(s), true
+	e.lastServer = s.Side.Server
 	e.leapIntake(s)
 
 	lp := bintime.Time{Sec: int64(st.LeapsApplied)}
@@ -427,7 +449,9 @@ func (e *Estimator) process(s Stamp) {
 	default:
 		suspect := false
 		if st.Updates >= 16 {
-			rateErr := min(cfg.RateErrorBound, cfg.BoundK*math.Sqrt(st.P11))
+			// The rate term is the rate error at the last update; rate
+			// changes during the gap are DriftRateBound's.
+			rateErr := min(cfg.RateErrorBound, cfg.BoundK*st.LastGoodSdRho)
 			allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
 				(pe+m)/2 + 3*cfg.PointNoise
 			suspect = math.Abs(nu) > allow
@@ -488,6 +512,7 @@ func (e *Estimator) process(s Stamp) {
 	eb := cfg.BoundK * math.Sqrt(st.P00+st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
+		st.LastGoodSdRho = math.Sqrt(st.P11)
 	}
 	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
 		status |= StatusServerStep
@@ -506,11 +531,11 @@ const fastWin = 64
 
 // refit replays the filter over stamps 0..i with point errors against the
 // current RTThat, in the current anchor's frame.
-func (e *Estimator) refit(i int, offQual float64) {
+func (e *Estimator) refit(i int64, offQual float64) {
 	st := &e.st
 	cfg := &e.cfg
 	n, sum := 0, 0.0
-	for j := 0; j <= i; j++ {
+	for j := int64(0); j <= i; j++ {
 		if pe := e.ring(j).RTT - st.RTThat; pe <= offQual {
 			sum += max(pe, 0)
 			n++
@@ -523,7 +548,7 @@ func (e *Estimator) refit(i int, offQual float64) {
 	var th, rho, p00, p01, p11 float64
 	var tPrev uint64
 	started := false
-	for j := 0; j <= i; j++ {
+	for j := int64(0); j <= i; j++ {
 		r := e.ring(j)
 		pe := max(r.RTT-st.RTThat, 0)
 		if pe > offQual {
@@ -589,7 +614,7 @@ func (e *Estimator) first(r *rec, status Status) {
 
 // warmPStamp keeps the period reference the best stamp of the first half
 // of the stamps so far, so the baseline is always at least half the run.
-func (e *Estimator) warmPStamp(i int) {
+func (e *Estimator) warmPStamp(i int64) {
 	st := &e.st
 	j := max(i/2, i-ringCap+1, 0)
 	c := e.ring(j)
@@ -635,7 +660,7 @@ func (e *Estimator) periodUpdate(r *rec, pe float64, warm, qualWarn bool) Status
 // history renews the period reference and the RTT minimum every half
 // history window, as RADclock's half-windows, so neither is older than
 // about HistoryWindow.
-func (e *Estimator) history(i int, r *rec) {
+func (e *Estimator) history(i int64, r *rec) {
 	st := &e.st
 	if i == st.SearchStart {
 		st.Searching = true
@@ -665,9 +690,9 @@ func (e *Estimator) history(i int, r *rec) {
 	}
 }
 
-func (e *Estimator) rememberLevel(i int) {
+func (e *Estimator) rememberLevel(i int64) {
 	st := &e.st
-	slot, oldest := -1, math.MaxInt
+	slot, oldest := -1, int64(math.MaxInt64)
 	for k := range st.Levels {
 		l := &st.Levels[k]
 		if l.Used && math.Abs(l.RTT-st.RTThat) < 10*e.cfg.TSLimit/4 {
@@ -686,7 +711,7 @@ func (e *Estimator) rememberLevel(i int) {
 // downshift handles an RTT drop larger than the shift threshold: back to a
 // level seen before, whose asymmetry is restored, or to a new one, across
 // which the offset is carried (the oscillator cannot jump, the path can).
-func (e *Estimator) downshift(i int, r *rec) {
+func (e *Estimator) downshift(i int64, r *rec) {
 	st := &e.st
 	e.rememberLevel(i)
 	best := -1
@@ -716,7 +741,7 @@ func (e *Estimator) downshift(i int, r *rec) {
 // upshift handles a sustained RTT increase: the new level's asymmetry is
 // estimated from the stamps of the shift window against the clock, which
 // free-ran across them.
-func (e *Estimator) upshift(i int, newMin, offQual float64) {
+func (e *Estimator) upshift(i int64, newMin, offQual float64) {
 	st := &e.st
 	e.rememberLevel(i)
 	T := e.ring(i).Tf
@@ -754,7 +779,7 @@ func (e *Estimator) leapIntake(s Stamp) {
 		st.LeapCount = 0
 		st.LeapClear++
 	}
-	if st.LeapNext == 0 && st.LeapCount >= e.cfg.LeapConfirm {
+	if st.LeapNext == 0 && st.LeapCount >= int64(e.cfg.LeapConfirm) {
 		u := time.Unix(s.Te.Sec, 0).UTC()
 		at := time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC).Unix()
 		if at > st.LastLeap {
@@ -765,7 +790,7 @@ func (e *Estimator) leapIntake(s Stamp) {
 			}
 		}
 	}
-	if st.LeapNext != 0 && st.LeapClear >= e.cfg.LeapConfirm {
+	if st.LeapNext != 0 && st.LeapClear >= int64(e.cfg.LeapConfirm) {
 		st.LeapNext = 0 // the server withdrew the announcement
 	}
 	if st.LeapNext != 0 && st.I > 0 {

@@ -202,3 +202,48 @@ func TestOutage(t *testing.T) {
 		t.Errorf("after the outage: max |error| %.2fµs > 12µs from the 11th stamp on", worstAfter*1e6)
 	}
 }
+
+// TestDifferenceClock checks Cd over 10 s to 1000 s against the truth: the
+// relative error must stay within 0.1 ppm beyond ±1 tick of quantisation.
+func TestDifferenceClock(t *testing.T) {
+	for _, hz := range []float64{1e9, 14.31818e6} {
+		sc := sim.LAN(13, dur(2*day))
+		sc.Osc.NominalHz = hz
+		s, _ := sim.New(sc)
+		truth, _ := sim.New(sc) // the same run, for TrueTime
+		cfg := clocksync.DefaultConfig()
+		cfg.CounterHz = hz
+		est, _ := clocksync.New(cfg)
+		worst := map[float64]float64{}
+		n := 0
+		for {
+			ex, ok := s.Next()
+			if !ok {
+				break
+			}
+			if ex.Lost {
+				continue
+			}
+			p := est.Process(ex.Stamp).Params
+			if k, w := est.Progress(); k < w {
+				continue
+			}
+			for _, iv := range []float64{10, 100, 1000} {
+				T1 := ex.Stamp.Tf
+				T2 := T1 + uint64(iv*hz)
+				cd := p.Difference(T1, T2)
+				tr := truth.TrueTime(T2).Sub(truth.TrueTime(T1)).Float()
+				rel := (math.Abs(cd-tr) - p.Period) / tr
+				worst[iv] = max(worst[iv], rel)
+				n++
+			}
+		}
+		t.Logf("difference clock, %.0f Hz counter, %d intervals: worst relative error 10 s %.4f ppm, 100 s %.4f ppm, 1000 s %.4f ppm",
+			hz, n, worst[10]*1e6, worst[100]*1e6, worst[1000]*1e6)
+		for iv, w := range worst {
+			if w > 0.1e-6 {
+				t.Errorf("difference clock over %v s: %.4f ppm > 0.1 ppm", iv, w*1e6)
+			}
+		}
+	}
+}
