@@ -1,6 +1,7 @@
 package xenstore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -230,8 +231,10 @@ func (c *Client) current(ctx context.Context) (*connection, error) {
 }
 
 func (c *Client) readLoop(cn *connection) {
+	// Buffered: a header and its payload usually arrive in one read.
+	r := bufio.NewReaderSize(cn.rwc, HeaderSize+PayloadMax)
 	for {
-		m, err := ReadMsg(cn.rwc)
+		m, err := ReadMsg(r)
 		if err != nil {
 			c.lost(cn, err)
 			return
@@ -431,6 +434,9 @@ func (c *Client) lostErr(typ MsgType, path string, cause error) error {
 // request sends on the current connection; tx, when not nil, must belong
 // to it.
 func (c *Client) request(ctx context.Context, tx *Tx, typ MsgType, path string, payload []byte) (Msg, error) {
+	if len(payload) > c.maxLoad {
+		return Msg{}, &Error{Op: typ, Path: path, Name: "E2BIG", Errno: errnoOf(ErrTooBig)}
+	}
 	if tx != nil {
 		return tx.request(ctx, typ, path, payload)
 	}

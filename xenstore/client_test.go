@@ -763,3 +763,68 @@ func TestDialErrorNamesPaths(t *testing.T) {
 		t.Fatalf("error %v does not name the path", err)
 	}
 }
+
+// The device transport: payload limit 4080 and no RESET_WATCHES, both
+// enforced before any I/O (here on /dev/null, which ends at once).
+func TestDeviceRules(t *testing.T) {
+	c, err := xenstore.DialDevice(context.Background(), "/dev/null", xenstore.WithoutReconnect())
+	if err != nil {
+		t.Skipf("no /dev/null: %v", err)
+	}
+	defer c.Close()
+	if !c.IsDevice() {
+		t.Fatal("not a device client")
+	}
+	if err := c.ResetWatches(context.Background()); !errors.Is(err, xenstore.ErrDevice) {
+		t.Fatalf("ResetWatches on device: %v", err)
+	}
+	p := "/x"
+	err = c.Write(context.Background(), p, make([]byte, xenstore.DevicePayloadMax-len(p)))
+	wantErrno(t, err, syscall.E2BIG)
+}
+
+// After a restart without persistence the tree is gone, the watches are
+// back, and a watch the new server refuses is closed with its error.
+func TestReconnectWithoutPersistence(t *testing.T) {
+	e := newEnv(t, xsd.Config{})
+	g := e.dial(e.dom5)
+	ctx := ctxT(t)
+	must(t, g.Write(ctx, "data/x", []byte("1")))
+	w1, err := g.Watch(ctx, "data", "a")
+	must(t, err)
+	recv(t, w1)
+	w2, err := g.Watch(ctx, "domid", "b")
+	must(t, err)
+	recv(t, w2)
+	rc := g.Reconnected()
+	must(t, e.srv.Close())
+	e.cfg.Quota = xsd.Quota{Watches: 1}
+	e.start()
+	select {
+	case <-rc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconnection")
+	}
+	_, err = g.Read(ctx, "data/x")
+	wantErrno(t, err, syscall.ENOENT)
+	// One watch fits the new quota, the other is refused with E2BIG.
+	refused, live := 0, 0
+	for _, w := range []*xenstore.Watch{w1, w2} {
+		sawReconnect := false
+		for !sawReconnect {
+			ev, ok := <-w.Events()
+			if !ok {
+				wantErrno(t, w.Err(), syscall.E2BIG)
+				refused++
+				break
+			}
+			sawReconnect = ev.Kind == xenstore.EventReconnected
+		}
+		if sawReconnect {
+			live++
+		}
+	}
+	if refused != 1 || live != 1 {
+		t.Fatalf("refused %d live %d", refused, live)
+	}
+}

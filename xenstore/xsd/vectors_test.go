@@ -239,3 +239,18 @@ func TestVectors(t *testing.T) {
 		t.Fatalf("unexpected extra message %s", m.Type)
 	}
 }
+
+// TestDocVectors keeps docs/xenstore.md's copy of the vectors exact.
+func TestDocVectors(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/xenstore.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec, err := os.ReadFile(vectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, vec) {
+		t.Fatal("docs/xenstore.md does not contain testdata/vectors.txt verbatim; regenerate its last section")
+	}
+}
