@@ -101,7 +101,14 @@ func TestAgainstChronydNetns(t *testing.T) {
 			}
 			defer c.Close()
 			kernel := 0
-			for i := range 4 {
+			// RX software stamps hang on a system-wide switch the kernel
+			// flips from a work queue when the first timestamping socket
+			// appears; on a busy machine that can lag the sockets by
+			// milliseconds, so allow a few more exchanges for it.
+			for i := 0; i < 4 || (kernel == 0 && i < 40); i++ {
+				if i >= 4 {
+					time.Sleep(10 * time.Millisecond)
+				}
 				s, dropped, err := c.Exchange(context.Background())
 				if err != nil || len(dropped) != 0 {
 					t.Fatalf("exchange %d: %v (dropped %v)", i, err, dropped)
@@ -116,8 +123,10 @@ func TestAgainstChronydNetns(t *testing.T) {
 				if s.TaMethod == ntp.MethodKernel && s.TfMethod == ntp.MethodKernel {
 					kernel++
 				}
-				t.Logf("exchange %d via veth: RTT %v, server processing %v, Ta %s (%s) Tf %s (%s), TTL %d",
-					i, rtt, proc, s.TaMethod, s.TaFail, s.TfMethod, s.TfFail, st.Side.TTL)
+				if i < 4 || kernel == 1 {
+					t.Logf("exchange %d via veth: RTT %v, server processing %v, Ta %s (%s) Tf %s (%s), TTL %d",
+						i, rtt, proc, s.TaMethod, s.TaFail, s.TfMethod, s.TfFail, st.Side.TTL)
+				}
 			}
 			if kernel == 0 {
 				t.Errorf("no exchange over veth used kernel stamps at both ends")
