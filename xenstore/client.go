@@ -350,6 +350,15 @@ func (c *Client) reregister(cn *connection) error {
 	for _, w := range ws {
 		_, err := c.roundTrip(ctx, cn, TypeWatch, 0, w.Path, JoinStrings(w.Path, w.Token))
 		if err == nil {
+			c.wmu.Lock()
+			_, still := c.watches[w]
+			c.wmu.Unlock()
+			if !still { // unwatched meanwhile: do not leave it on the server
+				_, err = c.roundTrip(ctx, cn, TypeUnwatch, 0, w.Path, JoinStrings(w.Path, w.Token))
+				if err != nil && !errors.As(err, new(*Error)) {
+					return err
+				}
+			}
 			continue
 		}
 		var xe *Error
@@ -391,7 +400,18 @@ func (c *Client) roundTrip(ctx context.Context, cn *connection, typ MsgType, tx 
 	b = AppendHeader(b, Header{Type: typ, ReqID: id, TxID: tx, Len: uint32(len(payload))})
 	b = append(b, payload...)
 	cn.wmu.Lock()
+	dl, hasDL := ctx.Deadline()
+	wd, canDL := cn.rwc.(interface{ SetWriteDeadline(time.Time) error })
+	if hasDL && canDL {
+		// A server that stops reading must not hold this caller beyond its
+		// deadline; a timed-out (possibly partial) write ends the
+		// connection, since the stream can no longer be trusted.
+		wd.SetWriteDeadline(dl)
+	}
 	_, err := cn.rwc.Write(b)
+	if hasDL && canDL {
+		wd.SetWriteDeadline(time.Time{})
+	}
 	cn.wmu.Unlock()
 	if err != nil {
 		c.lost(cn, fmt.Errorf("writing %s: %w", typ, err))
@@ -518,6 +538,10 @@ func (o ops) directory(ctx context.Context, path string) ([]string, error) {
 	return s, nil
 }
 
+// maxDirectoryBytes bounds what a server can make directoryPart collect
+// (64 Ki children of 255-byte names).
+const maxDirectoryBytes = 16 << 20
+
 // directoryPart reads a child list too long for one reply, restarting when
 // the node's generation changes under it (as libxenstore does).
 func (o ops) directoryPart(ctx context.Context, path string) ([]string, error) {
@@ -526,6 +550,9 @@ func (o ops) directoryPart(ctx context.Context, path string) ([]string, error) {
 		gen := ""
 		off := 0
 		for {
+			if off > maxDirectoryBytes {
+				return nil, fmt.Errorf("xenstore DIRECTORY_PART %s: %w: child list beyond %d bytes", path, ErrMalformed, maxDirectoryBytes)
+			}
 			m, err := o.c.request(ctx, o.tx, TypeDirectoryPart, path, JoinStrings(path, strconv.Itoa(off)))
 			if err != nil {
 				return nil, err

@@ -828,3 +828,62 @@ func TestReconnectWithoutPersistence(t *testing.T) {
 		t.Fatalf("refused %d live %d", refused, live)
 	}
 }
+
+// Replies may come back in any order: the reader matches them by req_id,
+// and routes an interleaved watch event to its watch.
+func TestOutOfOrderReplies(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", sock)
+	must(t, err)
+	defer l.Close()
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		// WATCH first: answer it normally.
+		m, _ := xenstore.ReadMsg(nc)
+		ok := xenstore.Msg{Header: m.Header, Payload: xenstore.JoinStrings("OK")}
+		b, _ := ok.Encode()
+		nc.Write(b)
+		var reqs []xenstore.Msg
+		for len(reqs) < 3 {
+			m, err := xenstore.ReadMsg(nc)
+			if err != nil {
+				return
+			}
+			reqs = append(reqs, m)
+		}
+		ev := xenstore.Msg{Header: xenstore.Header{Type: xenstore.TypeWatchEvent}, Payload: xenstore.JoinStrings("/w/x", "t")}
+		b, _ = ev.Encode()
+		nc.Write(b)
+		for i := len(reqs) - 1; i >= 0; i-- { // newest first
+			r := xenstore.Msg{Header: reqs[i].Header, Payload: bytes.TrimSuffix(reqs[i].Payload, []byte{0})}
+			b, _ := r.Encode()
+			nc.Write(b)
+		}
+		nc.Read(make([]byte, 1))
+	}()
+	c, err := xenstore.DialSocket(context.Background(), sock, xenstore.WithoutReconnect())
+	must(t, err)
+	defer c.Close()
+	ctx := ctxT(t)
+	w, err := c.Watch(ctx, "/w", "t")
+	must(t, err)
+	var wg sync.WaitGroup
+	for _, p := range []string{"/p1", "/p2", "/p3"} {
+		wg.Add(1)
+		go func(p string) {
+			defer wg.Done()
+			v, err := c.Read(ctx, p) // the fake server echoes the path
+			if err != nil || string(v) != p {
+				t.Errorf("read %s got %q %v", p, v, err)
+			}
+		}(p)
+	}
+	wg.Wait()
+	if ev := recv(t, w); ev.Path != "/w/x" {
+		t.Fatalf("event %+v", ev)
+	}
+}

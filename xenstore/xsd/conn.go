@@ -32,9 +32,11 @@ type conn struct {
 	domid uint32
 	log   *zap.Logger
 
-	out  chan []byte
-	dead chan struct{}
-	once sync.Once
+	outMu   sync.Mutex
+	outQ    [][]byte // replies and events waiting for the writer
+	outKick chan struct{}
+	dead    chan struct{}
+	once    sync.Once
 
 	// Under s.mu:
 	watches []*watch
@@ -43,7 +45,7 @@ type conn struct {
 }
 
 func (s *Server) newConn(nc net.Conn, domid uint32) *conn {
-	c := &conn{s: s, nc: nc, domid: domid, out: make(chan []byte, s.quota.OutputQueue),
+	c := &conn{s: s, nc: nc, domid: domid, outKick: make(chan struct{}, 1),
 		dead: make(chan struct{}), txs: map[uint32]*txn{},
 		log: s.log.With(zap.Uint32("domid", domid))}
 	s.mu.Lock()
@@ -97,15 +99,24 @@ func (c *conn) run() {
 	c.s.mu.Unlock()
 }
 
+// writer sends whatever is queued in one writev.
 func (c *conn) writer() {
 	for {
 		select {
-		case b := <-c.out:
-			if _, err := c.nc.Write(b); err != nil {
-				c.kill("write failed")
-				return
-			}
+		case <-c.outKick:
 		case <-c.dead:
+			return
+		}
+		c.outMu.Lock()
+		q := c.outQ
+		c.outQ = nil
+		c.outMu.Unlock()
+		if len(q) == 0 {
+			continue
+		}
+		bufs := net.Buffers(q)
+		if _, err := bufs.WriteTo(c.nc); err != nil {
+			c.kill("write failed")
 			return
 		}
 	}
@@ -121,10 +132,19 @@ func (c *conn) sendLocked(typ xenstore.MsgType, req, tx uint32, payload []byte) 
 		c.log.Debug("send", zap.Stringer("type", typ), zap.Uint32("req", req),
 			zap.Uint32("tx", tx), zap.ByteString("payload", payload))
 	}
-	select {
-	case c.out <- b:
-	default:
+	c.outMu.Lock()
+	full := len(c.outQ) >= c.s.quota.OutputQueue
+	if !full {
+		c.outQ = append(c.outQ, b)
+	}
+	c.outMu.Unlock()
+	if full {
 		go c.kill("output queue full")
+		return
+	}
+	select {
+	case c.outKick <- struct{}{}:
+	default:
 	}
 }
 
