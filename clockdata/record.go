@@ -15,6 +15,7 @@ package clockdata
 import (
 	"errors"
 	"fmt"
+	"math/big"
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clocksync"
@@ -252,13 +253,18 @@ func checkPeriod(p Period, hz uint64) error {
 	if !p.IsNormal() {
 		return invalid("period fraction %#x not normalised (zero or below 2^63)", p.Frac)
 	}
-	if p.Shift > 63 {
-		return invalid("period shift %d above 63", p.Shift)
+	if p.Shift > 62 {
+		return invalid("period shift %d above 62", p.Shift)
 	}
 	// The estimate may differ from the nominal frequency by the oscillator's
-	// error and a slew, which together stay far below 1%.
-	if ratio := p.Float() * float64(hz); ratio < 0.99 || ratio > 1.01 {
-		return invalid("period %.6g s/tick disagrees with nominal %d Hz", p.Float(), hz)
+	// error and a slew, which together stay far below 1%. Checked exactly,
+	// as the C reader checks it: frac·hz within 2^(64+shift)·(1 ± 1/100),
+	// the 1/100 truncated.
+	one := new(big.Int).Lsh(big.NewInt(1), 64+uint(p.Shift))
+	tol := new(big.Int).Quo(one, big.NewInt(100))
+	prod := new(big.Int).Mul(new(big.Int).SetUint64(p.Frac), new(big.Int).SetUint64(hz))
+	if prod.Cmp(new(big.Int).Sub(one, tol)) < 0 || prod.Cmp(new(big.Int).Add(one, tol)) > 0 {
+		return invalid("period %.6g s/tick disagrees with nominal %d Hz by more than 1%%", p.Float(), hz)
 	}
 	return nil
 }

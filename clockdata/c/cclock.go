@@ -26,6 +26,67 @@ static int bench_now_tsc(const struct xrc_clock *c, uint64_t identity, uint64_t 
 	return err;
 }
 
+static int decode_eval(const uint8_t *b, size_t len, uint16_t kind, uint64_t count, uint64_t identity,
+		       struct xrc_now *n)
+{
+	struct xrc_record r;
+	struct xrc_derived d;
+	uint64_t seq;
+	int err = xrc_decode_page(b, len, &r, &seq);
+	if (err)
+		return err;
+	xrc_derive(&r, &d);
+	xrc_evaluate(&r, &d, kind, count, identity, n);
+	return 0;
+}
+
+static int parse_eval(const char *s, uint16_t kind, uint64_t count, uint64_t identity, struct xrc_now *n)
+{
+	struct xrc_record r;
+	struct xrc_derived d;
+	int err = xrc_parse_text(s, &r);
+	if (err)
+		return err;
+	xrc_derive(&r, &d);
+	xrc_evaluate(&r, &d, kind, count, identity, n);
+	return 0;
+}
+
+struct fixed_counter {
+	uint64_t count, identity;
+};
+
+static int read_fixed(void *arg, uint64_t *count, uint64_t *identity)
+{
+	struct fixed_counter *f = arg;
+	*count = f->count;
+	*identity = f->identity;
+	return 0;
+}
+
+static int read_live(struct xrc_reader *rd, uint16_t kind, uint64_t count, uint64_t identity, struct xrc_now *n)
+{
+	struct fixed_counter f = {count, identity};
+	return xrc_read(rd, kind, read_fixed, &f, n);
+}
+
+static const int xrc_offsets[] = {
+	XRC_OFF_MAGIC, XRC_OFF_SIZE, XRC_OFF_VERSION, XRC_OFF_SEQ, XRC_OFF_GENERATION,
+	XRC_OFF_DISRUPTION_MARKER, XRC_OFF_HOST_ID, XRC_OFF_COUNTER_KIND, XRC_OFF_PERIOD_SHIFT,
+	XRC_OFF_RAW_PERIOD_SHIFT, XRC_OFF_LOCAL_PERIOD_SHIFT, XRC_OFF_CLOCK_STATE, XRC_OFF_LEAP_NEXT,
+	XRC_OFF_TAI_OFFSET, XRC_OFF_STATUS, XRC_OFF_COUNTER_HZ, XRC_OFF_COUNTER_IDENTITY,
+	XRC_OFF_REF_COUNT, XRC_OFF_REF_TIME_SEC, XRC_OFF_REF_TIME_FRAC, XRC_OFF_PERIOD_FRAC,
+	XRC_OFF_SLEW_END_COUNT, XRC_OFF_SLEW_END_TIME_SEC, XRC_OFF_SLEW_END_TIME_FRAC,
+	XRC_OFF_RAW_PERIOD_FRAC, XRC_OFF_RAW_REF_TIME_SEC, XRC_OFF_RAW_REF_TIME_FRAC,
+	XRC_OFF_LOCAL_PERIOD_FRAC, XRC_OFF_ERROR_BOUND_NS, XRC_OFF_MAX_ERROR_NS, XRC_OFF_RATE_ERROR_PS,
+	XRC_OFF_ERROR_GROWTH_PS, XRC_OFF_MAX_ERROR_GROWTH_PS, XRC_OFF_NEXT_EXPECTED_COUNT,
+	XRC_OFF_VOID_AFTER_COUNT, XRC_OFF_POLL_NS, XRC_OFF_LEAP_AT_COUNT,
+	XRC_MAGIC, XRC_VERSION, XRC_PAGE_SIZE, XRC_RECORD_SIZE, XRC_BUSY_SPINS,
+};
+
+static int n_constants(void) { return sizeof(xrc_offsets) / sizeof(xrc_offsets[0]); }
+static int constant_at(int i) { return xrc_offsets[i]; }
+
 static int64_t bench_clock_gettime(uint64_t n)
 {
 	struct timespec ts = {0, 0};
@@ -73,11 +134,78 @@ func (k *Clock) Close() { C.xrc_close(&k.c) }
 
 // Result is one C read, in Go types.
 type Result struct {
-	Status     int
-	Count      uint64
-	Sec        int64
-	Frac       uint64
-	MaxErrorNs uint64
+	Status       int
+	Count        uint64
+	Sec          int64
+	Frac         uint64
+	MaxErrorNs   uint64
+	ErrorBoundNs uint64
+	Generation   uint64
+}
+
+func result(n *C.struct_xrc_now) Result {
+	return Result{Status: int(n.status), Count: uint64(n.count), Sec: int64(n.time.sec), Frac: uint64(n.time.frac),
+		MaxErrorNs: uint64(n.max_error_ns), ErrorBoundNs: uint64(n.error_bound_ns), Generation: uint64(n.generation)}
+}
+
+// DecodeEval decodes a page image with xrc_decode_page and evaluates it at
+// one reading; the int is the C error code (0 on success).
+func DecodeEval(b []byte, kind uint16, count, identity uint64) (Result, int) {
+	if len(b) == 0 {
+		b = []byte{0}[:0:1]
+	}
+	cb := C.CBytes(b)
+	defer C.free(cb)
+	var n C.struct_xrc_now
+	if err := C.decode_eval((*C.uint8_t)(cb), C.size_t(len(b)), C.uint16_t(kind), C.uint64_t(count), C.uint64_t(identity), &n); err != 0 {
+		return Result{}, int(err)
+	}
+	return result(&n), 0
+}
+
+// ParseEval parses a Xenstore line with xrc_parse_text and evaluates it at
+// one reading; the int is the C error code (0 on success).
+func ParseEval(s string, kind uint16, count, identity uint64) (Result, int) {
+	cs := C.CString(s)
+	defer C.free(unsafe.Pointer(cs))
+	var n C.struct_xrc_now
+	if err := C.parse_eval(cs, C.uint16_t(kind), C.uint64_t(count), C.uint64_t(identity), &n); err != 0 {
+		return Result{}, int(err)
+	}
+	return result(&n), 0
+}
+
+// Reader is a C xrc_reader over a Clock. Not safe for concurrent use.
+type Reader struct{ rd *C.struct_xrc_reader }
+
+// NewReader makes a caching reader; Free releases it.
+func (k *Clock) NewReader() *Reader {
+	rd := (*C.struct_xrc_reader)(C.calloc(1, C.sizeof_struct_xrc_reader))
+	C.xrc_reader_init(rd, &k.c)
+	return &Reader{rd: rd}
+}
+
+// Free releases the reader.
+func (r *Reader) Free() { C.free(unsafe.Pointer(r.rd)) }
+
+// Read runs xrc_read with a counter that returns count and identity.
+func (r *Reader) Read(kind uint16, count, identity uint64) (Result, int) {
+	var n C.struct_xrc_now
+	if err := C.read_live(r.rd, C.uint16_t(kind), C.uint64_t(count), C.uint64_t(identity), &n); err != 0 {
+		return Result{}, int(err)
+	}
+	return result(&n), 0
+}
+
+// Constants returns the header's offsets and constants in the order of
+// the xrc_offsets table, for the layout test.
+func Constants() []int {
+	n := int(C.n_constants())
+	out := make([]int, n)
+	for i := range n {
+		out[i] = int(C.constant_at(C.int(i)))
+	}
+	return out
 }
 
 // BenchNowTSC runs n reads of xrc_now with the built-in RDTSC reader and
@@ -85,10 +213,9 @@ type Result struct {
 func (k *Clock) BenchNowTSC(identity uint64, n int) (Result, error) {
 	var last C.struct_xrc_now
 	if err := C.bench_now_tsc(&k.c, C.uint64_t(identity), C.uint64_t(n), &last); err != 0 {
-		return Result{}, fmt.Errorf("xrc_now: error %d", int(err))
+		return Result{}, fmt.Errorf("xrc_read: error %d", int(err))
 	}
-	return Result{Status: int(last.status), Count: uint64(last.count), Sec: int64(last.time.sec),
-		Frac: uint64(last.time.frac), MaxErrorNs: uint64(last.max_error_ns)}, nil
+	return result(&last), nil
 }
 
 // BenchClockGettime runs n clock_gettime(CLOCK_REALTIME) calls in C.

@@ -391,14 +391,13 @@ static inline int xrc_check_header(uint64_t w0, uint64_t w1, size_t avail)
 
 static inline int xrc_period_ok(struct xrc_period p, uint64_t hz)
 {
-	/* Normalised, and within 1% of the nominal frequency: 2^(64+shift) =
-	 * frac·hz·(1±0.01), checked in 128 bits as Go checks it in float. */
+	/* Normalised, shift <= 62, and frac·hz within 2^(64+shift)·(1 ± 1/100)
+	 * (the 1/100 truncated), exactly as the Go decoder checks it. frac·hz
+	 * < 2^101 (hz <= 100 GHz is checked first). */
 	unsigned __int128 prod, one;
-	if (p.frac < (1ull << 63) || p.shift > 63)
+	if (p.frac < (1ull << 63) || p.shift > 62)
 		return 0;
-	prod = (unsigned __int128)p.frac * hz; /* < 2^64·2^37 */
-	if (p.shift + 64 > 126)
-		return 0;
+	prod = (unsigned __int128)p.frac * hz;
 	one = (unsigned __int128)1 << (64 + p.shift);
 	return prod >= one - one / 100 && prod <= one + one / 100;
 }
