@@ -120,6 +120,7 @@ type replayOptions struct {
 	counterHz  float64 // overrides the header when > 0
 	pollPeriod float64 // overrides the header when > 0
 	grid       float64 // seconds between grid rows; 0: none
+	maxGrid    uint64  // grid rows per gap at most; 0: maxGridRows
 }
 
 type replayStats struct {
@@ -191,6 +192,10 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 		step = uint64(math.Round(ticks))
 	}
 
+	maxGrid := opt.maxGrid
+	if maxGrid == 0 {
+		maxGrid = maxGridRows
+	}
 	w := trace.NewCSVWriter(out)
 	var (
 		params   clocksync.Params
@@ -213,9 +218,9 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 		if step != 0 && have && tf > lastTf && params.Status&clocksync.StatusUnsync == 0 {
 			gap := tf - lastTf
 			n := (gap - 1) / step
-			if n > maxGridRows {
+			if n > maxGrid {
 				fmt.Fprintf(diag, "%s: line %d: no grid rows in the gap of %d ticks after line %d (over %d rows)\n",
-					opt.name, rec.Line, gap, lastLine, maxGridRows)
+					opt.name, rec.Line, gap, lastLine, maxGrid)
 				n = 0
 			}
 			for k := uint64(1); k <= n; k++ {

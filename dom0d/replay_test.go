@@ -563,3 +563,36 @@ func BenchmarkReplay1M(b *testing.B) {
 	// CPU time is less sensitive than wall time to a busy machine.
 	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)/float64(benchN)*1e9, "cpu-ns/stamp")
 }
+
+// FuzzReplay feeds arbitrary traces through the whole replay: whatever the
+// input, no panic, and either an error naming a line or one row per data
+// line (plus grid rows, which carry their bit).
+func FuzzReplay(f *testing.F) {
+	b, err := os.ReadFile(samplePath)
+	if err != nil {
+		f.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	f.Add(strings.Join(lines[:60], ""), 0.0)
+	f.Add(strings.Join(lines[:30], "")+"1 2 3 4\n"+strings.Join(lines[30:40], ""), 5.0)
+	f.Add("# counter_hz: 1e9\n0 0 0 0\n18446744073709551615 0 0 0\n0 9223372036854775807 0 18446744073709551615\n", 1.0)
+	f.Add("% version: 4\n1 1700000000 1700000000.5 2 1 7\n3 1700000001 1700000001 4 2 8\n", 0.001)
+	f.Fuzz(func(t *testing.T, in string, grid float64) {
+		if grid < 0 || grid > 1e6 || grid != grid {
+			grid = 0
+		}
+		var out, diag bytes.Buffer
+		st, err := replay(strings.NewReader(in), &out, &diag, replayOptions{name: "f", counterHz: 1e9, grid: grid, maxGrid: 100})
+		if err != nil {
+			var le *trace.LineError
+			if !errors.As(err, &le) && !strings.Contains(err.Error(), "--grid") {
+				t.Fatalf("error %v names no line", err)
+			}
+			return
+		}
+		rows := strings.Count(out.String(), "\n") - 1
+		if rows != st.stamps+st.grid {
+			t.Fatalf("%d rows for %d stamps and %d grid rows", rows, st.stamps, st.grid)
+		}
+	})
+}
