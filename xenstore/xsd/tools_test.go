@@ -14,16 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/xenradclock/xenradclock/xenstore"
 	"github.com/xenradclock/xenradclock/xenstore/xsd"
 )
 
 // These tests run Debian's xenstore-utils (libxenstore 4.17) unmodified
 // against the embedded server through XENSTORED_PATH. What libxenstore
-// sends (observed with xsd.Config.Trace): req_id 0 on every request;
-// xenstore-write/-rm/-chmod/-list/-exists wrap their work in a transaction
-// and retry it on EAGAIN; xenstore-ls does not; xs_directory falls back to
-// DIRECTORY_PART on E2BIG; xenstore-watch sends WATCH and reads events.
+// sends (observed with xsd.Config.Trace, pinned by TestToolsWireBehaviour):
+// req_id 0 on every request; xenstore-rm/-chmod/-list/-exists, and
+// xenstore-write of several nodes, wrap their work in a transaction and redo
+// it on EAGAIN; a one-node xenstore-write and xenstore-ls do not;
+// xs_directory falls back to DIRECTORY_PART on E2BIG; xenstore-watch sends
+// WATCH and reads events.
 
 type toolEnv struct {
 	t    *testing.T
@@ -243,5 +248,59 @@ func TestToolsConcurrentTransactions(t *testing.T) {
 	out := e.ok(e.sock, "xenstore-list", "/c")
 	if got := len(strings.Fields(out)); got != n+1 {
 		t.Fatalf("%d nodes under /c, want %d:\n%s", got, n+1, out)
+	}
+}
+
+// TestToolsWireBehaviour pins down what libxenstore 4.17 sends, as
+// docs/xenstore.md describes it, from the server's trace.
+func TestToolsWireBehaviour(t *testing.T) {
+	needTools(t)
+	core, logs := observer.New(zap.DebugLevel)
+	srv, err := xsd.New(xsd.Config{Logger: zap.New(core), Trace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	e := &toolEnv{t: t, srv: srv, sock: filepath.Join(t.TempDir(), "socket")}
+	if err := srv.Listen(e.sock); err != nil {
+		t.Fatal(err)
+	}
+	requests := func() []string {
+		var out []string
+		for _, l := range logs.TakeAll() {
+			if l.Message != "request" {
+				continue
+			}
+			f := l.ContextMap()
+			out = append(out, fmt.Sprintf("%v/%v/%v", f["type"], f["req"], f["tx"]))
+		}
+		return out
+	}
+	e.ok(e.sock, "xenstore-write", "/a", "1")
+	if got := strings.Join(requests(), " "); got != "WRITE/0/0" {
+		t.Fatalf("xenstore-write of one node sent %s", got)
+	}
+	e.ok(e.sock, "xenstore-write", "/a", "1", "/b", "2")
+	if got := strings.Join(requests(), " "); got != "TRANSACTION_START/0/0 WRITE/0/1 WRITE/0/1 TRANSACTION_END/0/1" {
+		t.Fatalf("xenstore-write of two nodes sent %s", got)
+	}
+	e.ok(e.sock, "xenstore-rm", "/b")
+	if got := strings.Join(requests(), " "); got != "TRANSACTION_START/0/0 RM/0/1 TRANSACTION_END/0/1" {
+		t.Fatalf("xenstore-rm sent %s", got)
+	}
+	e.ok(e.sock, "xenstore-ls", "/a")
+	if got := strings.Join(requests(), " "); got != "DIRECTORY/0/0" {
+		t.Fatalf("xenstore-ls sent %s", got)
+	}
+	args := []string{"xenstore-write"}
+	for i := 0; i < 200; i++ {
+		args = append(args, fmt.Sprintf("/d/a-long-child-name-number-%04d", i), "")
+	}
+	e.ok(e.sock, args...)
+	requests()
+	e.ok(e.sock, "xenstore-list", "/d")
+	got := strings.Join(requests(), " ")
+	if !strings.HasPrefix(got, "TRANSACTION_START/0/0 DIRECTORY/0/1 DIRECTORY_PART/0/1 DIRECTORY_PART/0/1") || !strings.HasSuffix(got, "TRANSACTION_END/0/1") {
+		t.Fatalf("xenstore-list of a long directory sent %s", got)
 	}
 }
