@@ -62,6 +62,46 @@ func cCode(err error) int {
 	return -7
 }
 
+// TestCHeaderCompiles compiles the header as strict C99 and C11 with
+// -pedantic and, where g++ is installed, as C++11: C, C++ and
+// (through a small shared object) Python applications include it.
+func TestCHeaderCompiles(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "use.c")
+	os.WriteFile(src, []byte(`#include "xenradclock_clock.h"
+int main(void) {
+	struct xrc_clock c;
+	struct xrc_reader rd;
+	struct xrc_now n;
+	uint64_t id = 1;
+	if (xrc_open(&c, XRC_DEFAULT_PATH) != XRC_OK)
+		return 1;
+	xrc_reader_init(&rd, &c);
+#if defined(__x86_64__)
+	if (xrc_read(&rd, XRC_COUNTER_TSC, xrc_rdtsc_counter, &id, &n) != XRC_OK)
+		return 1;
+#endif
+	xrc_close(&c);
+	return 0;
+}
+`), 0o644)
+	inc := "-I" + filepath.Join("c")
+	type comp struct{ tool, std string }
+	for _, c := range []comp{{"gcc", "-std=c99"}, {"gcc", "-std=c11"}, {"g++", "-std=c++11"}} {
+		path, err := exec.LookPath(c.tool)
+		if err != nil {
+			t.Logf("skip %s %s: %s not installed", c.tool, c.std, c.tool)
+			continue
+		}
+		args := []string{c.std, "-pedantic", "-Wall", "-Wextra", "-Werror", "-D_POSIX_C_SOURCE=200809L", inc, "-fsyntax-only"}
+		if c.tool == "g++" {
+			args = append(args, "-x", "c++")
+		}
+		if out, err := exec.Command(path, append(args, src)...).CombinedOutput(); err != nil {
+			t.Errorf("%s %s: %v\n%s", c.tool, c.std, err, out)
+		}
+	}
+}
+
 // probeCounts are counter values around a record's interesting points:
 // reference, slew end, next expected, void-after, a leap, far spans both ways.
 func probeCounts(r *Record) []uint64 {

@@ -83,6 +83,11 @@ func TestAbsoluteMatchesBig(t *testing.T) {
 		if new(big.Rat).Abs(e).Cmp(lim) > 0 {
 			t.Fatalf("case %d: period %+v span %d: error %s units of 2^-64 s", i, p, int64(span), e.FloatString(3))
 		}
+		// The difference clock: RawPeriod·(T − RefCount), within one unit.
+		exactD := new(big.Rat).Mul(ratPeriod(r.RawPeriod), new(big.Rat).SetInt64(int64(span)))
+		if ed := errFrac(r.Difference(r.RefCount, T), exactD); new(big.Rat).Abs(ed).Cmp(one) > 0 {
+			t.Fatalf("case %d: Difference over %d ticks off by %s units", i, int64(span), ed.FloatString(3))
+		}
 	}
 }
 

@@ -34,12 +34,11 @@
  * Time: an xrc_time is sec + frac·2^-64 seconds since the UNIX epoch, UTC
  * (leap seconds applied as POSIX does: a positive leap steps the clock back
  * one second at the published counter value). Arithmetic is fixed point with
- * unsigned __int128 (GCC, Clang); no floating point.
+ * xrc_u128 (GCC, Clang); no floating point.
  */
 #ifndef XENRADCLOCK_CLOCK_H
 #define XENRADCLOCK_CLOCK_H
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -51,6 +50,19 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The page is little-endian; GCC and Clang predefine the host order. */
+static inline uint64_t xrc_le64(uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(v);
+#else
+	return v;
+#endif
+}
+
+/* 128-bit products; __extension__ keeps -pedantic builds quiet. */
+__extension__ typedef unsigned __int128 xrc_u128;
 
 #define XRC_MAGIC 0x4B435258u /* bytes "XRCK" */
 #define XRC_VERSION 1
@@ -220,7 +232,7 @@ static inline struct xrc_time xrc_sub(struct xrc_time a, struct xrc_time b) { re
 /* period·ticks: the exact 128-bit product shifted to 2^-64 s, truncated. */
 static inline struct xrc_time xrc_mul(struct xrc_period p, uint64_t ticks)
 {
-	unsigned __int128 x = (unsigned __int128)p.frac * ticks;
+	xrc_u128 x = (xrc_u128)p.frac * ticks;
 	struct xrc_time r;
 	x >>= p.shift; /* shift <= 63 in a valid record */
 	r.sec = (int64_t)(uint64_t)(x >> 64);
@@ -239,7 +251,7 @@ static inline struct xrc_time xrc_mul_signed(struct xrc_period p, uint64_t d)
 /* Nanoseconds of a non-negative time, rounded to nearest, saturating. */
 static inline uint64_t xrc_to_ns(struct xrc_time t)
 {
-	unsigned __int128 x = (unsigned __int128)t.frac * 1000000000u;
+	xrc_u128 x = (xrc_u128)t.frac * 1000000000u;
 	uint64_t ns = (uint64_t)(x >> 64) + (((uint64_t)x >> 63) & 1);
 	if (t.sec < 0)
 		return 0;
@@ -253,14 +265,14 @@ static inline struct xrc_time xrc_ns_time(uint64_t ns)
 {
 	struct xrc_time r;
 	r.sec = (int64_t)(ns / 1000000000u);
-	r.frac = (uint64_t)(((unsigned __int128)(ns % 1000000000u) << 64) / 1000000000u);
+	r.frac = (uint64_t)(((xrc_u128)(ns % 1000000000u) << 64) / 1000000000u);
 	return r;
 }
 
 /* A non-negative time in ns, rounded up, saturating. */
 static inline uint64_t xrc_ceil_ns(struct xrc_time t)
 {
-	unsigned __int128 x = (unsigned __int128)t.frac * 1000000000u;
+	xrc_u128 x = (xrc_u128)t.frac * 1000000000u;
 	if (t.sec < 0)
 		return 0;
 	if (t.sec >= INT64_MAX / 1000000000 - 1)
@@ -271,16 +283,16 @@ static inline uint64_t xrc_ceil_ns(struct xrc_time t)
 /* Growth rate ps/s as a 2^-64 s fraction per second, rounded up. */
 static inline uint64_t xrc_grow_q(uint32_t rate_ps)
 {
-	unsigned __int128 x = (unsigned __int128)rate_ps << 64;
+	xrc_u128 x = (xrc_u128)rate_ps << 64;
 	return (uint64_t)(x / 1000000000000ull) + (x % 1000000000000ull != 0);
 }
 
 /* base + age·q·2^-64, rounded up to the next 2^-64 s when inexact. */
 static inline struct xrc_time xrc_grown(struct xrc_time base, struct xrc_time age, uint64_t q)
 {
-	unsigned __int128 s = (unsigned __int128)(uint64_t)age.sec * q;
-	unsigned __int128 f = (unsigned __int128)age.frac * q;
-	unsigned __int128 sum = (s & UINT64_MAX) + (f >> 64) + ((uint64_t)f != 0);
+	xrc_u128 s = (xrc_u128)(uint64_t)age.sec * q;
+	xrc_u128 f = (xrc_u128)age.frac * q;
+	xrc_u128 sum = (s & UINT64_MAX) + (f >> 64) + ((uint64_t)f != 0);
 	struct xrc_time g;
 	g.frac = (uint64_t)sum;
 	g.sec = (int64_t)((uint64_t)(s >> 64) + (uint64_t)(sum >> 64));
@@ -394,11 +406,11 @@ static inline int xrc_period_ok(struct xrc_period p, uint64_t hz)
 	/* Normalised, shift <= 62, and frac·hz within 2^(64+shift)·(1 ± 1/100)
 	 * (the 1/100 truncated), exactly as the Go decoder checks it. frac·hz
 	 * < 2^101 (hz <= 100 GHz is checked first). */
-	unsigned __int128 prod, one;
+	xrc_u128 prod, one;
 	if (p.frac < (1ull << 63) || p.shift > 62)
 		return 0;
-	prod = (unsigned __int128)p.frac * hz;
-	one = (unsigned __int128)1 << (64 + p.shift);
+	prod = (xrc_u128)p.frac * hz;
+	one = (xrc_u128)1 << (64 + p.shift);
 	return prod >= one - one / 100 && prod <= one + one / 100;
 }
 
@@ -489,7 +501,7 @@ static inline int xrc_decode_page(const uint8_t *b, size_t len, struct xrc_recor
 		return XRC_ERR_SIZE;
 	memcpy(w, b, 24);
 	for (i = 0; i < 3; i++)
-		w[i] = le64toh(w[i]);
+		w[i] = xrc_le64(w[i]);
 	err = xrc_check_header(w[0], w[1], len);
 	if (err)
 		return err;
@@ -500,7 +512,7 @@ static inline int xrc_decode_page(const uint8_t *b, size_t len, struct xrc_recor
 		return XRC_ERR_BUSY;
 	memcpy(w, b, XRC_RECORD_SIZE);
 	for (i = 0; i < XRC_WORDS; i++)
-		w[i] = le64toh(w[i]);
+		w[i] = xrc_le64(w[i]);
 	return xrc_decode_words(w, r);
 }
 
@@ -621,7 +633,7 @@ static inline void xrc_close(struct xrc_clock *c)
 
 static inline uint64_t xrc_load(const uint64_t *p, int order)
 {
-	return le64toh(__atomic_load_n(p, order));
+	return xrc_le64(__atomic_load_n(p, order));
 }
 
 static inline int64_t xrc_mono_ns(void)
