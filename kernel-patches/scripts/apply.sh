@@ -27,7 +27,7 @@ what=${1:-all}
 if [ "$what" = all ] || [ "$what" = xen ]; then
 	rm -rf "$B/xen"
 	dpkg-source -q -x "$B/dl/xen_${XEN_SRC_VER#*:}.dsc" "$B/xen" >/dev/null
-	apply_series "$B/xen" "$KP/xen"
+	apply_series "$B/xen" "${XEN_PATCHES:-$KP/xen}"
 fi
 if [ "$what" = all ] || [ "$what" = linux ]; then
 	if [ ! -f "$B/dl/linux-source-6.1.tar.xz" ]; then
@@ -40,5 +40,5 @@ if [ "$what" = all ] || [ "$what" = linux ]; then
 	tar -xJf "$B/dl/linux-source-6.1.tar.xz" -C "$B/linux.tmp"
 	mv "$B/linux.tmp/linux-source-6.1" "$B/linux"
 	rmdir "$B/linux.tmp"
-	apply_series "$B/linux" "$KP/linux"
+	apply_series "$B/linux" "${LINUX_PATCHES:-$KP/linux}"
 fi

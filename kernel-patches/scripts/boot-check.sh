@@ -34,7 +34,7 @@ DU=$OUT/domUroot
 busybox_root "$DU"
 copy_bin "$DU" /usr/bin/xenstore /usr/bin/xenstore-read /usr/bin/xenstore-write
 cp "$B/tools/xenradclock-pt" "$B/tools/xrst-read" "$B/tools/goudp" "$DU/bin/"
-cp "$B/module-domu/xenradclock_systime.ko" "$DU/lib/modules/"
+cp "$B/linux-out/drivers/xen/xenradclock_systime.ko" "$DU/lib/modules/" # linux/0002, in-tree
 cp "$KP/boot/domU-init.sh" "$DU/init"
 cpio_gz "$DU" "$OUT/domU.cpio.gz"
 
