@@ -105,14 +105,23 @@ type Config struct {
 	// ClockBound's max drift).
 	MaxDrift float64
 	// RateWander is the standard deviation of the oscillator's random-walk
-	// rate change per √s used by the offset/rate filter (default 1e-10;
-	// 3e-11 excellent, 3e-10 poor). Larger follows temperature faster.
+	// rate change per √s used by the offset/rate filter (default 1e-11;
+	// 5e-12 excellent, 1e-10 poor). Larger follows rate changes faster
+	// and trusts old stamps less.
 	RateWander float64
-	// PointNoise is the timestamping noise floor, s (default 1e-6): the
+	// DriftWander is the standard deviation of the random walk of the
+	// rate's drift, per s^1.5 (default 2e-14): how quickly the filter
+	// lets a temperature trend in the rate change.
+	DriftWander float64
+	// DriftTime is the time constant, s, over which the filter's drift
+	// estimate decays (default 86400): a temperature trend is followed
+	// for hours but never extrapolated quadratically across a long gap.
+	DriftTime float64
+	// PointNoise is the timestamping noise floor, s (default 0.5e-6): the
 	// smallest standard deviation the filter assigns to one stamp.
 	PointNoise float64
 	// BoundK is the multiple of the filter's standard deviation that makes
-	// error_bound (default 2.75).
+	// error_bound (default 2.6).
 	BoundK float64
 	// Burst is the number of exchanges in the start burst (default 8, as
 	// RADclock's NTP_BURST) and BurstInterval their spacing, s (default 2).
@@ -142,8 +151,10 @@ func DefaultConfig() Config {
 		SuspectK:         1,
 		SuspectHold:      1800,
 		MaxDrift:         15e-6,
-		PointNoise:       1e-6,
-		BoundK:           2.75,
+		PointNoise:       0.5e-6,
+		DriftWander:      2e-14,
+		DriftTime:        86400,
+		BoundK:           2.6,
 		Burst:            8,
 		BurstInterval:    2,
 		MaxRTT:           2,
@@ -160,11 +171,11 @@ func (c Config) WithQuality(q TemperatureQuality) Config {
 	c.TSLimit, c.OffsetRatio = 15e-6, 10
 	switch q {
 	case QualityExcellent:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 3e-11
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 5e-12
 	case QualityPoor:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 512, 1e-6, 1e-6, 2e-6, 3e-10
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 512, 1e-6, 1e-6, 2e-6, 1e-10
 	default:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 1e-10
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 1e-11
 	}
 	return c
 }
@@ -193,6 +204,8 @@ func (c Config) Validate() error {
 		{"SuspectHold", c.SuspectHold, 0, 1e6},
 		{"MaxDrift", c.MaxDrift, 1e-9, 1e-3},
 		{"RateWander", c.RateWander, 1e-14, 1e-6},
+		{"DriftWander", c.DriftWander, 0, 1e-9},
+		{"DriftTime", c.DriftTime, 60, 1e7},
 		{"PointNoise", c.PointNoise, 1e-10, 1e-2},
 		{"BoundK", c.BoundK, 1, 10},
 		{"BurstInterval", c.BurstInterval, 0.1, 60},

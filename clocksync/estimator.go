@@ -61,8 +61,7 @@ type state struct {
 
 	// offset/rate filter: state (Theta, Rho) relative to the clock anchored
 	// at (Kc, Kt) with period Phat; covariance P.
-	Theta, Rho    float64
-	P00, P01, P11 float64
+	F kf
 	Updates       int64
 	LastGoodTf    uint64
 	LastGoodEB    float64
@@ -111,6 +110,7 @@ type state struct {
 type Estimator struct {
 	cfg        Config
 	q          float64 // rate random-walk variance per second
+	q3         float64 // drift random-walk variance per s³
 	st         state
 	recs       []rec   // the stamp history ring, ringCap deep
 	dq         []int32 // monotonic deque of stamp indices: sliding minimum RTT over ShiftWin
@@ -143,7 +143,7 @@ func New(cfg Config) (*Estimator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Estimator{cfg: cfg, q: cfg.RateWander * cfg.RateWander}
+	e := &Estimator{cfg: cfg, q: cfg.RateWander * cfg.RateWander, q3: cfg.DriftWander * cfg.DriftWander}
 	e.reset(cfg.PollPeriod)
 	return e, nil
 }
@@ -247,8 +247,8 @@ func (e *Estimator) Process(s Stamp) Result {
 
 func (e *Estimator) healthy() bool {
 	st := &e.st
-	return finite(st.Theta) && finite(st.Rho) && finite(st.P00) && finite(st.P11) && finite(st.P01) &&
-		st.P00 >= 0 && st.P11 >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
+	return finite(st.F.X[0]) && finite(st.F.X[1]) && finite(st.F.P[0][0]) && finite(st.F.P[1][1]) && finite(st.F.P[0][1]) &&
+		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
 // filter is RADclock's stamp sanity filter plus packet vetting.
@@ -334,15 +334,7 @@ func (e *Estimator) dqMin() float64 { return e.ring(int64(e.dq[e.st.DqH])).RTT }
 
 // predict moves the filter to counter T.
 func (e *Estimator) predict(T uint64) {
-	st := &e.st
-	d := e.rel(T)
-	if d <= 0 {
-		return
-	}
-	st.Theta += st.Rho * d
-	st.P00 += 2*d*st.P01 + d*d*st.P11 + e.q*d*d*d/3
-	st.P01 += d*st.P11 + e.q*d*d/2
-	st.P11 += e.q * d
+	e.st.F.predict(e.rel(T), e.q, e.q3, e.cfg.DriftTime)
 }
 
 // anchor moves the anchor to T, folding the filter's offset into the clock,
@@ -350,13 +342,13 @@ func (e *Estimator) predict(T uint64) {
 func (e *Estimator) anchor(T uint64, newPhat float64) {
 	st := &e.st
 	d := e.rel(T)
-	st.Kt = st.Kt.Add(bintime.MustFloat(d - st.Theta))
+	st.Kt = st.Kt.Add(bintime.MustFloat(d - st.F.X[0]))
 	st.UKt = st.UKt.Add(bintime.MustFloat(d))
 	st.Kc = T
-	st.Theta = 0
+	st.F.X[0] = 0
 	if newPhat != st.Phat {
 		// The filter's rate is relative to the period: re-express it.
-		st.Rho = (newPhat/st.Phat)*(1+st.Rho) - 1
+		st.F.X[1] = (newPhat/st.Phat)*(1+st.F.X[1]) - 1
 		st.Phat = newPhat
 	}
 }
@@ -432,8 +424,8 @@ func (e *Estimator) process(s Stamp) {
 	m := st.MeanPe * math.Sqrt(2/float64(st.BaseN))
 	R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
 	// Naive offset carried to Tf, corrected for the carried asymmetry.
-	y := e.yMid(&r) - st.Beta + st.Rho*e.midAge(&r, s.Tf)
-	nu := y - st.Theta
+	y := e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
+	nu := y - st.F.X[0]
 	quality := pe <= offQual
 
 	gap := float64(s.Tf-st.LastGoodTf) * st.Phat
@@ -469,30 +461,27 @@ func (e *Estimator) process(s Stamp) {
 			break
 		}
 		// The step persisted: accept it, loudly, restarting the offset.
-		st.Theta = y
-		st.P00, st.P01 = R, 0
+		st.F.X[0] = y
+		st.F.P[0] = [3]float64{R, 0, 0}
+		st.F.P[1][0], st.F.P[2][0] = 0, 0
 		st.SuspectSince = 0
 		st.StepAt = s.Tf
 		update = true
 		nu = 0
 	}
 
+	if warm {
+		e.warmPStamp(i)
+	}
 	if update {
 		// Long-term period from the reference stamp and this one.
 		ps := e.periodUpdate(&r, pe, warm, qualWarn)
 		status |= ps
 		if ps&StatusPeriodUpdated != 0 {
-			y = e.yMid(&r) - st.Beta + st.Rho*e.midAge(&r, s.Tf)
-			nu = y - st.Theta
+			y = e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
+			nu = y - st.F.X[0]
 		}
-		S := st.P00 + R
-		k0, k1 := st.P00/S, st.P01/S
-		st.Theta += k0 * nu
-		st.Rho += k1 * nu
-		st.P11 -= st.P01 * st.P01 / S
-		st.P00 *= R / S
-		st.P01 *= R / S
-		st.P11 = max(st.P11, 1e-30)
+		st.F.update(nu, R)
 		st.Updates++
 		st.LastGoodTf = s.Tf
 		r.Good = true
@@ -501,18 +490,15 @@ func (e *Estimator) process(s Stamp) {
 		st.RecentH = (st.RecentH + 1) % nRecent
 		st.RecentN = min(st.RecentN+1, nRecent)
 	}
-	if warm {
-		e.warmPStamp(i)
-	}
 	if i < fastWin && st.StepAt == 0 {
 		e.refit(i, offQual)
 	}
 	prev := st.P
 	e.anchor(s.Tf, st.Phat)
-	eb := cfg.BoundK * math.Sqrt(st.P00+st.BetaVar)
+	eb := cfg.BoundK * math.Sqrt(st.F.P[0][0]+st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
-		st.LastGoodSdRho = math.Sqrt(st.P11)
+		st.LastGoodSdRho = math.Sqrt(st.F.P[1][1])
 	}
 	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
 		status |= StatusServerStep
@@ -545,7 +531,7 @@ func (e *Estimator) refit(i int64, offQual float64) {
 		return
 	}
 	m := sum / float64(n) * math.Sqrt(2/float64(n))
-	var th, rho, p00, p01, p11 float64
+	var f kf
 	var tPrev uint64
 	started := false
 	for j := int64(0); j <= i; j++ {
@@ -555,33 +541,19 @@ func (e *Estimator) refit(i int64, offQual float64) {
 			continue
 		}
 		R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
-		y := e.yMid(r) + rho*e.midAge(r, r.Tf)
 		if !started {
-			th, rho, p00, p01, p11 = y, 0, R, 0, cfg.CounterTolerance*cfg.CounterTolerance
+			f = e.prior(e.yMid(r), R)
 			tPrev, started = r.Tf, true
 			continue
 		}
-		d := float64(r.Tf-tPrev) * st.Phat
+		f.predict(float64(r.Tf-tPrev)*st.Phat, e.q, e.q3, cfg.DriftTime)
 		tPrev = r.Tf
-		th += rho * d
-		p00 += 2*d*p01 + d*d*p11 + e.q*d*d*d/3
-		p01 += d*p11 + e.q*d*d/2
-		p11 += e.q * d
-		nu := y - th
-		S := p00 + R
-		th += p00 / S * nu
-		rho += p01 / S * nu
-		p11 -= p01 * p01 / S
-		p00 *= R / S
-		p01 *= R / S
+		y := e.yMid(r) + f.X[1]*e.midAge(r, r.Tf)
+		f.update(y-f.X[0], R)
 	}
 	// Carry to this stamp's Tf (the filter's time).
-	d := float64(int64(e.ring(i).Tf-tPrev)) * st.Phat
-	th += rho * d
-	p00 += 2*d*p01 + d*d*p11 + e.q*d*d*d/3
-	p01 += d*p11 + e.q*d*d/2
-	p11 += e.q * d
-	st.Theta, st.Rho, st.P00, st.P01, st.P11 = th, rho, p00, p01, max(p11, 1e-30)
+	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, cfg.DriftTime)
+	st.F = f
 	st.MeanPe = sum / float64(n)
 }
 
@@ -593,10 +565,7 @@ func (e *Estimator) first(r *rec, status Status) {
 	// Anchor so that the clock at the counter midpoint equals the server midpoint.
 	st.Kt = r.Tb.Add(bintime.MustFloat(half + float64(r.Tf-r.Ta)/2*st.Phat))
 	st.UKt = st.Kt
-	st.Theta, st.Rho = 0, 0
-	st.P00 = r.RTT*r.RTT/12 + e.cfg.PointNoise*e.cfg.PointNoise
-	st.P11 = e.cfg.CounterTolerance * e.cfg.CounterTolerance
-	st.P01 = 0
+	st.F = e.prior(0, r.RTT*r.RTT/12+e.cfg.PointNoise*e.cfg.PointNoise)
 	st.RTThat, st.BaseN, st.MeanPe = r.RTT, 1, 0
 	st.LastShiftI = 0
 	r.Good = true
@@ -606,10 +575,22 @@ func (e *Estimator) first(r *rec, status Status) {
 	st.PStamp, st.PStampPe, st.PStampRTT = *r, 0, r.RTT
 	st.Updates, st.LastGoodTf = 1, r.Tf
 	st.Recent[0], st.RecentN, st.RecentH = *r, 1, 1
-	eb := e.cfg.BoundK * math.Sqrt(st.P00)
+	eb := e.cfg.BoundK * math.Sqrt(st.F.P[0][0])
 	st.LastGoodEB = eb
 	prev := st.P
 	e.publish(status, true, eb, &prev)
+}
+
+// prior is the filter after one measurement y of variance r: the rate is
+// known only to the counter's tolerance and the drift to DriftRateBound.
+func (e *Estimator) prior(y, r float64) kf {
+	var f kf
+	f.X[0] = y
+	f.P[0][0] = r
+	tol := e.cfg.CounterTolerance + math.Abs(e.st.Phat*e.cfg.CounterHz-1)
+	f.P[1][1] = tol * tol
+	f.P[2][2] = e.cfg.DriftRateBound * e.cfg.DriftRateBound
+	return f
 }
 
 // warmPStamp keeps the period reference the best stamp of the first half
@@ -649,6 +630,11 @@ func (e *Estimator) periodUpdate(r *rec, pe float64, warm, qualWarn bool) Status
 		return 0
 	}
 	if !warm && math.Abs(pnew/st.Phat-1) > 3*cfg.RateErrBound {
+		return StatusPeriodSanity
+	}
+	// Whatever the stamps say, the counter's frequency is within its
+	// tolerance of nominal.
+	if math.Abs(pnew*cfg.CounterHz-1) > cfg.CounterTolerance {
 		return StatusPeriodSanity
 	}
 	st.Perr = perr
@@ -730,8 +716,8 @@ func (e *Estimator) downshift(i int64, r *rec) {
 		st.RTThat = min(l.RTT, r.RTT)
 		st.BaseN = max(st.BaseN, 64)
 	} else {
-		st.Beta = e.yMid(r) + st.Rho*e.midAge(r, r.Tf) - st.Theta
-		st.BetaVar += st.P00
+		st.Beta = e.yMid(r) + st.F.X[1]*e.midAge(r, r.Tf) - st.F.X[0]
+		st.BetaVar += st.F.P[0][0]
 		st.RTThat = r.RTT
 		st.BaseN = 1
 	}
@@ -753,13 +739,13 @@ func (e *Estimator) upshift(i int64, newMin, offQual float64) {
 			continue
 		}
 		w := 1 / (pe*pe/12 + e.cfg.PointNoise*e.cfg.PointNoise)
-		z := e.yMid(r) - (st.Theta - st.Rho*e.midAge(r, T))
+		z := e.yMid(r) - (st.F.X[0] - st.F.X[1]*e.midAge(r, T))
 		sw += w
 		swz += w * z
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.P00
+		st.BetaVar = 1/sw + st.F.P[0][0]
 	}
 	st.RTThat = newMin
 	st.BaseN = st.ShiftWin
@@ -809,7 +795,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	cfg := &e.cfg
 	p := &st.P
 	T := st.Kc
-	sdRho := math.Sqrt(st.P11)
+	sdRho := math.Sqrt(st.F.P[1][1])
 	if st.Updates < 3 || cfg.BoundK*sdRho > 5e-6 {
 		status |= StatusUnsync
 	}
@@ -832,9 +818,10 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 		status |= StatusLeapPending
 	}
 	qs := cfg.BoundK * math.Sqrt(e.q/3)
-	rateG := cfg.MaxDrift + math.Abs(st.Rho)
+	rateG := cfg.MaxDrift + math.Abs(st.F.X[1])
 	if !st.Meas || cfg.BoundK*sdRho > cfg.MaxDrift/2 {
-		rateG = cfg.CounterTolerance + math.Abs(st.Rho)
+		// Not converged: only the counter's specification is guaranteed.
+		rateG = cfg.CounterTolerance + math.Abs(st.Phat*cfg.CounterHz-1)
 	}
 	// max_error: the tightest of the recent good stamps' guaranteed
 	// intervals (server midpoint ± RTT/2, server root error, quantisation)
@@ -854,13 +841,13 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 		RefCount:       T,
 		RefTime:        st.Kt.Sub(bintime.Time{Sec: int64(st.LeapsApplied)}),
 		Period:         st.Phat,
-		PeriodLocal:    st.Phat / (1 + st.Rho),
+		PeriodLocal:    st.Phat / (1 + st.F.X[1]),
 		Offset:         st.UKt.Sub(st.Kt).Float(),
 		ErrorBound:     eb,
 		MaxError:       best,
-		ErrorRate:      math.Abs(st.Rho) + cfg.BoundK*sdRho + qs,
+		ErrorRate:      math.Abs(st.F.X[1]) + cfg.BoundK*sdRho + qs,
 		MaxErrorRate:   rateG,
-		RateErrorBound: math.Abs(st.Rho) + cfg.BoundK*sdRho,
+		RateErrorBound: math.Abs(st.F.X[1]) + cfg.BoundK*sdRho,
 		MinRTT:         st.RTThat,
 		Status:         status,
 		NextExpected:   T + uint64(st.Poll/st.Phat),

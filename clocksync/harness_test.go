@@ -56,6 +56,7 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 	st := &runStats{name: sc.Name}
 	nominal := 1 / sc.Osc.NominalHz
 	var last clocksync.Params
+	var gridNext uint64
 	haveLast := false
 	poll := sc.Poll.Period
 	for {
@@ -74,7 +75,11 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 			// Grid rows from the last params up to this exchange's send time.
 			end := s.CounterAt(ex.T)
 			step := uint64(o.grid * sc.Osc.NominalHz)
-			for T := last.RefCount + step; T < end; T += step {
+			if gridNext <= last.RefCount {
+				gridNext = last.RefCount + step
+			}
+			for ; gridNext < end; gridNext += step {
+				T := gridNext
 				e := last.Absolute(T).Sub(s.TrueTime(T)).Float()
 				eb, me := last.Bounds(T)
 				st.gridN++

@@ -59,7 +59,7 @@ func Restore(cfg Config, data []byte) (*Estimator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Estimator{cfg: cfg, q: cfg.RateWander * cfg.RateWander,
+	e := &Estimator{cfg: cfg, q: cfg.RateWander * cfg.RateWander, q3: cfg.DriftWander * cfg.DriftWander,
 		recs: make([]rec, ringCap), dq: make([]int32, ringCap)}
 	fixed := binary.Size(&e.st)
 	recSize := binary.Size(e.recs)
@@ -129,8 +129,8 @@ func (e *Estimator) checkState() error {
 		return errors.New("recent-stamp indices out of range")
 	case st.LeapNext < -1 || st.LeapNext > 1 || st.LeapsApplied < -1000 || st.LeapsApplied > 1000:
 		return errors.New("leap fields out of range")
-	case st.I > 0 && (st.BaseN < 1 || st.P00 < 0 || st.P11 < 0 || math.IsInf(st.P00, 0) || math.IsInf(st.P11, 0) ||
-		math.IsInf(st.Theta, 0) || math.IsInf(st.Rho, 0) || math.IsInf(st.RTThat, 0) || math.IsInf(st.Beta, 0)):
+	case st.I > 0 && (st.BaseN < 1 || st.F.P[0][0] < 0 || st.F.P[1][1] < 0 || math.IsInf(st.F.P[0][0], 0) || math.IsInf(st.F.P[1][1], 0) ||
+		math.IsInf(st.F.X[0], 0) || math.IsInf(st.F.X[1], 0) || math.IsInf(st.RTThat, 0) || math.IsInf(st.Beta, 0)):
 		return errors.New("filter state invalid")
 	case st.Kt.Sec < 0 || st.Kt.Sec > 1<<40:
 		return errors.New("clock anchor out of range")
