@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -144,6 +145,9 @@ func (r *Reader) readLine() (rawLine, error) {
 	switch {
 	case err == nil:
 		r.line++
+		if r.line == 1 {
+			b = bytes.TrimPrefix(b, utf8BOM)
+		}
 		return rawLine{text: string(trimEOL(b)), n: r.line}, nil
 	case errors.Is(err, bufio.ErrBufferFull):
 		r.line++
@@ -162,12 +166,19 @@ func (r *Reader) readLine() (rawLine, error) {
 			return rawLine{}, io.EOF
 		}
 		r.line++
+		if r.line == 1 {
+			b = bytes.TrimPrefix(b, utf8BOM)
+		}
 		return rawLine{text: string(trimEOL(b)), n: r.line, noNewline: true}, nil
 	default:
 		r.err = fmt.Errorf("reading line %d: %w", r.line+1, err)
 		return rawLine{}, r.err
 	}
 }
+
+// utf8BOM starts files saved by some Windows editors; it is dropped from the
+// first line so the format is still detected.
+var utf8BOM = []byte{0xef, 0xbb, 0xbf}
 
 func trimEOL(b []byte) []byte {
 	if len(b) > 0 && b[len(b)-1] == '\n' {
@@ -400,7 +411,7 @@ func (r *Reader) parseData(text string, n int) (Record, *LineError) {
 	s.Side.Server = r.hdr.Server
 	switch r.hdr.Format {
 	case FormatRADclockLegacy:
-		if s.Te.Sec > ntpToUnix {
+		if s.Te.Sec > ntpToUnix || s.Te.Sec == ntpToUnix && s.Te.Frac != 0 {
 			if s.Tb.Sec < ntpToUnix {
 				return Record{}, malformed(n, "Te %q is NTP-era seconds but Tb %q is not", clip(f[2]), clip(f[1]))
 			}

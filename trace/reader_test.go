@@ -130,6 +130,8 @@ func TestDetectFormat(t *testing.T) {
 		{"% VERSION: 3\n1 2 3 4 5\n", FormatRADclockV3},
 		// A `version` key means nothing in the project's format.
 		{"# version: 4\n", FormatXenradclock},
+		{"\ufeff# counter_hz: 1\n", FormatXenradclock},
+		{"\ufeff% version: 3\n", FormatRADclockV3},
 		// Only the first non-empty line decides.
 		{"1 2 3 4\n% version: 4\n", FormatXenradclock},
 	} {
@@ -427,4 +429,19 @@ func BenchmarkReader(b *testing.B) {
 	b.ReportMetric(perRun/n*1e9, "ns/stamp")
 	// CPU time is less sensitive than wall time to a busy machine.
 	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)/n*1e9, "cpu-ns/stamp")
+}
+
+func TestLegacyNTPEra(t *testing.T) {
+	r := NewReader(strings.NewReader("% legacy\n1 2208988800.25 2208988800.5 2\n1 2208988800 2208988800 2\n"))
+	recs := readAll(t, r)
+	if recs[0].Stamp.Tb != mustTime(t, "0.25") || recs[0].Stamp.Te != mustTime(t, "0.5") {
+		t.Errorf("just past the NTP-era offset: %+v", recs[0].Stamp)
+	}
+	if recs[1].Stamp.Te != mustTime(t, "2208988800") {
+		t.Errorf("at the offset: %+v", recs[1].Stamp)
+	}
+	_, err := NewReader(strings.NewReader("%\n1 5 2208988801 2\n")).Next()
+	if err == nil || !strings.Contains(err.Error(), "NTP-era seconds but Tb") {
+		t.Errorf("mixed eras: %v", err)
+	}
 }
