@@ -61,7 +61,7 @@ type state struct {
 
 	// offset/rate filter: state (Theta, Rho) relative to the clock anchored
 	// at (Kc, Kt) with period Phat; covariance P.
-	F kf
+	F             kf
 	Updates       int64
 	LastGoodTf    uint64
 	LastGoodEB    float64

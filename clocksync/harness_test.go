@@ -27,6 +27,7 @@ type runStats struct {
 	exs                 []sim.Exchange
 	worstMe, worstMeErr float64
 	allSigned           []float64
+	gridViolAt          []float64 // times of grid rows outside error_bound
 }
 
 type runOpts struct {
@@ -85,6 +86,7 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 				st.gridN++
 				if math.Abs(e) > eb {
 					st.gridEbViol++
+					st.gridViolAt = append(st.gridViolAt, s.TrueTime(T).Sub(sc.Epoch).Float())
 				}
 				st.meN++
 				if math.Abs(e) > me {

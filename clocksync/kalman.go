@@ -23,8 +23,8 @@ func (f *kf) predict(d, q2, q3, tau float64) {
 	}
 	d2 := d * d
 	a := math.Exp(-d / tau)
-	b := tau * (1 - a)   // ∫ drift decay: rate gained per unit drift
-	c := tau * (d - b)   // ∫∫: offset gained per unit drift
+	b := tau * (1 - a) // ∫ drift decay: rate gained per unit drift
+	c := tau * (d - b) // ∫∫: offset gained per unit drift
 	x := &f.X
 	x[0] += x[1]*d + x[2]*c
 	x[1] += x[2] * b
