@@ -221,3 +221,59 @@ func TestCReaderLivePage(t *testing.T) {
 	}
 	os.Remove(path)
 }
+
+// TestPythonReader builds the ctypes shim (c/python/xrc_shim.c) and reads
+// a live page from Python (c/python/xenradclock.py): the same status, time
+// to the 2^-64 s and bounds as the Go reader at every probe count.
+func TestPythonReader(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed: cannot build the ctypes shim")
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: the ctypes reader cannot be checked here")
+	}
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "libxenradclock.so")
+	if out, err := exec.Command(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o", lib,
+		filepath.Join("c", "python", "xrc_shim.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := slewedRecord(t)
+	w.Publish(&r)
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	counts := probeCounts(&r)
+	args := []string{filepath.Join("c", "python", "xenradclock.py"), lib, path,
+		strconv.Itoa(int(r.CounterKind)), strconv.FormatUint(r.CounterIdentity, 10)}
+	for _, c := range counts {
+		args = append(args, strconv.FormatUint(c, 10))
+	}
+	out, err := exec.Command(py, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != len(counts) {
+		t.Fatalf("python printed %d lines for %d counts:\n%s", len(got), len(counts), out)
+	}
+	for i, c := range counts {
+		n, err := p.Now(&fakeCounter{kind: r.CounterKind, count: c, id: r.CounterIdentity})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := goLine(n); got[i] != want {
+			t.Errorf("count %d:\n     Go %s\n Python %s", c, want, got[i])
+		}
+	}
+}
