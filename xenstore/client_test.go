@@ -309,6 +309,10 @@ func TestQuotas(t *testing.T) {
 
 	// Node size: 2048 bytes for unprivileged domains, E2BIG.
 	wantErrno(t, g.Write(ctx, "data/big", make([]byte, 3000)), syscall.E2BIG)
+	wantErrno(t, g.Write(ctx, "data/deep/er/big", make([]byte, 3000)), syscall.E2BIG)
+	if ok, _ := d0.Exists(ctx, "/local/domain/5/data/deep"); ok {
+		t.Fatal("a refused write left its parents behind")
+	}
 	must(t, g.Write(ctx, "data/ok", make([]byte, 1000)))
 	must(t, d0.Write(ctx, "/dom0big", make([]byte, 3000))) // dom0 is exempt
 	// Node count: the domain owns data and data/ok; 8 allowed.
@@ -615,6 +619,22 @@ func TestReconnect(t *testing.T) {
 	must(t, err)
 	recv(t, w)
 	rc := c.Reconnected()
+	staleTx, err := c.StartTransaction(ctx)
+	must(t, err)
+	retried := 0
+	txDone := make(chan error, 1)
+	txStarted := make(chan struct{})
+	go func() {
+		txDone <- c.Transaction(ctx, func(tx *xenstore.Tx) error {
+			retried++
+			if retried == 1 {
+				close(txStarted)
+				<-rc // hold the first attempt across the restart
+			}
+			return tx.Write(ctx, "/txkept", []byte("1"))
+		})
+	}()
+	<-txStarted
 
 	must(t, e.srv.Close())
 	// A call during the outage waits for the new server.
@@ -635,6 +655,17 @@ func TestReconnect(t *testing.T) {
 		t.Fatal("no Reconnected signal")
 	}
 	must(t, <-done)
+	// A transaction of the old connection fails clearly; it is never sent
+	// on the new one, where its id means nothing (or something else).
+	_, err = staleTx.Read(ctx, "/keep")
+	if !errors.Is(err, xenstore.ErrConnectionLost) {
+		t.Fatalf("stale transaction: %v", err)
+	}
+	// The helper redid the interrupted transaction on the new connection.
+	must(t, <-txDone)
+	if retried != 2 {
+		t.Fatalf("transaction ran %d times, want 2", retried)
+	}
 	kinds := map[xenstore.EventKind]bool{}
 	for len(kinds) < 2 {
 		ev := recv(t, w)

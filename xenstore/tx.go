@@ -14,11 +14,11 @@ import (
 // node the transaction used was changed meanwhile: redo the whole
 // transaction (Client.Transaction does).
 type Tx struct {
-	c       *Client
-	id      uint32
-	cn      *connection
-	ended   bool
-	endSent bool
+	c          *Client
+	id         uint32
+	cn         *connection
+	ended      bool
+	commitSent bool // a commit left: its outcome is unknown if the reply is lost
 }
 
 // ID is the transaction id the server assigned.
@@ -58,7 +58,7 @@ func (t *Tx) end(ctx context.Context, commit bool) error {
 	if commit {
 		arg = "T"
 	}
-	t.endSent = true
+	t.commitSent = commit
 	_, err := t.c.roundTrip(ctx, t.cn, TypeTransactionEnd, t.id, "", JoinStrings(arg))
 	t.ended = true
 	return err
@@ -134,7 +134,7 @@ func (c *Client) Transaction(ctx context.Context, fn func(*Tx) error) error {
 			if !tx.ended {
 				_ = tx.Abort(ctx)
 			}
-			if errors.Is(err, ErrAgain) || (errors.Is(err, ErrConnectionLost) && !tx.endSent) {
+			if errors.Is(err, ErrAgain) || (errors.Is(err, ErrConnectionLost) && !tx.commitSent) {
 				last = err
 				continue
 			}

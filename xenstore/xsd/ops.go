@@ -208,13 +208,15 @@ func (v *view) write(a actor, p string, value []byte, mkdir bool) error {
 	if !a.priv {
 		perms[0].Domid = a.domid
 	}
+	// Build and check everything before storing anything, so that a
+	// quota error leaves no half-made chain behind.
 	par := an.clone()
 	par.children = append(par.children, baseOf(missing[len(missing)-1]))
 	if err := v.checkSize(a, par); err != nil {
 		return err
 	}
-	v.put(anc, par)
-	for i := len(missing) - 1; i >= 0; i-- {
+	made := make([]*node, len(missing))
+	for i := range missing {
 		n := &node{perms: perms.Clone()}
 		if i > 0 {
 			n.children = []string{baseOf(missing[i-1])}
@@ -222,9 +224,13 @@ func (v *view) write(a actor, p string, value []byte, mkdir bool) error {
 			n.value = slices.Clone(value)
 		}
 		if err := v.checkSize(a, n); err != nil {
-			return err // only possible for the value node: nothing stored yet but ancestors
+			return err
 		}
-		v.put(missing[i], n)
+		made[i] = n
+	}
+	v.put(anc, par)
+	for i := len(missing) - 1; i >= 0; i-- {
+		v.put(missing[i], made[i])
 	}
 	v.emit(event{path: p, perms: []xenstore.Perms{perms, an.perms}})
 	return nil
