@@ -214,3 +214,37 @@ func TestConcurrentWriter(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSeqWrapAndDeadWriter pins the seqlock rules: a wrap skips 0 (which
+// means "never published"), and a writer restarting over a page a dead
+// writer left odd completes it to an even value.
+func TestSeqWrapAndDeadWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := testRecord(t)
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	atomic.StoreUint64(&w.m.w[seqWord], le(^uint64(0)-1)) // the last even value
+	if err := w.Publish(&r); err != nil {
+		t.Fatal(err)
+	}
+	if _, seq, err := p.Record(); err != nil || seq != 2 {
+		t.Errorf("after the wrap: seq %d, %v (want 2)", seq, err)
+	}
+	atomic.StoreUint64(&w.m.w[seqWord], le(7)) // a writer died mid-update
+	r.Generation++
+	if err := w.Publish(&r); err != nil {
+		t.Fatal(err)
+	}
+	if got, seq, err := p.Record(); err != nil || seq != 8 || got.Generation != r.Generation {
+		t.Errorf("after a dead writer: seq %d gen %d, %v", seq, got.Generation, err)
+	}
+}
