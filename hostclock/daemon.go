@@ -1,7 +1,6 @@
 package hostclock
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +35,9 @@ type Options struct {
 	EmbeddedSocket string
 	Factory        EstimatorFactory // nil: the clocksync estimator
 	Metrics        *Metrics         // nil: a fresh registry
+	// BurstInterval spaces the initial burst (default: 2 s, or the poll
+	// period when shorter); tests shorten it.
+	BurstInterval time.Duration
 	// Tick is how often starvation, the status file and the periodic state
 	// save are looked at (default 1 s).
 	Tick time.Duration
@@ -61,9 +63,7 @@ type Daemon struct {
 	xsDesc   string
 	metricsS *MetricsServer
 	ntpSrv   *ntp.Server
-	recFile  *os.File
-	recBuf   *bufio.Writer
-	rec      *trace.Writer
+	rec      *trace.FileWriter
 	restore  string
 
 	events  chan sourceEvent
@@ -226,18 +226,17 @@ func (d *Daemon) openXenstore() error {
 }
 
 func (d *Daemon) openRecord() error {
-	f, err := os.OpenFile(d.cfg.Record, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	bw := bufio.NewWriter(f)
-	w, err := trace.NewWriter(bw, trace.Header{Format: trace.FormatXenradclock, CounterHz: d.counter.NominalHz(),
+	// A restarted daemon continues its trace (trace.CreateOrAppend drops a
+	// line cut by a crash and refuses to mix counters).
+	w, err := trace.CreateOrAppend(d.cfg.Record, trace.Header{Format: trace.FormatXenradclock, CounterHz: d.counter.NominalHz(),
 		Counter: d.counter.Name(), PollPeriod: d.cfg.Poll.Seconds(), SideColumns: true})
 	if err != nil {
-		f.Close()
 		return fmt.Errorf("record: %w", err)
 	}
-	d.recFile, d.recBuf, d.rec = f, bw, w
+	if w.Dropped > 0 {
+		d.log.Warn("record: dropped a cut-off last line", zap.String("record", d.cfg.Record), zap.Int64("bytes", w.Dropped))
+	}
+	d.rec = w
 	return nil
 }
 
@@ -433,11 +432,7 @@ func (d *Daemon) handle(ev sourceEvent) {
 			ev.now = st.Tf
 		}
 		if d.rec != nil {
-			err := d.rec.Write(st)
-			if err == nil {
-				err = d.recBuf.Flush()
-			}
-			if err != nil {
+			if err := d.rec.Write(st); err != nil {
 				d.log.Warn("record write failed", zap.Error(err))
 			}
 		}
@@ -612,8 +607,7 @@ func (d *Daemon) close() {
 	if d.ntpSrv != nil {
 		d.ntpSrv.Close()
 	}
-	if d.recFile != nil {
-		d.recBuf.Flush()
-		d.recFile.Close()
+	if d.rec != nil {
+		d.rec.Close()
 	}
 }

@@ -249,6 +249,17 @@ func (e *Engine) Tick(now uint64) error {
 	return e.selectAndPublish("")
 }
 
+// maxPeriodError bounds |Period·nominal Hz − 1| of a publishable estimate:
+// clockdata refuses records beyond 1%, and no counter worth using is off
+// its nominal frequency by more than a fraction of that.
+const maxPeriodError = 0.005
+
+// sane tells whether a server's clock can be published at all.
+func (e *Engine) sane(p clocksync.Params) bool {
+	r := p.Period*e.cfg.CounterHz - 1
+	return p.Period > 0 && r > -maxPeriodError && r < maxPeriodError && !math.IsNaN(p.MaxError)
+}
+
 func (e *Engine) paths() []PathInput {
 	paths := make([]PathInput, len(e.servers))
 	for i, s := range e.servers {
@@ -258,7 +269,7 @@ func (e *Engine) paths() []PathInput {
 			gap = e.now(e.lastCount - s.lastTf)
 		}
 		paths[i] = PathInput{
-			Name: s.cfg.Address, Usable: s.usable && s.haveParams, Stamps: n,
+			Name: s.cfg.Address, Usable: s.usable && s.haveParams && e.sane(s.params), Stamps: n,
 			MinRTT: s.params.MinRTT, ErrorBound: s.params.ErrorBound, RateErrorBound: s.params.RateErrorBound,
 			Gap: gap, Poll: s.cfg.Poll,
 		}
@@ -286,7 +297,7 @@ func (e *Engine) selectAndPublish(stamped string) error {
 		return nil
 	}
 	p := e.byName[d.Preferred]
-	if !p.haveParams {
+	if !p.haveParams || !e.sane(p.params) {
 		return nil
 	}
 	gen, err := e.pub.Publish(Update{Server: d.Preferred, Params: p.params, Poll: p.cfg.Poll, Switched: d.Switched && d.Previous != ""})
@@ -417,12 +428,17 @@ func (e *Engine) Snapshot(d *StatusDoc) {
 		if v, ok := e.decision.Penalties[s.cfg.Address]; ok {
 			pen = v
 		}
+		lastErr := s.lastErr
+		if s.haveParams && !e.sane(s.params) && lastErr == "" {
+			lastErr = fmt.Sprintf("estimate unusable: period %.6g s/tick is %.0f ppm off the nominal frequency",
+				s.params.Period, (s.params.Period*e.cfg.CounterHz-1)*1e6)
+		}
 		d.Servers = append(d.Servers, ServerDoc{
 			Address: s.cfg.Address, Preferred: s.cfg.Address == e.decision.Preferred, Usable: s.usable,
 			Poll: s.cfg.Poll.Seconds(), Stamps: n, Warmup: warm, Accepted: s.accepted, Rejected: rej,
 			Period: s.params.Period, Offset: s.params.Offset, ErrorBound: s.params.ErrorBound,
 			MaxError: s.params.MaxError, MinRTT: s.params.MinRTT, Status: uint32(s.params.Status),
-			StatusNames: StatusNames(s.params.Status), Penalty: PenaltyPtr(pen), LastStamp: age, LastError: s.lastErr,
+			StatusNames: StatusNames(s.params.Status), Penalty: PenaltyPtr(pen), LastStamp: age, LastError: lastErr,
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 // fakeEst accepts stamps with Tf > Ta and reports the minimum RTT seen.
 type fakeEst struct {
+	Bad    bool    `json:"bad"` // report a period 3% off nominal
 	N      int     `json:"n"`
 	MinRTT float64 `json:"min_rtt"`
 	Poll   float64 `json:"poll"`
@@ -34,6 +36,9 @@ func (f *fakeEst) Process(st clocksync.Stamp) Estimate {
 
 func (f *fakeEst) Params() clocksync.Params {
 	p := clocksync.Params{Period: 1e-9, MinRTT: f.MinRTT, ErrorBound: 1e-6, MaxError: 1e-5, RateErrorBound: 1e-7}
+	if f.Bad {
+		p.Period = 0.97e-9
+	}
 	if f.N < 5 {
 		p.Status = clocksync.StatusWarmup
 	}
@@ -274,5 +279,37 @@ func TestStatusNames(t *testing.T) {
 	}
 	if StatusNames(0) != nil {
 		t.Error("zero status has names")
+	}
+}
+
+// A server whose estimate cannot be published (period far off nominal) is
+// not preferred, and never published.
+func TestEngineInsaneEstimate(t *testing.T) {
+	e, pub := newTestEngine(t, nil)
+	now := uint64(1e9)
+	for i := 0; i < 25; i++ {
+		now += 1e9
+		_ = e.Stamp("a:123", stamp(now, 5e5), now+5e5)
+		_ = e.Stamp("b:123", stamp(now, 2e6), now+2e6)
+	}
+	if e.Decision().Preferred != "a:123" {
+		t.Fatalf("%+v", e.Decision())
+	}
+	e.byName["a:123"].est.(*fakeEst).Bad = true
+	n := len(pub.updates)
+	now += 1e9
+	_ = e.Stamp("a:123", stamp(now, 5e5), now+5e5)
+	if d := e.Decision(); d.Preferred != "b:123" {
+		t.Fatalf("insane server still preferred: %+v", d)
+	}
+	for _, u := range pub.updates[n:] {
+		if u.Server != "b:123" || u.Params.Period != 1e-9 {
+			t.Errorf("published %+v", u)
+		}
+	}
+	var doc StatusDoc
+	e.Snapshot(&doc)
+	if !strings.Contains(doc.Servers[0].LastError, "ppm off the nominal") {
+		t.Errorf("status does not say why: %q", doc.Servers[0].LastError)
 	}
 }

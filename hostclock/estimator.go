@@ -1,7 +1,6 @@
 package hostclock
 
 import (
-	"errors"
 	"sync"
 	"time"
 
@@ -63,17 +62,14 @@ func (c clocksyncEstimator) Params() clocksync.Params      { return c.e.Params()
 func (c clocksyncEstimator) Progress() (int, int)          { return c.e.Progress() }
 func (c clocksyncEstimator) SetPollPeriod(seconds float64) { c.e.SetPollPeriod(seconds) }
 
-// errNoStateSupport is returned while the estimator cannot save its state.
-var errNoStateSupport = errors.New("this estimator cannot save or restore its state")
-
-func (c clocksyncEstimator) MarshalState() ([]byte, error) {
-	if m, ok := any(c.e).(interface{ MarshalState() ([]byte, error) }); ok {
-		return m.MarshalState()
-	}
-	return nil, errNoStateSupport
-}
+func (c clocksyncEstimator) MarshalState() ([]byte, error) { return c.e.MarshalState() }
 
 func restoreClocksync(cfg clocksync.Config, state []byte) (Estimator, error) {
-	_, _ = cfg, state
-	return nil, errNoStateSupport
+	e, err := clocksync.Restore(cfg, state)
+	if err != nil {
+		return nil, err
+	}
+	// The saved windows follow the saved poll; a changed poll applies now.
+	e.SetPollPeriod(cfg.PollPeriod)
+	return clocksyncEstimator{e}, nil
 }

@@ -25,9 +25,13 @@ type sourceEvent struct {
 // events to the daemon loop.
 func (d *Daemon) poll(ctx context.Context, sc ServerConfig) {
 	log := d.log.With(zap.String("server", sc.Address))
+	bi := min(ntp.DefaultBurstInterval, sc.Poll)
+	if d.opt.BurstInterval > 0 {
+		bi = d.opt.BurstInterval
+	}
 	src, err := ntp.NewSource(ntp.SourceConfig{
 		Server: sc.Address, Poll: sc.Poll, Burst: sc.Burst, NoBurst: sc.Burst == 0,
-		BurstInterval: min(ntp.DefaultBurstInterval, sc.Poll),
+		BurstInterval: bi,
 		Client:        ntp.ClientConfig{Counter: d.counter, Name: sc.Address},
 	})
 	if err != nil {

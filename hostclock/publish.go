@@ -99,6 +99,13 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Until the clock first synchronises its time is a guess; slewing from
+	// a guess at 500 ppm would drag its error on for minutes. The clock
+	// steps once, onto the first synchronised estimate, with a new
+	// disruption marker; after that it only slews.
+	if p.prev != nil && p.prev.State == clockdata.StateUnsynchronised && raw.State != clockdata.StateUnsynchronised {
+		raw.Disrupt = true
+	}
 	rec, err := p.builder.Next(p.prev, raw, rd.Count)
 	if err != nil {
 		return 0, err
