@@ -92,10 +92,10 @@ func runXenstored(cx *cli.Context) error {
 			return err
 		}
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("stopping", zap.String("signal", s.String()))
+	ctx, stop := signal.NotifyContext(cx.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Info("stopping")
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("closing the server: %w", err)
 	}
