@@ -556,10 +556,23 @@ func TestWatches(t *testing.T) {
 	gi, err := g.Watch(ctx, "@introduceDomain", "gintro") // registration allowed, events not (n0)
 	must(t, err)
 	recv(t, gi)
+	all, err := c.Watch(ctx, "/", "all")
+	must(t, err)
+	recv(t, all)
 	must(t, e.srv.IntroduceDomain(9))
 	if ev := recv(t, iw); ev.Path != "@introduceDomain" {
 		t.Fatalf("introduce event %+v", ev)
 	}
+	// xenstored also fires special events on watches of "/": Dom0's sees
+	// the new home and @introduceDomain.
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		seen[recv(t, all).Path] = true
+	}
+	if !seen["@introduceDomain"] || !seen["/local/domain/9"] {
+		t.Fatalf("watch on / saw %v", seen)
+	}
+	must(t, all.Unwatch(ctx))
 	must(t, e.srv.ReleaseDomain(9))
 	if ev := recv(t, rw); ev.Path != "@releaseDomain" {
 		t.Fatalf("release event %+v", ev)

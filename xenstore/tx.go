@@ -12,7 +12,7 @@ import (
 // Tx is an open transaction. Its operations see the transaction's view and
 // take effect together at Commit, which fails with ErrAgain (EAGAIN) when a
 // node the transaction used was changed meanwhile: redo the whole
-// transaction (Client.Transaction does).
+// transaction (Client.Transaction does). A Tx belongs to one goroutine.
 type Tx struct {
 	c          *Client
 	id         uint32

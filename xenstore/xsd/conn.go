@@ -551,7 +551,8 @@ func (s *Server) fireLocked(ev event) {
 			var match bool
 			switch {
 			case special:
-				match = w.path == ev.path
+				// As xenstored: is_child(name, "/") holds for any name.
+				match = w.path == ev.path || w.path == "/"
 			case ev.exact:
 				match = w.path == ev.path
 			default:
