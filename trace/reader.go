@@ -294,7 +294,11 @@ func (r *Reader) headerLine(text string, n int) *LineError {
 		r.hdr.Server = value
 	case "fields":
 		if r.hdr.Format.IsRADclock() {
-			return nil // RADclock describes its own columns; the version decides
+			// The version decides the columns; the names only have to agree.
+			if !beginsWithStamp(value) {
+				return malformed(n, "RADclock fields %q do not begin with Ta Tb Te Tf", clip(value))
+			}
+			return nil
 		}
 		return r.fieldsHeader(value, n)
 	case "version":
@@ -307,8 +311,10 @@ func (r *Reader) headerLine(text string, n int) *LineError {
 		}
 		r.version = v
 	case "type":
-		if r.hdr.Format.IsRADclock() && value != "NTP_rad" {
-			return malformed(n, "RADclock stamp type %q is not supported (NTP_rad is)", clip(value))
+		// NTP_rad is radclock's own; RAD_merged (radclock-plots) appends
+		// reference columns after the stamp's.
+		if r.hdr.Format.IsRADclock() && value != "NTP_rad" && value != "RAD_merged" {
+			return malformed(n, "RADclock stamp type %q is not supported (NTP_rad and RAD_merged are)", clip(value))
 		}
 	}
 	return nil
@@ -440,17 +446,27 @@ func (r *Reader) parseData(text string, n int) (Record, *LineError) {
 	return rec, nil
 }
 
+// beginsWithStamp reports whether a list of column names starts with
+// Ta Tb Te Tf.
+func beginsWithStamp(value string) bool {
+	var f [4]string
+	nf := fields(value, f[:])
+	for i, w := range [4]string{"Ta", "Tb", "Te", "Tf"} {
+		if i >= nf || !strings.EqualFold(f[i], w) {
+			return false
+		}
+	}
+	return true
+}
+
 // fieldsHeader reads `# fields: Ta Tb Te Tf [name...]`: the side-information
 // columns it names are parsed, any other name is a column to ignore.
 func (r *Reader) fieldsHeader(value string, n int) *LineError {
+	if !beginsWithStamp(value) {
+		return malformed(n, "fields %q must begin with Ta Tb Te Tf", clip(value))
+	}
 	var f [maxColumns + 1]string
 	nf := fields(value, f[:])
-	want := [4]string{"Ta", "Tb", "Te", "Tf"}
-	for i, w := range want {
-		if i >= nf || !strings.EqualFold(f[i], w) {
-			return malformed(n, "fields %q must begin with Ta Tb Te Tf", clip(value))
-		}
-	}
 	var side [numSide]int
 	maxSide := 0
 	for i := 4; i < min(nf, len(f)); i++ {

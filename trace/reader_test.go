@@ -128,6 +128,7 @@ func TestDetectFormat(t *testing.T) {
 		{"\n% anything\n", FormatRADclockLegacy},
 		{"%version: 4\n", FormatRADclockV4},
 		{"% VERSION: 3\n1 2 3 4 5\n", FormatRADclockV3},
+		{"% type: RAD_merged\n% version: 4\n% fields: Ta Tb Te Tf nonce RefIn RefOut\n", FormatRADclockV4},
 		// A `version` key means nothing in the project's format.
 		{"# version: 4\n", FormatXenradclock},
 		{"\ufeff# counter_hz: 1\n", FormatXenradclock},
@@ -215,6 +216,7 @@ func TestMalformedRADclock(t *testing.T) {
 		{"% version: 4\n1 2 3 4 5 x\n", `line 2: malformed trace line: sID "x"`},
 		{"% version: 5\n1 2 3 4\n", `line 1: malformed trace line: RADclock ASCII version "5"`},
 		{"% BEGIN_HEADER\n% type: NTP_spy\n% END_HEADER\n", `line 2: malformed trace line: RADclock stamp type "NTP_spy"`},
+		{"% version: 4\n% fields: Tb Ta Te Tf nonce\n", `line 2: malformed trace line: RADclock fields "Tb Ta Te Tf nonce" do not begin with Ta Tb Te Tf`},
 		{"% version: 4\n1 2.1234567890123456789 3 4\n", "has 19 decimals, at most 18"},
 	} {
 		r := NewReader(strings.NewReader(tc.in))
