@@ -96,6 +96,8 @@ func BenchmarkAccuracy(b *testing.B) {
 			b.ReportMetric(100*st.coverage(), "eb-coverage-%")
 			b.ReportMetric(quantile(st.ebs, 0.5)/quantile(st.errs, 0.5), "eb/err-median")
 			b.ReportMetric(float64(st.meViol), "maxerr-violations")
+			b.ReportMetric(quantile(st.deAsym, 0.5)*1e6, "median-minus-asym-µs")
+			b.ReportMetric(quantile(st.earlyDeAsym, 0.5)*1e6, "first10min-minus-asym-µs")
 		})
 	}
 }

@@ -26,8 +26,8 @@ type runStats struct {
 	params              []clocksync.Params
 	exs                 []sim.Exchange
 	worstMe, worstMeErr float64
-	allSigned           []float64
 	gridViolAt          []float64 // times of grid rows outside error_bound
+	deAsym, earlyDeAsym []float64 // |error − path asymmetry/2|
 }
 
 type runOpts struct {
@@ -116,9 +116,9 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 		}
 		st.params = append(st.params, p)
 		st.exs = append(st.exs, ex)
-		st.allSigned = append(st.allSigned, e)
 		if ex.T < 600 {
 			st.early = append(st.early, math.Abs(e))
+			st.earlyDeAsym = append(st.earlyDeAsym, math.Abs(e-ex.Asymmetry))
 		}
 		if o.from > 0 && ex.T >= o.from {
 			st.maxAbsFrom = max(st.maxAbsFrom, math.Abs(e))
@@ -133,6 +133,7 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 		}
 		st.errs = append(st.errs, math.Abs(e))
 		st.signed = append(st.signed, e)
+		st.deAsym = append(st.deAsym, math.Abs(e-ex.Asymmetry))
 		ne := sim.Naive(ex.Stamp, nominal).Sub(s.TrueTime(tf)).Float()
 		st.naive = append(st.naive, math.Abs(ne))
 		st.ebN++
@@ -163,6 +164,3 @@ func (st *runStats) summary() string {
 		quantile(st.naive, 0.5)*1e6, quantile(st.naive, 0.99)*1e6, quantile(st.early, 0.5)*1e6,
 		100*st.coverage(), quantile(st.ebs, 0.5)/quantile(st.errs, 0.5), st.meViol, st.meN, st.gridEbViol, st.gridN)
 }
-
-// earlySigned is the signed error of exchange i of the run (all stamps).
-func (st *runStats) earlySigned(i int) float64 { return st.allSigned[i] }

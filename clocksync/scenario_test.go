@@ -110,15 +110,7 @@ func TestCounters(t *testing.T) {
 func TestFarServer(t *testing.T) {
 	st := runScenario(t, sim.Far(9, dur(4*day)), runOpts{})
 	checkCommon(t, st, false)
-	var d, early []float64
-	for _, e := range st.signed {
-		d = append(d, math.Abs(e-100e-6))
-	}
-	for i, ex := range st.exs {
-		if ex.T < 600 {
-			early = append(early, math.Abs(st.earlySigned(i)-ex.Asymmetry))
-		}
-	}
+	d, early := st.deAsym, st.earlyDeAsym
 	m, me := quantile(d, 0.5), quantile(early, 0.5)
 	t.Logf("far: median |error − asymmetry/2| %.1fµs, first 10 min %.1fµs", m*1e6, me*1e6)
 	if m > 30e-6 || me > 150e-6 {
