@@ -87,6 +87,13 @@ Examples:
 			out := io.Writer(os.Stdout)
 			var outFile *os.File
 			if p := c.String("out"); p != "-" {
+				if f, ok := in.(*os.File); ok && f != os.Stdin {
+					fi, err1 := f.Stat()
+					fo, err2 := os.Stat(p)
+					if err1 == nil && err2 == nil && os.SameFile(fi, fo) {
+						return fmt.Errorf("--out %s is the input trace: it would be overwritten", p)
+					}
+				}
 				f, err := os.Create(p)
 				if err != nil {
 					return err

@@ -498,6 +498,14 @@ func TestReplayCommand(t *testing.T) {
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing input: %v", err)
 	}
+	same := filepath.Join(dir, "same.trace")
+	if err := os.WriteFile(same, []byte("# counter_hz: 1\n1 2 3 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = newApp().Run([]string{"dom0d", "replay", "--in", same, "--out", same})
+	if b, _ := os.ReadFile(same); err == nil || !strings.Contains(err.Error(), "would be overwritten") || len(b) == 0 {
+		t.Errorf("--out the input: %v, input now %q", err, b)
+	}
 	err = newApp().Run([]string{"dom0d", "replay", "--in", samplePath, "stray"})
 	if err == nil || !strings.Contains(err.Error(), "takes no arguments") {
 		t.Errorf("stray argument: %v", err)
