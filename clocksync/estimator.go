@@ -194,8 +194,15 @@ func (e *Estimator) Config() Config { return e.cfg }
 func (e *Estimator) Params() Params { return e.st.P }
 
 // Progress reports how many stamps have been taken and the length of the
-// warm-up, in stamps.
-func (e *Estimator) Progress() (stamps, warmup int) { return int(e.st.I), int(e.st.WarmupWin) }
+// warm-up (StatusWarmup), in stamps.
+func (e *Estimator) Progress() (stamps, warmup int) { return int(e.st.I), int(e.fastWarm()) }
+
+// fastWarm is the number of stamps after which the fast start has its
+// normal accuracy: the burst and 16 more stamps (RADclock's warm-up when
+// that is shorter).
+func (e *Estimator) fastWarm() int64 {
+	return min(e.st.WarmupWin, int64(e.cfg.Burst)+16)
+}
 
 // SetPollPeriod tells the estimator the poll period changed (RADclock's
 // update_state): windows are re-derived, the history is kept.
@@ -799,11 +806,14 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	if st.Updates < 3 || cfg.BoundK*sdRho > 5e-6 {
 		status |= StatusUnsync
 	}
-	if warm {
+	// Warm-up as users see it is the fast start's: the clock has its
+	// normal accuracy after fastWarm stamps. RADclock's long warm-up
+	// (level-shift detection, long-baseline period) continues behind it,
+	// shown as fast-start.
+	if st.I <= e.fastWarm() {
 		status |= StatusWarmup
-		if status&StatusUnsync == 0 {
-			status |= StatusFastStart
-		}
+	} else if warm && status&StatusUnsync == 0 {
+		status |= StatusFastStart
 	}
 	if !st.Meas {
 		status |= StatusRateUnverified

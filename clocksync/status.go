@@ -23,7 +23,7 @@ const (
 	StatusAsymmetry      Status = 0x2000  // a path asymmetry change is being carried (route differs from the reference path)
 	StatusServerSuspect  Status = 0x4000  // server step larger than the oscillator allows: flagged, not followed
 	StatusServerStep     Status = 0x8000  // a suspect step persisted past SuspectHold and was accepted (held for SuspectHold)
-	StatusFastStart      Status = 0x10000 // synchronised by the fast start while the long-baseline estimates warm up
+	StatusFastStart      Status = 0x10000 // synchronised; RADclock's long warm-up (shift detection, period reference) still running
 	StatusServerChanged  Status = 0x20000 // server characteristics (stratum, refid, TTL, LI, identity) changed on this stamp
 	StatusCounterReset   Status = 0x40000 // the estimator was re-initialised for a new counter
 	StatusLeapPending    Status = 0x80000 // a leap second is scheduled (LeapNext, LeapAt)
