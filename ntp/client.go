@@ -68,6 +68,10 @@ type Rejection struct {
 	From   netip.AddrPort // where the packet came from (zero if none)
 	Kiss   string         // the kiss code of a KoD
 	Detail string
+	// Count is how many dropped packets this entry stands for: past
+	// maxDropped entries in one exchange a flood is aggregated per reason,
+	// so memory stays bounded. 1 otherwise.
+	Count int
 }
 
 func (r *Rejection) Error() string {
@@ -141,7 +145,24 @@ func (c *Client) KernelTimestamps() bool { return c.sock.kernTS }
 func (c *Client) Close() error { return c.sock.close() }
 
 func (c *Client) reject(r Reason, from netip.AddrPort, detail string) *Rejection {
-	return &Rejection{Reason: r, Server: c.server, From: from, Detail: detail}
+	return &Rejection{Reason: r, Server: c.server, From: from, Detail: detail, Count: 1}
+}
+
+// maxDropped bounds the dropped list of one exchange (see Rejection.Count).
+const maxDropped = 64
+
+// addDropped appends rej, or past maxDropped entries counts it into the
+// last entry of the same reason.
+func addDropped(dropped []Rejection, rej Rejection) []Rejection {
+	if len(dropped) >= maxDropped {
+		for i := len(dropped) - 1; i >= 0; i-- {
+			if dropped[i].Reason == rej.Reason {
+				dropped[i].Count++
+				return dropped
+			}
+		}
+	}
+	return append(dropped, rej)
 }
 
 func (c *Client) retire(nonce uint64) {
@@ -236,7 +257,6 @@ func (c *Client) Exchange(ctx context.Context) (s Sample, dropped []Rejection, e
 			continue
 		}
 		if rerr != nil {
-			// ICMP errors (port unreachable) surface here on a UDP socket.
 			return s, dropped, c.reject(ReasonNetwork, netip.AddrPort{}, "recvmsg: "+rerr.Error())
 		}
 		src := addrPortOf(from)
@@ -247,7 +267,7 @@ func (c *Client) Exchange(ctx context.Context) (s Sample, dropped []Rejection, e
 				rej.Reason == ReasonTruncated || rej.Reason == ReasonMalformed || rej.Reason == ReasonVersion || rej.Reason == ReasonMode {
 				// Not an answer to this request: keep waiting, so a stray or
 				// forged packet cannot cancel the exchange.
-				dropped = append(dropped, *rej)
+				dropped = addDropped(dropped, *rej)
 				continue
 			}
 			return s, dropped, rej
@@ -347,9 +367,9 @@ func (c *Client) drain(dropped []Rejection, nonce uint64) []Rejection {
 			return dropped
 		}
 		if _, rej := c.check(c.buf[:n], flags, addrPortOf(from), nonce); rej != nil {
-			dropped = append(dropped, *rej)
+			dropped = addDropped(dropped, *rej)
 		} else {
-			dropped = append(dropped, *c.reject(ReasonLate, addrPortOf(from), "reply after its exchange ended"))
+			dropped = addDropped(dropped, *c.reject(ReasonLate, addrPortOf(from), "reply after its exchange ended"))
 		}
 	}
 	return dropped

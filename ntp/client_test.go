@@ -254,3 +254,42 @@ func TestExchangeIPv6(t *testing.T) {
 		t.Fatalf("server %v is not IPv6", s.Server)
 	}
 }
+
+// TestExchangeFlood: a flood of forged replies neither ends the exchange
+// nor grows its dropped list without bound, and every packet is counted.
+func TestExchangeFlood(t *testing.T) {
+	const forged = 150
+	peer, err := ntptest.NewFakePeer(false, func(r ntp.Packet) []ntptest.Reply {
+		var out []ntptest.Reply
+		for i := range forged {
+			p := ntptest.GoodReply(r)
+			p.Origin ^= ntp.Timestamp(i + 1)
+			out = append(out, ntptest.Reply{Bytes: ntptest.Bytes(p)})
+		}
+		return append(out, ntptest.Reply{Bytes: ntptest.Bytes(ntptest.GoodReply(r))})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ntp.Dial(peer.Addr(), ntp.ClientConfig{Counter: ntptest.MonoRaw{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, dropped, err := c.Exchange(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSaneSample(t, s)
+	total := 0
+	for _, d := range dropped {
+		if d.Reason != ntp.ReasonWrongOrigin {
+			t.Fatalf("dropped %+v", d)
+		}
+		total += d.Count
+	}
+	if total != forged || len(dropped) > 65 {
+		t.Fatalf("%d entries counting %d packets, want at most 65 counting %d", len(dropped), total, forged)
+	}
+}

@@ -326,7 +326,7 @@ func (s *Source) exchange(ctx context.Context, c *Client, out chan<- Event, at t
 	s.mu.Lock()
 	s.status.Exchanges++
 	for _, d := range dropped {
-		s.rejected[d.Reason]++
+		s.rejected[d.Reason] += uint64(max(d.Count, 1))
 	}
 	s.mu.Unlock()
 	for i := range dropped {
