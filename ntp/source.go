@@ -96,6 +96,8 @@ type SourceStatus struct {
 	KernelStamps  uint64 // samples whose Ta and Tf both came from kernel stamps
 	Rejected      map[Reason]uint64
 	LastSample    time.Time // on the Source's Clock
+	LastReject    Reason    // outcome of the last exchange without a sample
+	LastRejectAt  time.Time // on the Source's Clock
 }
 
 // Source polls one server: resolution, burst, poll period, KoD.
@@ -350,6 +352,7 @@ func (s *Source) exchange(ctx context.Context, c *Client, out chan<- Event, at t
 	}
 	s.mu.Lock()
 	s.rejected[rej.Reason]++
+	s.status.LastReject, s.status.LastRejectAt = rej.Reason, at
 	if rej.Kiss != "" {
 		s.status.Kiss = rej.Kiss
 	}

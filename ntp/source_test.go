@@ -199,7 +199,8 @@ func TestSourceStuckLI3(t *testing.T) {
 			t.Fatalf("event %+v", e)
 		}
 	}
-	if st := src.Status(); st.Samples != 0 || st.Rejected[ntp.ReasonUnsynchronised] < 10 {
+	if st := src.Status(); st.Samples != 0 || st.Rejected[ntp.ReasonUnsynchronised] < 10 ||
+		st.LastReject != ntp.ReasonUnsynchronised || st.LastRejectAt.Before(t0.Add(9*time.Second)) {
 		t.Fatalf("status %+v", st)
 	}
 }
