@@ -41,14 +41,16 @@ line of the input:
                stamp the estimator rejected (its reason goes to stderr with
                the line number); see docs/estimator.md for the other bits
 
-Rejected stamps keep their row. A trace that names several servers (a server
-column, or RADclock v4 sIDs) is replayed with one estimator per server, as
-'dom0d run' runs them, and each row shows its own server's clock. The input is either the project's trace
-format ('dom0d run --record' writes it; '# counter_hz: HZ' header) or a
-RADclock ASCII stamp file (versions 3 and 4, '%' header), detected from the
-first non-empty line. RADclock files do not say the counter frequency:
-give it with --counter-hz. The first malformed line stops the replay with
-an error that names it; rows for the lines before it are written.
+Rejected stamps keep their row. A trace that names several servers (a
+server column, or RADclock v4 sIDs) is replayed with one estimator per
+server, as 'dom0d run' runs them, and each row shows its own server's clock.
+
+The input is either the project's trace format ('dom0d run --record' writes
+it; '# counter_hz: HZ' header) or a RADclock ASCII stamp file (versions 3
+and 4, '%' header), detected from the first non-empty line. RADclock files
+do not say the counter frequency: give it with --counter-hz. The first
+malformed line stops the replay with an error that names it; rows for the
+lines before it are written.
 
 --grid SECONDS adds rows between stamps every SECONDS of nominal counter
 time (counter values last_tf + k*round(SECONDS*counter_hz), below the next
@@ -62,14 +64,16 @@ Examples:
   dom0d replay --in dom0d/testdata/sample.trace
   dom0d replay --in dom0d/testdata/sample.trace --grid 60 --out sample.csv
   dom0d replay --in radclock-stamps.txt --counter-hz 14318180
-  # only the rejected stamps:
-  dom0d replay --in run.trace 2>&1 >/dev/null | grep rejected`,
+  # only the rejected stamps, with their line numbers and reasons:
+  dom0d replay --in run.trace 2>&1 >/dev/null | grep rejected
+  # only the grid rows (status 0x4....... to 0x7.......):
+  dom0d replay --in run.trace --grid 10 | grep -E ',0x[4-7][0-9a-f]{7}$'`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "in", Aliases: []string{"i"}, Usage: "trace `FILE` to replay (- for stdin)", Required: true},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "-", Usage: "write the CSV to `FILE` (- for stdout)"},
-			&cli.Float64Flag{Name: "counter-hz", Usage: "nominal counter frequency in `HZ`, overriding the trace's counter_hz header (required for RADclock files)"},
-			&cli.Float64Flag{Name: "grid", Usage: "add a row every `SECONDS` of counter time between stamps (0: none)"},
-			&cli.Float64Flag{Name: "poll-period", Usage: "poll period in `SECONDS` the estimator is configured with, overriding the trace's poll_period header (default: the estimator's default)"},
+			&cli.Float64Flag{Name: "counter-hz", Usage: "nominal counter frequency in `HZ`, overriding the trace's counter_hz header (required for RADclock files)", DefaultText: "the trace's counter_hz"},
+			&cli.Float64Flag{Name: "grid", Usage: "add a row every `SECONDS` of counter time between stamps", DefaultText: "no grid rows"},
+			&cli.Float64Flag{Name: "poll-period", Usage: "poll period in `SECONDS` the estimator is configured with, overriding the trace's poll_period header", DefaultText: "the trace's poll_period, else 16"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
