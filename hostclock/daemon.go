@@ -573,8 +573,13 @@ func (d *Daemon) servedTime() ntp.ServerReading {
 		return ntp.ServerReading{}
 	}
 	r := ntp.ServerReading{Time: n.Time, RefTime: last.RefTime, MaxError: time.Duration(n.MaxErrorNs)}
-	r.Synced = (n.Status == clockdata.ReadFresh || n.Status == clockdata.ReadLate) &&
-		(last.State == clockdata.StateSynchronised || last.State == clockdata.StateStarving)
+	// Warm-up (fast start), starving and free-running clocks are served:
+	// their root dispersion carries the wider bound. A guess (unsynchronised),
+	// a server fault or a void record is not.
+	switch last.State {
+	case clockdata.StateWarmUp, clockdata.StateSynchronised, clockdata.StateStarving, clockdata.StateFreeRunning:
+		r.Synced = n.Status == clockdata.ReadFresh || n.Status == clockdata.ReadLate
+	}
 	if side, minRTT, ok := d.engine.PreferredSide(); ok {
 		r.UpstreamStratum = side.Stratum
 		r.RootDelay = time.Duration(side.RootDelay) + time.Duration(minRTT*1e9)

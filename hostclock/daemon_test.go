@@ -6,14 +6,17 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	beevik "github.com/beevik/ntp"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xenradclock/xenradclock/bintime"
@@ -382,6 +385,7 @@ func TestDaemonAgainstChronyd(t *testing.T) {
 	ctr := simCounter(t, dir, 30)
 	cfg := testConfig(t, dir, []string{cd.Addr.String()})
 	cfg.Record = filepath.Join(dir, "stamps.trace")
+	cfg.ServeNTP = "127.0.0.1:0"
 	r := startDaemon(t, cfg, Options{Counter: ctr})
 	waitFor(t, 20*time.Second, "a preferred server that counts", counted(r.d, 22))
 	off, slack, n := pageOffset(t, cfg.Page, ctr, func() bintime.Time {
@@ -397,6 +401,31 @@ func TestDaemonAgainstChronyd(t *testing.T) {
 	side, _, ok := r.d.Engine().PreferredSide()
 	if !ok || side.Stratum != 1 {
 		t.Errorf("chronyd's side info %+v", side)
+	}
+
+	// serve_ntp: a stock NTP client (beevik/ntp) gets the host clock at
+	// stratum 2 with chronyd as reference and a root distance equal to the
+	// guaranteed bound.
+	host, port, _ := net.SplitHostPort(r.d.NTPAddr())
+	pn, _ := strconv.Atoi(port)
+	resp, err := beevik.QueryWithOptions(host, beevik.QueryOptions{Port: pn, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("query of the NTP service: %v", err)
+	}
+	if err := resp.Validate(); err != nil {
+		t.Errorf("NTP service reply invalid: %v", err)
+	}
+	last := r.d.Publisher().Last()
+	if resp.Stratum != 2 || resp.ReferenceID != 0x7f000001 || resp.Leap == beevik.LeapNotInSync {
+		t.Errorf("NTP service: stratum %d refid %#x leap %d", resp.Stratum, resp.ReferenceID, resp.Leap)
+	}
+	// The root distance is the max error at the time of the reply: at least
+	// the record's bound at its reference point, and only a little more.
+	if rd := resp.RootDistance.Seconds(); rd < float64(last.MaxErrorNs)*1e-9-1e-6 || rd > float64(last.MaxErrorNs)*1e-9+1e-3 {
+		t.Errorf("NTP service root distance %v, record max error %d ns", resp.RootDistance, last.MaxErrorNs)
+	}
+	if math.Abs(resp.ClockOffset.Seconds()) > 1e-3 {
+		t.Errorf("NTP service is %v from the system clock", resp.ClockOffset)
 	}
 
 	// --record: every stamp the estimator saw is in the trace, replayable.

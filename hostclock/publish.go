@@ -103,15 +103,18 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 	// a guess at 500 ppm would drag its error on for minutes. The clock
 	// steps once, onto the first synchronised estimate, with a new
 	// disruption marker; after that it only slews.
-	if p.prev != nil && p.prev.State == clockdata.StateUnsynchronised && raw.State != clockdata.StateUnsynchronised {
-		raw.Disrupt = true
-	}
+	firstSync := p.prev != nil && p.prev.State == clockdata.StateUnsynchronised && raw.State != clockdata.StateUnsynchronised
+	raw.Disrupt = firstSync
 	rec, err := p.builder.Next(p.prev, raw, rd.Count)
 	if err != nil {
 		return 0, err
 	}
-	if p.prev != nil && rec.DisruptionMarker != p.prev.DisruptionMarker {
-		p.log.Warn("clock disruption: new marker", zap.String("server", u.Server),
+	switch {
+	case firstSync:
+		p.log.Info("clock synchronised: stepped onto the first synchronised estimate", zap.String("server", u.Server),
+			zap.String("marker", fmt.Sprintf("%016x", rec.DisruptionMarker)))
+	case p.prev != nil && rec.DisruptionMarker != p.prev.DisruptionMarker:
+		p.log.Warn("clock disruption: correction too large to slew, stepped with a new marker", zap.String("server", u.Server),
 			zap.String("marker", fmt.Sprintf("%016x", rec.DisruptionMarker)))
 	}
 	p.prev = &rec
