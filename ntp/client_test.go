@@ -293,3 +293,32 @@ func TestExchangeFlood(t *testing.T) {
 		t.Fatalf("%d entries counting %d packets, want at most 65 counting %d", len(dropped), total, forged)
 	}
 }
+
+// TestMisbehaviours checks ntptest's catalogue of bad peers (which daemon
+// tests reuse) against the client: each ends as documented.
+func TestMisbehaviours(t *testing.T) {
+	for _, m := range ntptest.Misbehaviours() {
+		peer, err := ntptest.NewFakePeer(false, m.Handler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ntp.Dial(peer.Addr(), ntp.ClientConfig{Counter: ntptest.MonoRaw{}, Timeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, dropped, err := c.Exchange(context.Background())
+		c.Close()
+		peer.Close()
+		var rej *ntp.Rejection
+		if !errors.As(err, &rej) || rej.Reason != m.Reason {
+			t.Errorf("%s: %v, want %v", m.Name, err, m.Reason)
+		}
+		want := []ntp.Reason(nil)
+		if m.Dropped != ntp.ReasonNone {
+			want = []ntp.Reason{m.Dropped}
+		}
+		if got := reasonsOf(dropped); !slices.Equal(got, want) {
+			t.Errorf("%s: dropped %v, want %v", m.Name, got, want)
+		}
+	}
+}
