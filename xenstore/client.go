@@ -248,11 +248,31 @@ func (c *Client) readLoop(cn *connection) {
 		delete(cn.wait, m.ReqID)
 		cn.mu.Unlock()
 		if ch == nil {
-			// A caller that gave up (context) leaves its reply behind.
-			c.log.Debug("reply without waiter", zap.Stringer("type", m.Type), zap.Uint32("req", m.ReqID))
+			c.leftBehind(cn, m)
 			continue
 		}
 		ch <- m // buffered, never blocks
+	}
+}
+
+// leftBehind handles a reply whose caller gave up (context). A transaction
+// it opened would hold a server quota slot until the connection ends: abort
+// it.
+func (c *Client) leftBehind(cn *connection, m Msg) {
+	c.log.Debug("reply without waiter", zap.Stringer("type", m.Type), zap.Uint32("req", m.ReqID))
+	if m.Type == TypeTransactionStart {
+		if id, err := strconv.ParseUint(string(TrimNUL(m.Payload)), 10, 32); err == nil && id != 0 {
+			go c.abandon(cn, TypeTransactionEnd, uint32(id), "", JoinStrings("F"))
+		}
+	}
+}
+
+// abandon sends a clean-up request whose outcome nobody waits for.
+func (c *Client) abandon(cn *connection, typ MsgType, tx uint32, path string, payload []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.roundTrip(ctx, cn, typ, tx, path, payload); err != nil {
+		c.log.Debug("clean-up request failed", zap.Stringer("type", typ), zap.Error(err))
 	}
 }
 
@@ -433,6 +453,11 @@ func (c *Client) roundTrip(ctx context.Context, cn *connection, typ MsgType, tx 
 		cn.mu.Lock()
 		delete(cn.wait, id)
 		cn.mu.Unlock()
+		select {
+		case m := <-ch: // arrived meanwhile: treat it as left behind
+			c.leftBehind(cn, m)
+		default: // the reader will find no waiter and do the same
+		}
 		return Msg{}, fmt.Errorf("xenstore %s %s: %w", typ, path, ctx.Err())
 	}
 	if m.Type == TypeError {

@@ -931,3 +931,35 @@ func TestOutOfOrderReplies(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 }
+
+// A caller that gives up on TRANSACTION_START must not leak the server's
+// transaction: the client aborts it when the late reply arrives.
+func TestAbandonedTransactionAborted(t *testing.T) {
+	e := newEnv(t, xsd.Config{})
+	c := e.dial(e.dom5)
+	ctx := ctxT(t)
+	for i := 0; i < 50; i++ {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel() // often before the reply, sometimes before the send
+		if tx, err := c.StartTransaction(cctx); err == nil {
+			must(t, tx.Abort(ctx)) // the reply won the race: ours to end
+		}
+	}
+	// Requests on a connection are answered in order: after this reply
+	// every TRANSACTION_START above has been handled and its reply read.
+	_, err := c.Read(ctx, "domid")
+	must(t, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.Stats().Transactions != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transactions left open", e.srv.Stats().Transactions)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The quota (10) is intact.
+	for i := 0; i < 10; i++ {
+		tx, err := c.StartTransaction(ctx)
+		must(t, err)
+		defer tx.Abort(ctx)
+	}
+}

@@ -100,6 +100,15 @@ func (c *Client) Watch(ctx context.Context, path, token string) (*Watch, error) 
 		c.wmu.Lock()
 		delete(c.watches, w)
 		c.wmu.Unlock()
+		if ctx.Err() != nil {
+			// Given up after sending: the server may have registered it.
+			c.mu.Lock()
+			cn := c.conn
+			c.mu.Unlock()
+			if cn != nil {
+				go c.abandon(cn, TypeUnwatch, 0, path, JoinStrings(path, token))
+			}
+		}
 		return nil, err
 	}
 	go w.pump()
