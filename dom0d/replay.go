@@ -20,6 +20,10 @@ func init() { commands = append(commands, replayCommand()) }
 // a damaged trace cannot turn into billions of rows.
 const maxGridRows = 1_000_000
 
+// maxServers bounds the distinct servers of one trace, each with its own
+// estimator; RADclock's sID has 256 values.
+const maxServers = 256
+
 func replayCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "replay",
@@ -183,9 +187,14 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 	// One estimator per server, as 'dom0d run' keeps one per server; a
 	// single-server trace has exactly one.
 	ests := map[string]*clocksync.Estimator{}
-	estimator := func(server string) (*clocksync.Estimator, error) {
+	estimator := func(server string, line int) (*clocksync.Estimator, error) {
 		if e, ok := ests[server]; ok {
 			return e, nil
+		}
+		if len(ests) == maxServers {
+			// Each estimator holds its history (about 170 kB): bound the memory.
+			return nil, fmt.Errorf("%s: line %d: server %q would be server number %d; replay keeps at most %d",
+				opt.name, line, server, maxServers+1, maxServers)
 		}
 		e, err := clocksync.New(cfg)
 		if err != nil {
@@ -220,10 +229,7 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 			break
 		}
 		if err != nil {
-			if ferr := w.Flush(); ferr != nil {
-				return st, errors.Join(fmt.Errorf("%s: %w", opt.name, err), ferr)
-			}
-			return st, fmt.Errorf("%s: %w", opt.name, err)
+			return st, errors.Join(fmt.Errorf("%s: %w", opt.name, err), w.Flush())
 		}
 		tf := rec.Stamp.Tf
 		if step != 0 && have && tf > lastTf && params.Status&clocksync.StatusUnsync == 0 {
@@ -245,9 +251,9 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 				st.grid++
 			}
 		}
-		est, err := estimator(rec.Stamp.Side.Server)
+		est, err := estimator(rec.Stamp.Side.Server, rec.Line)
 		if err != nil {
-			return st, err
+			return st, errors.Join(err, w.Flush())
 		}
 		res := est.Process(rec.Stamp)
 		params = res.Params

@@ -341,6 +341,19 @@ func TestReplaySeveralServers(t *testing.T) {
 	if len(ests) != 2 {
 		t.Fatalf("%d servers", len(ests))
 	}
+	// Memory stays bounded whatever the trace: at most 256 servers.
+	var many strings.Builder
+	many.WriteString("# counter_hz: 1e9\n# fields: Ta Tb Te Tf server\n")
+	for k := range 300 {
+		fmt.Fprintf(&many, "%d 1700000000 1700000000 %d s%d\n", k*1000, k*1000+500, k)
+	}
+	csv, _, _, err = runReplay(t, many.String(), replayOptions{name: "many"})
+	if err == nil || !strings.Contains(err.Error(), `many: line 259: server "s256" would be server number 257`) {
+		t.Errorf("error %v", err)
+	}
+	if rows := parseCSV(t, csv); len(rows) != 256 {
+		t.Errorf("%d rows before the 257th server", len(rows))
+	}
 }
 
 func TestReplayMalformed(t *testing.T) {
