@@ -114,6 +114,8 @@ type Source struct {
 	rejected     [numReasons]uint64
 	running      bool
 	lastResolved time.Time
+	addrs        []netip.Addr // the server's known addresses
+	failed       bool         // the current address had a network error: try the next
 }
 
 // NewSource validates cfg and returns a Source ready to Run.
@@ -294,6 +296,11 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 			if !errors.As(err, &rej) {
 				rej = &Rejection{Reason: ReasonNetwork, Detail: err.Error()}
 			}
+			s.mu.Lock()
+			s.status.Exchanges++
+			s.rejected[rej.Reason]++
+			s.status.LastReject, s.status.LastRejectAt = rej.Reason, last
+			s.mu.Unlock()
 			if !s.emit(ctx, out, Event{Time: last, Reject: rej}) {
 				return nil
 			}
@@ -357,6 +364,8 @@ func (s *Source) exchange(ctx context.Context, c *Client, out chan<- Event, at t
 		s.status.Kiss = rej.Kiss
 	}
 	switch rej.Reason {
+	case ReasonNetwork:
+		s.failed = true
 	case ReasonKoDRate:
 		// Double the effective period, bounded; it stays backed off.
 		s.backoff = min(2*max(s.poll, s.backoff), MaxPoll)
@@ -378,47 +387,59 @@ func (s *Source) emit(ctx context.Context, out chan<- Event, ev Event) bool {
 }
 
 // ensureClient resolves the server when due and (re)opens the socket when
-// its address changed. On a resolution failure it keeps the old socket.
+// its address changed or failed. A failed re-resolution keeps the known
+// addresses; after a network error the next address is tried, so a name
+// with an unreachable IPv6 address still reaches its IPv4 one.
 func (s *Source) ensureClient(ctx context.Context, c *Client, now time.Time) (*Client, error) {
 	literal, _ := netip.ParseAddr(s.host)
-	if c != nil && (literal.IsValid() || now.Sub(s.lastResolved) < s.cfg.ResolveEvery) {
-		return c, nil
-	}
-	var addrs []netip.Addr
 	if literal.IsValid() {
-		addrs = []netip.Addr{literal}
-	} else {
+		s.addrs = []netip.Addr{literal.Unmap()}
+	} else if len(s.addrs) == 0 || now.Sub(s.lastResolved) >= s.cfg.ResolveEvery {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var err error
-		addrs, err = s.cfg.Resolver(rctx, s.cfg.Network, s.host)
+		addrs, err := s.cfg.Resolver(rctx, s.cfg.Network, s.host)
 		cancel()
 		s.lastResolved = now
-		if err != nil || len(addrs) == 0 {
-			if c != nil {
-				return c, nil
+		if err == nil && len(addrs) > 0 {
+			s.addrs = s.addrs[:0]
+			for _, a := range addrs {
+				s.addrs = append(s.addrs, a.Unmap())
 			}
+		} else if len(s.addrs) == 0 {
 			detail := "no addresses"
 			if err != nil {
 				detail = err.Error()
 			}
-			return nil, &Rejection{Reason: ReasonResolve, Detail: fmt.Sprintf("resolving %q: %s", s.host, detail)}
+			return c, &Rejection{Reason: ReasonResolve, Detail: fmt.Sprintf("resolving %q: %s", s.host, detail)}
 		}
 	}
-	want := netip.AddrPortFrom(addrs[0].Unmap(), s.port)
+	cur := -1
 	if c != nil {
-		for _, a := range addrs {
-			if a.Unmap() == c.Server().Addr() {
-				return c, nil // still valid: no churn
+		for i, a := range s.addrs {
+			if a == c.Server().Addr() {
+				cur = i
 			}
 		}
+	}
+	if cur >= 0 && !s.failed {
+		return c, nil // still valid: no churn
+	}
+	idx := 0
+	if cur >= 0 {
+		idx = (cur + 1) % len(s.addrs)
+	}
+	if c != nil {
 		c.Close()
 	}
+	s.failed = false
+	want := netip.AddrPortFrom(s.addrs[idx], s.port)
 	cfg := s.cfg.Client
 	if interval := min(s.effectivePoll(), s.cfg.BurstInterval); cfg.Timeout > interval/2 {
 		cfg.Timeout = interval / 2
 	}
 	nc, err := Dial(want, cfg)
 	if err != nil {
+		// Rotate past this address next time too.
+		s.addrs = append(s.addrs[idx+1:], s.addrs[:idx+1]...)
 		return nil, &Rejection{Reason: ReasonNetwork, Server: want, Detail: err.Error()}
 	}
 	s.mu.Lock()

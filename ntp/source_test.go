@@ -299,3 +299,29 @@ func TestNewSourceRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceAddressFailover: a name whose first address cannot be sent to
+// (the limited broadcast address: the kernel refuses, nothing leaves the
+// host) moves on to its next address.
+func TestSourceAddressFailover(t *testing.T) {
+	peer := goodPeer(t)
+	resolver := func(context.Context, string, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("255.255.255.255"), peer.Addr().Addr()}, nil
+	}
+	src, err := ntp.NewSource(ntp.SourceConfig{Server: "ntp.test:" + itoa(peer.Addr().Port()), Resolver: resolver,
+		Poll: 16 * time.Second, NoBurst: true,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: ntptest.NewVirtualClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := runSource(t, src, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].Reject == nil || evs[0].Reject.Reason != ntp.ReasonNetwork || evs[1].Sample == nil || evs[2].Sample == nil {
+		t.Fatalf("events %+v %+v %+v", evs[0].Reject, evs[1].Reject, evs[2].Reject)
+	}
+	if st := src.Status(); st.Addr != peer.Addr() || st.Rejected[ntp.ReasonNetwork] != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
