@@ -235,6 +235,14 @@ func (e *Estimator) CounterChanged(hz float64) {
 // Process takes one stamp. It is deterministic and allocation-free in the
 // steady state.
 func (e *Estimator) Process(s Stamp) Result {
+	// A counter far behind the previous stamp is a new counter (a reboot,
+	// or a state restored on another boot): start over rather than reject
+	// every stamp from now on.
+	if st := &e.st; st.HaveLast && s.Ta < st.Last.Ta && s.Ta != 0 &&
+		float64(st.Last.Ta-s.Ta)*st.Phat > max(10*st.Poll, 600) {
+		st.Sticky |= StatusCounterReset
+		e.reset(st.Poll)
+	}
 	if reason := e.filter(s); reason != "" {
 		p := e.st.P
 		p.Status |= StatusRejected
@@ -274,6 +282,8 @@ func (e *Estimator) filter(s Stamp) string {
 		return "duplicate of the previous stamp"
 	case st.HaveLast && s.Ta <= st.Last.Ta:
 		return "Ta is not after the previous stamp's Ta"
+	case st.HaveLast && s.Tf <= st.Last.Tf:
+		return "Tf is not after the previous stamp's Tf (reordered reply)"
 	case s.Tf-s.Ta < 120:
 		return "RTT below 120 counter ticks"
 	case s.Side.Leap == 3:
@@ -384,17 +394,6 @@ func (e *Estimator) process(s Stamp) {
 		e.first(&r, status)
 		return
 	}
-	// A counter that ran far backwards relative to the anchor is a new
-	// counter in disguise: start over.
-	if int64(s.Tf-st.Kc) < 0 {
-		st.Sticky |= StatusCounterReset
-		e.reset(st.Poll)
-		st.I = 1
-		e.first(&r, status|StatusCounterReset)
-		return
-	}
-
-	prevGood := st.LastGoodTf
 	e.predict(s.Tf)
 	warm := i < st.WarmupWin
 	far := st.RTThat > 3e-3
@@ -512,7 +511,6 @@ func (e *Estimator) process(s Stamp) {
 	} else {
 		st.StepAt = 0
 	}
-	_ = prevGood
 	e.publish(status, warm, eb, &prev)
 }
 

@@ -157,6 +157,43 @@ func TestCounterChange(t *testing.T) {
 	if m := quantile(errs, 0.5); m > 6e-6 {
 		t.Errorf("median %.2fµs", m*1e6)
 	}
+
+	// Without being told (a reboot under a restored state), a counter far
+	// behind is detected; a slightly reordered reply is only rejected.
+	e, _ = clocksync.New(clocksync.DefaultConfig())
+	for _, s := range stamps {
+		e.Process(s)
+	}
+	last := stamps[len(stamps)-1]
+	re := last
+	re.Ta, re.Tf = last.Ta+1000, last.Tf-1000
+	re.Tb = re.Tb.Add(bintime.FromNanos(1000))
+	if r := e.Process(re); r.Accepted {
+		t.Error("reordered reply accepted")
+	}
+	sc.Osc.NominalHz = 1e9
+	s, _ = sim.New(sc)
+	errs = errs[:0]
+	first = true
+	for _, ex := range s.Run() {
+		if ex.Lost {
+			continue
+		}
+		r := e.Process(ex.Stamp)
+		if !r.Accepted {
+			t.Fatalf("stamp after a counter restart rejected: %s", r.Reason)
+		}
+		if first && r.Params.Status&clocksync.StatusCounterReset == 0 {
+			t.Error("counter restart not reported")
+		}
+		first = false
+		if ex.T < 600 {
+			errs = append(errs, math.Abs(r.Params.Absolute(ex.Stamp.Tf).Sub(s.TrueTime(ex.Stamp.Tf)).Float()))
+		}
+	}
+	if m := quantile(errs, 0.5); m > 6e-6 {
+		t.Errorf("after a counter restart: median %.2fµs", m*1e6)
+	}
 }
 
 // A 50 ms lie right after a 23.5 h outage is still rejected; an honest
