@@ -288,6 +288,16 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		// Late by a whole interval or more (the host was suspended, the
+		// exchange overran): start again from now instead of replaying the
+		// missed slots back to back. Later by less keeps the grid.
+		interval := s.effectivePoll()
+		if burstLeft > 0 {
+			interval = s.cfg.BurstInterval
+		}
+		if now := clk.Now(); now.Sub(next) >= interval {
+			next = now
+		}
 		last = next
 		var err error
 		client, err = s.ensureClient(ctx, client, last)
@@ -321,8 +331,6 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 		if burstLeft > 0 {
 			next = last.Add(s.cfg.BurstInterval)
 		}
-		// An exchange that overran its slot is followed at once, with no
-		// catching up on missed slots (the wait loop sees d <= 0).
 	}
 }
 

@@ -325,3 +325,37 @@ func TestSourceAddressFailover(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// jumpClock is a VirtualClock whose Now can be pushed forward, as after a
+// suspend.
+type jumpClock struct {
+	*ntptest.VirtualClock
+	jump atomic.Int64
+}
+
+func (c *jumpClock) Now() time.Time { return c.VirtualClock.Now().Add(time.Duration(c.jump.Load())) }
+
+// TestSourceMissedSlots: after the clock jumps past several slots the source
+// polls once, then keeps the period from there, without replaying the
+// missed slots back to back.
+func TestSourceMissedSlots(t *testing.T) {
+	peer := goodPeer(t)
+	clk := &jumpClock{VirtualClock: ntptest.NewVirtualClock(t0)}
+	waits := 0
+	clk.OnAfter(func(time.Duration) {
+		if waits++; waits == 2 { // while waiting after the second exchange
+			clk.jump.Store(int64(100 * time.Second))
+		}
+	})
+	src, _ := ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 16 * time.Second, NoBurst: true,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: clk})
+	evs, err := runSource(t, src, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := time.Second
+	want := []time.Duration{0, 16 * s, 132 * s, 148 * s, 164 * s, 180 * s}
+	if got := offsets(evs); !equalDurations(got, want) {
+		t.Fatalf("schedule\n got %v\nwant %v", got, want)
+	}
+}
