@@ -4,7 +4,7 @@
 // xenstored inside the test VMs, so that the client is proven on both.
 //
 // Only behaviour that xenstored and the embedded server share is checked.
-// Dom0 runs Dom0 on a privileged connection (xenstored's socket); Guest runs
+// Dom0 runs on a privileged connection (xenstored's socket); Guest runs
 // in a guest (over /dev/xen/xenbus) after Dom0Prepare has made the nodes it
 // expects.
 package xstest
