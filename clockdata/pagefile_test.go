@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/counter"
 )
 
 func TestPageFileLifecycle(t *testing.T) {
@@ -246,5 +247,94 @@ func TestSeqWrapAndDeadWriter(t *testing.T) {
 	}
 	if got, seq, err := p.Record(); err != nil || seq != 8 || got.Generation != r.Generation {
 		t.Errorf("after a dead writer: seq %d gen %d, %v", seq, got.Generation, err)
+	}
+}
+
+// hookCounter runs before() inside Read, then reads the real counter: a
+// migration injected between the page read and the counter read.
+type hookCounter struct {
+	counter.Counter
+	before func()
+}
+
+func (h hookCounter) Read() (counter.Reading, error) {
+	if h.before != nil {
+		h.before()
+	}
+	return h.Counter.Read()
+}
+
+// TestSimulatedMigrationDuringRead uses the real simulated counter: a guest
+// on host A reads a page published for A's timeline; the guest is migrated
+// to host B inside the counter read. The read must be "disrupted" with no
+// time; once the page is republished for B's timeline it reads fresh.
+func TestSimulatedMigrationDuringRead(t *testing.T) {
+	dir := t.TempDir()
+	hostA, hostB, guest := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "guest")
+	if err := counter.CreateSimHost(hostA, counter.SimHostConfig{HostID: 1, NominalHz: 1e9, PPM: 10, Offset: 5e12}); err != nil {
+		t.Fatal(err)
+	}
+	if err := counter.CreateSimHost(hostB, counter.SimHostConfig{HostID: 2, NominalHz: 1e9, PPM: -30, Offset: 9e12}); err != nil {
+		t.Fatal(err)
+	}
+	if err := counter.MigrateSim(guest, hostA); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := counter.OpenSimulated(guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	publish := func(w *Writer, prev *Record) Record {
+		rd, err := sim.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		per, _ := PeriodFromFloat(1e-9)
+		raw := Raw{HostID: [16]byte{byte(rd.Identity)}, CounterKind: counter.KindSimulated, CounterHz: 1e9,
+			CounterIdentity: rd.Identity, State: StateSynchronised, RefCount: rd.Count,
+			RefTime: bintime.Time{Sec: 1700000000}, Period: per, MaxErrorNs: 1000, PollNs: 16e9}
+		r, err := Next(prev, raw, rd.Count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Publish(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	path := filepath.Join(dir, "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ra := publish(w, nil)
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if n, err := p.Now(sim); err != nil || n.Status != ReadFresh {
+		t.Fatalf("before the migration: %v %+v", err, n)
+	}
+	migrating := hookCounter{Counter: sim, before: func() {
+		if err := counter.MigrateSim(guest, hostB); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	n, err := p.Now(migrating)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Status != ReadDisrupted || !n.Time.IsZero() || n.Generation != ra.Generation {
+		t.Fatalf("migration inside the counter read: %+v", n)
+	}
+	rb := publish(w, &ra) // the new host's publisher catches up
+	if rb.DisruptionMarker == ra.DisruptionMarker {
+		t.Error("a new timeline kept the disruption marker")
+	}
+	if n, err := p.Now(sim); err != nil || n.Status != ReadFresh || n.Generation != rb.Generation {
+		t.Fatalf("after republishing: %v %+v", err, n)
 	}
 }
