@@ -67,13 +67,15 @@ type state struct {
 	LastGoodEB    float64
 	LastGoodSdRho float64 // rate standard deviation right after the last good update
 
-	RTThat     float64 // minimum RTT of the current path level, s
-	BaseN      int64   // stamps behind RTThat
-	MeanPe     float64 // mean point error of usable stamps
-	LastShiftI int64
-	Beta       float64 // carried asymmetry of the current level, s
-	BetaVar    float64
-	Levels     [maxLevels]level
+	RTThat      float64 // minimum RTT of the current path level, s
+	BaseN       int64   // stamps behind RTThat
+	MeanPe      float64 // mean point error of usable stamps
+	LastShiftI  int64
+	Beta        float64 // carried asymmetry of the current level, s
+	BetaVar     float64
+	Refine      int64 // stamps left to refine a new level's asymmetry
+	RefineStart int64
+	Levels      [maxLevels]level
 
 	PStamp      rec // long-baseline period reference
 	PStampPe    float64
@@ -440,6 +442,8 @@ func (e *Estimator) process(s Stamp) {
 	}
 	update := false
 	switch {
+	case st.Refine > 0:
+		e.refine(i, s.Tf, offQual)
 	case !quality:
 		status |= StatusOffsetQuality
 	case qualWarn:
@@ -715,6 +719,7 @@ func (e *Estimator) downshift(i int64, r *rec) {
 			}
 		}
 	}
+	st.Refine = 0
 	if best >= 0 {
 		l := st.Levels[best]
 		st.Beta, st.BetaVar = l.Beta, l.BetaVar
@@ -722,11 +727,40 @@ func (e *Estimator) downshift(i int64, r *rec) {
 		st.BaseN = max(st.BaseN, 64)
 	} else {
 		st.Beta = e.yMid(r) + st.F.X[1]*e.midAge(r, r.Tf) - st.F.X[0]
-		st.BetaVar += st.F.P[0][0]
+		st.BetaVar += st.F.P[0][0] + r.RTT*r.RTT/12
 		st.RTThat = r.RTT
 		st.BaseN = 1
+		// Refine the new level's asymmetry over its first stamps while
+		// the clock free-runs (one stamp alone is a noisy estimate).
+		st.Refine, st.RefineStart = refineStamps, i
 	}
 	st.LastShiftI = i
+}
+
+// refineStamps is how many stamps a new, lower path level's asymmetry is
+// estimated over.
+const refineStamps = 16
+
+// refine re-estimates the carried asymmetry of a new level from its stamps
+// so far against the free-running clock at counter T.
+func (e *Estimator) refine(i int64, T uint64, offQual float64) {
+	st := &e.st
+	var sw, swz float64
+	for j := st.RefineStart; j <= i; j++ {
+		r := e.ring(j)
+		pe := max(r.RTT-st.RTThat, 0)
+		if pe > offQual {
+			continue
+		}
+		w := 1 / (pe*pe/12 + e.cfg.PointNoise*e.cfg.PointNoise)
+		sw += w
+		swz += w * (e.yMid(r) - (st.F.X[0] - st.F.X[1]*e.midAge(r, T)))
+	}
+	if sw > 0 {
+		st.Beta = swz / sw
+		st.BetaVar = 1/sw + st.F.P[0][0]
+	}
+	st.Refine--
 }
 
 // upshift handles a sustained RTT increase: the new level's asymmetry is
@@ -735,6 +769,18 @@ func (e *Estimator) downshift(i int64, r *rec) {
 func (e *Estimator) upshift(i int64, newMin, offQual float64) {
 	st := &e.st
 	e.rememberLevel(i)
+	st.Refine = 0
+	tol := 10 * e.cfg.TSLimit
+	for k := range st.Levels {
+		// Back up to a level seen before: its asymmetry is known exactly.
+		if l := &st.Levels[k]; l.Used && l.RTT <= newMin+tol/8 && newMin-l.RTT < tol/4 && l.RTT > st.RTThat+tol/2 {
+			st.Beta, st.BetaVar = l.Beta, l.BetaVar
+			st.RTThat = min(l.RTT, newMin)
+			st.BaseN = max(st.BaseN, st.ShiftWin)
+			st.LastShiftI = i
+			return
+		}
+	}
 	T := e.ring(i).Tf
 	var sw, swz float64
 	for j := i - st.ShiftWin + 1; j <= i; j++ {

@@ -244,3 +244,42 @@ func TestDifferenceClock(t *testing.T) {
 		}
 	}
 }
+
+// A symmetric shift carries no asymmetry; an asymmetric shortening of the
+// path (a downward shift to a new level) is carried and undone when the
+// path returns up to its known level.
+func TestOtherShifts(t *testing.T) {
+	sc := sim.LAN(14, dur(2*day))
+	sc.Path.Shifts = []sim.LevelShift{{Start: 30000, End: 30000 + 4*3600, Fwd: 0.5e-3, Back: 0.5e-3}}
+	var worst, asym float64
+	st := runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		if ex.T > 20000 {
+			worst = max(worst, math.Abs(e))
+			asym = max(asym, math.Abs(r.Params.Asymmetry))
+		}
+	}})
+	checkCommon(t, st, true)
+	t.Logf("symmetric 0.5 ms shift for 4 h: max |error| %.1fµs, max carried asymmetry %.1fµs", worst*1e6, asym*1e6)
+	if worst > 50e-6 || asym > 20e-6 {
+		t.Errorf("symmetric shift: max |error| %.1fµs, carried asymmetry %.1fµs", worst*1e6, asym*1e6)
+	}
+
+	sc = sim.LAN(15, dur(2*day))
+	sc.Path.MinFwd, sc.Path.MinBack = 1e-3, 1e-3
+	sc.Path.Shifts = []sim.LevelShift{{Start: 30000, End: 30000 + 6*3600, Fwd: -0.6e-3}}
+	worst = 0
+	var carried bool
+	st = runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		if ex.T > 20000 {
+			worst = max(worst, math.Abs(e))
+		}
+		if r.Params.Status&clocksync.StatusAsymmetry != 0 {
+			carried = true
+		}
+	}})
+	checkCommon(t, st, false)
+	t.Logf("0.6 ms forward shortening for 6 h: max |error| %.1fµs", worst*1e6)
+	if worst > 50e-6 || !carried {
+		t.Errorf("asymmetric downshift: max |error| %.1fµs, carried %v", worst*1e6, carried)
+	}
+}
