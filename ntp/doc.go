@@ -39,6 +39,11 @@
 //	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "192.0.2.1:123", Time: clockReading})
 //	go srv.Serve(ctx)
 //
+// Under a flood, the packets dropped during one exchange are aggregated per
+// reason past 64 entries: count Rejection.Count, not events, or read
+// Source.Status().Rejected. ntptest.Misbehaviours lists bad peers, with the
+// reasons they must produce, for daemon tests.
+//
 // docs/ntp.md describes the exchange, the timestamping methods, every
 // rejection reason, kiss-o'-death handling and the server's behaviour.
 package ntp

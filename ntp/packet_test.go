@@ -207,3 +207,25 @@ func FuzzDecode(f *testing.F) {
 		_ = q.Receive.Time()
 	})
 }
+
+func BenchmarkDecode(b *testing.B) {
+	p := Packet{Version: 4, Mode: ModeServer, Stratum: 1, Transmit: 1}
+	buf, _ := p.MarshalBinary()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	p := Packet{Version: 4, Mode: ModeServer, Stratum: 1, Transmit: 1}
+	var buf [HeaderLen]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.AppendBinary(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
