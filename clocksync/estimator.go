@@ -409,14 +409,14 @@ func (e *Estimator) process(s Stamp) {
 	// RTT levels: downward shifts act at once, upward ones after ShiftWin.
 	*e.ring(i) = r
 	e.dqPush(i, r.RTT)
-	if !warm && r.RTT < st.RTThat-eshift {
+	if i >= st.ShiftWin && r.RTT < st.RTThat-eshift {
 		e.downshift(i, &r)
 		status |= StatusRTTDownshift
 	} else if r.RTT < st.RTThat {
 		st.RTThat = r.RTT
 	}
 	st.BaseN++
-	if !warm && i-st.LastShiftI >= st.ShiftWin {
+	if i >= st.ShiftWin && i-st.LastShiftI >= st.ShiftWin {
 		if m := e.dqMin(); m > st.RTThat+eshift {
 			e.upshift(i, m, offQual)
 			status |= StatusRTTUpshift

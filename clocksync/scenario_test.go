@@ -119,29 +119,31 @@ func TestFarServer(t *testing.T) {
 }
 
 func TestAsymmetricUpshift(t *testing.T) {
-	sc := sim.LAN(10, dur(2*day))
-	start := 30000.0
-	sc.Path.Shifts = []sim.LevelShift{{Start: start, End: start + 6*3600, Fwd: 1e-3}}
-	var worst, worstAfter float64
-	var carried bool
-	st := runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
-		if ex.T >= start-3600 {
-			worst = max(worst, math.Abs(e))
+	// After RADclock's warm-up, and early (40 min in, during it).
+	for _, start := range []float64{30000, 2400} {
+		sc := sim.LAN(10, dur(2*day))
+		sc.Path.Shifts = []sim.LevelShift{{Start: start, End: start + 6*3600, Fwd: 1e-3}}
+		var worst, worstAfter float64
+		var carried bool
+		st := runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+			if ex.T >= start-1200 {
+				worst = max(worst, math.Abs(e))
+			}
+			if ex.T >= start+6*3600 {
+				worstAfter = max(worstAfter, math.Abs(e))
+			}
+			if r.Params.Status&clocksync.StatusAsymmetry != 0 {
+				carried = true
+			}
+		}})
+		checkCommon(t, st, false)
+		t.Logf("1 ms forward upshift for 6 h from %.0f s: max |error| %.1fµs during, %.1fµs after the path returned", start, worst*1e6, worstAfter*1e6)
+		if worst > 50e-6 || worstAfter > 50e-6 {
+			t.Errorf("upshift: max |error| %.1fµs / %.1fµs after > 50µs", worst*1e6, worstAfter*1e6)
 		}
-		if ex.T >= start+6*3600 {
-			worstAfter = max(worstAfter, math.Abs(e))
+		if !carried {
+			t.Error("status never showed the carried asymmetry")
 		}
-		if r.Params.Status&clocksync.StatusAsymmetry != 0 {
-			carried = true
-		}
-	}})
-	checkCommon(t, st, false)
-	t.Logf("1 ms forward upshift for 6 h: max |error| %.1fµs during, %.1fµs after the path returned", worst*1e6, worstAfter*1e6)
-	if worst > 50e-6 || worstAfter > 50e-6 {
-		t.Errorf("upshift: max |error| %.1fµs / %.1fµs after > 50µs", worst*1e6, worstAfter*1e6)
-	}
-	if !carried {
-		t.Error("status never showed the carried asymmetry")
 	}
 }
 
