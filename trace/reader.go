@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clocksync"
@@ -27,10 +28,27 @@ const ntpToUnix = 2208988800
 type Record struct {
 	Line  int // 1-based line number in the file
 	Stamp clocksync.Stamp
-	// TfText is the Tf column exactly as written, for output that must echo
-	// the input verbatim.
+	// TfText is the Tf column exactly as written when that differs from
+	// Tf's decimal form (leading zeros); empty otherwise. TfColumn gives
+	// the column in every case.
 	TfText string
 }
+
+// TfColumn is the Tf column exactly as written in the input.
+func (r Record) TfColumn() string {
+	if r.TfText != "" {
+		return r.TfText
+	}
+	return strconv.FormatUint(r.Stamp.Tf, 10)
+}
+
+// canonicalUint reports whether s is a decimal number as FormatUint writes
+// it: no leading zero unless it is "0".
+func canonicalUint(s string) bool { return len(s) > 0 && (s[0] != '0' || len(s) == 1) }
+
+// bufString views b as a string without copying. The string must not be
+// kept beyond the next read from the bufio.Reader that owns b.
+func bufString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // Reader streams the records of a trace. It detects the format from the
 // first non-empty line, reads the header block before the first data line,
@@ -54,11 +72,14 @@ type Reader struct {
 	maxSide int // highest column in side, 0 when none
 
 	pending     *rawLine     // first data line, read while scanning the header
+	lastServer  string       // the last server column, shared by the stamps that repeat it
 	hdrErrs     []*LineError // header errors not yet returned by Next
 	hdrReported bool
 	err         error // sticky I/O error
 }
 
+// rawLine is one line of input. Its text aliases the bufio buffer and is
+// valid only until the next read: whatever outlives it is cloned.
 type rawLine struct {
 	text      string
 	n         int
@@ -148,7 +169,7 @@ func (r *Reader) readLine() (rawLine, error) {
 		if r.line == 1 {
 			b = bytes.TrimPrefix(b, utf8BOM)
 		}
-		return rawLine{text: string(trimEOL(b)), n: r.line}, nil
+		return rawLine{text: bufString(trimEOL(b)), n: r.line}, nil
 	case errors.Is(err, bufio.ErrBufferFull):
 		r.line++
 		n := r.line
@@ -169,7 +190,7 @@ func (r *Reader) readLine() (rawLine, error) {
 		if r.line == 1 {
 			b = bytes.TrimPrefix(b, utf8BOM)
 		}
-		return rawLine{text: string(trimEOL(b)), n: r.line, noNewline: true}, nil
+		return rawLine{text: bufString(trimEOL(b)), n: r.line, noNewline: true}, nil
 	default:
 		r.err = fmt.Errorf("reading line %d: %w", r.line+1, err)
 		return rawLine{}, r.err
@@ -220,6 +241,7 @@ func (r *Reader) readHeader() error {
 			}
 		}
 		if text[0] != '#' && text[0] != '%' {
+			l.text = strings.Clone(l.text) // outlives the next read
 			r.pending = &l
 			break
 		}
@@ -289,9 +311,9 @@ func (r *Reader) headerLine(text string, n int) *LineError {
 		}
 		r.hdr.PollPeriod = p
 	case "counter":
-		r.hdr.Counter = value
+		r.hdr.Counter = strings.Clone(value)
 	case "server":
-		r.hdr.Server = value
+		r.hdr.Server = strings.Clone(value)
 	case "fields":
 		if r.hdr.Format.IsRADclock() {
 			// The version decides the columns; the names only have to agree.
@@ -442,7 +464,9 @@ func (r *Reader) parseData(text string, n int) (Record, *LineError) {
 		}
 	}
 	rec.Line = n
-	rec.TfText = f[3]
+	if !canonicalUint(f[3]) {
+		rec.TfText = strings.Clone(f[3])
+	}
 	return rec, nil
 }
 
@@ -510,7 +534,10 @@ func (r *Reader) parseSide(si *clocksync.SideInfo, f []string, n int) *LineError
 	var err *LineError
 	var v uint64
 	if c := r.side[colServer]; c != 0 && f[c] != "-" {
-		si.Server = f[c]
+		if f[c] != r.lastServer {
+			r.lastServer = strings.Clone(f[c])
+		}
+		si.Server = r.lastServer
 	}
 	if r.side[colStratum] != 0 {
 		if v, err = small(colStratum, 255); err != nil {

@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -74,7 +75,7 @@ func TestReadProjectFormat(t *testing.T) {
 		t.Fatalf("got %d records, want %d", len(recs), len(stamps))
 	}
 	for i, rec := range recs {
-		if rec.Stamp != stamps[i] || rec.Line != lines[i] || rec.TfText != tfs[i] {
+		if rec.Stamp != stamps[i] || rec.Line != lines[i] || rec.TfColumn() != tfs[i] || rec.TfText != "" {
 			t.Errorf("record %d = %+v, want line %d, Tf %q, %+v", i, rec, lines[i], tfs[i], stamps[i])
 		}
 	}
@@ -445,5 +446,65 @@ func TestLegacyNTPEra(t *testing.T) {
 	_, err := NewReader(strings.NewReader("%\n1 5 2208988801 2\n")).Next()
 	if err == nil || !strings.Contains(err.Error(), "NTP-era seconds but Tb") {
 		t.Errorf("mixed eras: %v", err)
+	}
+}
+
+func TestTfVerbatim(t *testing.T) {
+	recs := readAll(t, NewReader(strings.NewReader("1 2 3 0004\n1 2 3 0\n1 2 3 40\n")))
+	for i, want := range []struct{ text, col string }{{"0004", "0004"}, {"", "0"}, {"", "40"}} {
+		if recs[i].TfText != want.text || recs[i].TfColumn() != want.col {
+			t.Errorf("line %d: TfText %q, TfColumn %q; want %q, %q", recs[i].Line, recs[i].TfText, recs[i].TfColumn(), want.text, want.col)
+		}
+	}
+}
+
+// Records stay intact after later reads: nothing aliases the read buffer.
+func TestRecordsOutliveReads(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# server: header.example\n# counter: tsc\n# fields: Ta Tb Te Tf server\n")
+	for i := range 20000 { // far more than the read buffer
+		fmt.Fprintf(&b, "%d 1.5 2.5 %08d srv%d\n", i, i, i%3)
+	}
+	r := NewReader(strings.NewReader(b.String()))
+	recs := readAll(t, r)
+	h, _ := r.Header()
+	if h.Server != "header.example" || h.Counter != "tsc" {
+		t.Errorf("header %+v", h)
+	}
+	for i, rec := range recs {
+		if want := fmt.Sprintf("srv%d", i%3); rec.Stamp.Side.Server != want || rec.TfColumn() != fmt.Sprintf("%08d", i) {
+			t.Fatalf("record %d: server %q, Tf %q", i, rec.Stamp.Side.Server, rec.TfColumn())
+		}
+	}
+}
+
+// endless repeats one trace line forever.
+type endless struct {
+	line string
+	off  int
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], e.line[e.off:])
+		n += c
+		e.off = (e.off + c) % len(e.line)
+	}
+	return n, nil
+}
+
+func TestReaderNoAllocs(t *testing.T) {
+	r := NewReader(io.MultiReader(strings.NewReader("# counter_hz: 1e9\n# fields: Ta Tb Te Tf server stratum leap refid ttl root_delay root_dispersion\n"),
+		&endless{line: "123456789012345 1800000000.000050798 1800000000.000071259 123456789157616 192.0.2.1 1 0 47505300 64 0.000000000 0.000010000\n"}))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if a := testing.AllocsPerRun(1000, func() {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per record", a)
 	}
 }
