@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,11 +33,11 @@ With --json it prints the status document itself (docs/dom0d.md).`,
 				return fmt.Errorf("%w (is dom0d running? see --status-file)", err)
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
 				return enc.Encode(doc)
 			}
-			return hostclock.FormatStatus(os.Stdout, doc)
+			return hostclock.FormatStatus(c.App.Writer, doc)
 		},
 	}
 }

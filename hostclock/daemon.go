@@ -19,6 +19,10 @@ import (
 	"github.com/xenradclock/xenradclock/xenstore/xsd"
 )
 
+// statusEvery is how often the status file is rewritten when nothing
+// happens (it shows the age of the last stamps).
+const statusEvery = 5 * time.Second
+
 // DefaultEmbeddedSocket is where `xenstore = embedded` listens, so Debian's
 // xenstore-* tools reach it with XENSTORED_PATH.
 const DefaultEmbeddedSocket = "/run/xenradclock/xenstored.socket"
@@ -384,7 +388,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startPollers(pollCtx)
 	tick := time.NewTicker(d.opt.Tick)
 	defer tick.Stop()
-	lastSave := time.Now()
+	lastSave, lastStatus := time.Now(), time.Now()
 	d.writeStatus()
 	for {
 		select {
@@ -410,7 +414,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 					d.log.Warn("publication failed", zap.Error(err))
 				}
 			}
-			d.writeStatus()
+			// Events rewrite the status; between them it only ages.
+			if time.Since(lastStatus) >= statusEvery {
+				lastStatus = time.Now()
+				d.writeStatus()
+			}
 			if d.cfg.State != "" && time.Since(lastSave) >= d.cfg.StateInterval {
 				lastSave = time.Now()
 				if err := d.SaveState(); err != nil {

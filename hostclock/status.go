@@ -76,14 +76,15 @@ type ServerDoc struct {
 	LastError   string            `json:"last_error,omitempty"`
 }
 
-// WriteStatus writes the document atomically, world-readable.
+// WriteStatus writes the document atomically (readers never see half of
+// it), world-readable, without fsync: it is a runtime file, rewritten often.
 func WriteStatus(path string, d *StatusDoc) error {
 	d.Version = 1
 	b, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	return WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return writeFileAtomic(path, append(b, '\n'), 0o644, false)
 }
 
 // ReadStatus reads a status file.
