@@ -27,6 +27,7 @@ type rec struct {
 	Beta    float64 // asymmetry correction in force when it was processed, s
 	RootErr float64 // root dispersion + root delay/2, s
 	Good    bool    // used for an offset update
+	Excl    bool    // excluded from the offset whatever its point error (suspect step, server change)
 }
 
 // level is an RTT level of the path with the asymmetry correction that
@@ -448,6 +449,7 @@ func (e *Estimator) process(s Stamp) {
 		status |= StatusOffsetQuality
 	case qualWarn:
 		status |= StatusOffsetSanity
+		e.ring(i).Excl = true
 	default:
 		suspect := false
 		if st.Updates >= 16 {
@@ -468,6 +470,7 @@ func (e *Estimator) process(s Stamp) {
 		}
 		if float64(s.Tf-st.SuspectSince)*st.Phat < cfg.SuspectHold {
 			status |= StatusServerSuspect | StatusOffsetSanity
+			e.ring(i).Excl = true
 			break
 		}
 		// The step persisted: accept it, loudly, restarting the offset.
@@ -546,7 +549,7 @@ func (e *Estimator) refit(i int64, offQual float64) {
 	for j := int64(0); j <= i; j++ {
 		r := e.ring(j)
 		pe := max(r.RTT-st.RTThat, 0)
-		if pe > offQual {
+		if pe > offQual || r.Excl {
 			continue
 		}
 		R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
@@ -749,7 +752,7 @@ func (e *Estimator) refine(i int64, T uint64, offQual float64) {
 	for j := st.RefineStart; j <= i; j++ {
 		r := e.ring(j)
 		pe := max(r.RTT-st.RTThat, 0)
-		if pe > offQual {
+		if pe > offQual || r.Excl {
 			continue
 		}
 		w := 1 / (pe*pe/12 + e.cfg.PointNoise*e.cfg.PointNoise)
@@ -786,7 +789,7 @@ func (e *Estimator) upshift(i int64, newMin, offQual float64) {
 	for j := i - st.ShiftWin + 1; j <= i; j++ {
 		r := e.ring(j)
 		pe := r.RTT - newMin
-		if pe > offQual {
+		if pe > offQual || r.Excl {
 			continue
 		}
 		w := 1 / (pe*pe/12 + e.cfg.PointNoise*e.cfg.PointNoise)

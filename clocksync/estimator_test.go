@@ -302,3 +302,20 @@ func TestLeapSecond(t *testing.T) {
 		t.Errorf("leap: pending %v, LeapTotal %d, worst %.2fµs", sawPending, p.LeapTotal, worst*1e6)
 	}
 }
+
+// A lie early in the fast start (after the first 16 updates) is not let in
+// by the fast start's refits.
+func TestEarlyLie(t *testing.T) {
+	sc := sim.LAN(52, 2*3600)
+	sc.Server.Faults = []sim.Fault{{Start: 400, End: 800, Offset: 0.05}}
+	var worst float64
+	runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		if ex.T > 300 {
+			worst = max(worst, math.Abs(e))
+		}
+	}})
+	t.Logf("50 ms lie from 400 s to 800 s: max |error| %.1fµs", worst*1e6)
+	if worst > 100e-6 {
+		t.Errorf("early lie followed: max |error| %.1fµs", worst*1e6)
+	}
+}
