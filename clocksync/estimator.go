@@ -503,6 +503,7 @@ func (e *Estimator) process(s Stamp) {
 		st.RecentH = (st.RecentH + 1) % nRecent
 		st.RecentN = min(st.RecentN+1, nRecent)
 	}
+	e.historyCandidate(&r)
 	if i < fastWin && st.StepAt == 0 {
 		e.refit(i, offQual)
 	}
@@ -662,17 +663,13 @@ func (e *Estimator) history(i int64, r *rec) {
 	st := &e.st
 	if i == st.SearchStart {
 		st.Searching = true
-		st.NextP, st.NextPPe, st.NextPRTT, st.NextPCount = *r, max(r.RTT-st.RTThat, 0), st.RTThat, 0
+		st.NextP, st.NextPCount = rec{RTT: math.Inf(1)}, 0
 		st.NextRTThat = r.RTT
 	} else if st.Searching {
 		st.NextRTThat = min(st.NextRTThat, r.RTT)
-		if st.NextPCount < st.WarmupWin && r.RTT < st.NextP.RTT && r.Beta == st.Beta {
-			st.NextP, st.NextPPe, st.NextPRTT = *r, max(r.RTT-st.RTThat, 0), st.RTThat
-		}
-		st.NextPCount++
 	}
 	if i >= st.HistoryEnd && st.Searching {
-		if st.NextP.Beta == st.PStamp.Beta {
+		if !math.IsInf(st.NextP.RTT, 0) && st.NextP.Beta == st.PStamp.Beta {
 			st.PStamp, st.PStampPe, st.PStampRTT = st.NextP, st.NextPPe, st.NextPRTT
 			st.Perr = math.Inf(1)
 		}
@@ -683,9 +680,23 @@ func (e *Estimator) history(i int64, r *rec) {
 		st.SearchStart = i
 		st.HistoryEnd = i + st.HWin/2
 		st.Searching = true
-		st.NextP, st.NextPPe, st.NextPRTT, st.NextPCount = *r, max(r.RTT-st.RTThat, 0), st.RTThat, 0
+		st.NextP, st.NextPCount = rec{RTT: math.Inf(1)}, 0
 		st.NextRTThat = r.RTT
 	}
+}
+
+// historyCandidate offers a stamp, once its fate is known, as the next
+// period reference: the lowest-RTT good stamp of the search's first
+// WarmupWin stamps.
+func (e *Estimator) historyCandidate(r *rec) {
+	st := &e.st
+	if !st.Searching {
+		return
+	}
+	if st.NextPCount < st.WarmupWin && r.Good && r.RTT < st.NextP.RTT && r.Beta == st.Beta {
+		st.NextP, st.NextPPe, st.NextPRTT = *r, max(r.RTT-st.RTThat, 0), st.RTThat
+	}
+	st.NextPCount++
 }
 
 func (e *Estimator) rememberLevel(i int64) {

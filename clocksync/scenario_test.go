@@ -285,3 +285,31 @@ func TestOtherShifts(t *testing.T) {
 		t.Errorf("asymmetric downshift: max |error| %.1fµs, carried %v", worst*1e6, carried)
 	}
 }
+
+// Runs past the history half-windows (3.5 and 7 days), where the period
+// reference and the RTT minimum are renewed.
+func TestHistoryWindows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long runs skipped in -short")
+	}
+	st := runScenario(t, sim.LAN(16, 8*day), runOpts{})
+	checkCommon(t, st, true)
+	checkAccuracy(t, st, 4e-6, 12e-6)
+	sc := sim.LAN(17, 15*day)
+	sc.Poll.Period = 64
+	st = runScenario(t, sc, runOpts{})
+	checkCommon(t, st, true)
+	checkAccuracy(t, st, 4e-6, 12e-6)
+	// The long-term period stays within 0.1 ppm of the truth's average.
+	var worst float64
+	for k, p := range st.params {
+		if st.exs[k].T < 2*day {
+			continue
+		}
+		worst = max(worst, math.Abs(p.Period*1e9*(1+35e-6)-1))
+	}
+	t.Logf("long-term period after 2 days: worst relative error %.3f ppm", worst*1e6)
+	if worst > 0.1e-6 {
+		t.Errorf("long-term period off by %.3f ppm", worst*1e6)
+	}
+}
