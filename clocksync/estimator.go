@@ -92,6 +92,7 @@ type state struct {
 
 	SuspectSince uint64
 	StepAt       uint64
+	RestartTa    uint64 // Ta of a stamp far behind the previous one (0: none)
 
 	LeapsApplied int32
 	LeapNext     int8
@@ -239,18 +240,24 @@ func (e *Estimator) CounterChanged(hz float64) {
 // steady state.
 func (e *Estimator) Process(s Stamp) Result {
 	// A counter far behind the previous stamp is a new counter (a reboot,
-	// or a state restored on another boot): start over rather than reject
-	// every stamp from now on.
-	if st := &e.st; st.HaveLast && s.Ta < st.Last.Ta && s.Ta != 0 &&
-		float64(st.Last.Ta-s.Ta)*st.Phat > max(10*st.Poll, 600) {
+	// or a state restored on another boot): once two such stamps in a row
+	// agree, start over rather than reject every stamp from now on. One
+	// bogus stamp is only rejected.
+	if st := &e.st; st.HaveLast && s.Ta < st.Last.Ta && float64(st.Last.Ta-s.Ta)*st.Phat > max(10*st.Poll, 600) {
+		if reason := e.filterAlone(s); reason != "" {
+			return e.reject(reason)
+		}
+		if st.RestartTa == 0 || s.Ta <= st.RestartTa || float64(s.Ta-st.RestartTa)*st.Phat > 20*st.Poll+60 {
+			st.RestartTa = s.Ta
+			return e.reject("counter far behind the previous stamp: restart suspected, waiting for a second stamp")
+		}
 		st.Sticky |= StatusCounterReset
 		e.reset(st.Poll)
 	}
 	if reason := e.filter(s); reason != "" {
-		p := e.st.P
-		p.Status |= StatusRejected
-		return Result{Reason: reason, Params: p}
+		return e.reject(reason)
 	}
+	e.st.RestartTa = 0
 	e.process(s)
 	if !e.healthy() {
 		// Never publish NaN: start over rather than carry a broken state.
@@ -269,8 +276,31 @@ func (e *Estimator) healthy() bool {
 		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
+func (e *Estimator) reject(reason string) Result {
+	p := e.st.P
+	p.Status |= StatusRejected
+	return Result{Reason: reason, Params: p}
+}
+
 // filter is RADclock's stamp sanity filter plus packet vetting.
 func (e *Estimator) filter(s Stamp) string {
+	if reason := e.filterAlone(s); reason != "" {
+		return reason
+	}
+	st := &e.st
+	switch {
+	case st.HaveLast && toLast(s) == st.Last && s.Side.Server == e.lastServer:
+		return "duplicate of the previous stamp"
+	case st.HaveLast && s.Ta <= st.Last.Ta:
+		return "Ta is not after the previous stamp's Ta"
+	case st.HaveLast && s.Tf <= st.Last.Tf:
+		return "Tf is not after the previous stamp's Tf (reordered reply)"
+	}
+	return ""
+}
+
+// filterAlone is the part of the filter that needs no previous stamp.
+func (e *Estimator) filterAlone(s Stamp) string {
 	st := &e.st
 	switch {
 	case s.Ta == 0 || s.Tf == 0 || s.Tb.IsZero() || s.Te.IsZero():
@@ -281,12 +311,6 @@ func (e *Estimator) filter(s Stamp) string {
 		return "server transmit time Te is before receive time Tb"
 	case s.Tb.Sec < 0 || s.Te.Sec > 1<<40:
 		return "server time out of range"
-	case st.HaveLast && toLast(s) == st.Last && s.Side.Server == e.lastServer:
-		return "duplicate of the previous stamp"
-	case st.HaveLast && s.Ta <= st.Last.Ta:
-		return "Ta is not after the previous stamp's Ta"
-	case st.HaveLast && s.Tf <= st.Last.Tf:
-		return "Tf is not after the previous stamp's Tf (reordered reply)"
 	case s.Tf-s.Ta < 120:
 		return "RTT below 120 counter ticks"
 	case s.Side.Leap == 3:

@@ -175,11 +175,28 @@ func TestCounterChange(t *testing.T) {
 	s, _ = sim.New(sc)
 	errs = errs[:0]
 	first = true
+	// One bogus stamp far behind is rejected and changes nothing.
+	bogus := stamps[5]
+	before := e.Params()
+	if r := e.Process(bogus); r.Accepted || e.Params() != before {
+		t.Fatal("bogus old stamp accepted or changed the clock")
+	}
+	if r := e.Process(re); r.Accepted {
+		t.Fatal("state disturbed by one bogus stamp")
+	}
+	n := 0
 	for _, ex := range s.Run() {
 		if ex.Lost {
 			continue
 		}
 		r := e.Process(ex.Stamp)
+		n++
+		if n == 1 {
+			if r.Accepted {
+				t.Fatal("first stamp far behind accepted without confirmation")
+			}
+			continue
+		}
 		if !r.Accepted {
 			t.Fatalf("stamp after a counter restart rejected: %s", r.Reason)
 		}
