@@ -314,3 +314,74 @@ func TestRunConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// SIGHUP reloads the config file: a file with a mistake is refused whole
+// (the daemon keeps running as it was), a good one adds a server at once.
+func TestRunSIGHUPReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs a dom0d process")
+	}
+	dir := t.TempDir()
+	sim := filepath.Join(dir, "simhost")
+	if err := counter.CreateSimHost(sim, counter.SimHostConfig{HostID: 98, NominalHz: 1e9, PPM: -3}); err != nil {
+		t.Fatal(err)
+	}
+	mono, err := counter.Open("monotonic-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk, err := ntp.NewSkewedClock(mono, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var addrs []string
+	for i := 0; i < 2; i++ {
+		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ctx)
+		defer srv.Close()
+		addrs = append(addrs, srv.Addr().String())
+	}
+	conf := filepath.Join(dir, "dom0d.conf")
+	status := filepath.Join(dir, "status.json")
+	write := func(extra string) {
+		body := fmt.Sprintf("poll = 1s\nburst = 0\ncounter = simulated\nxenstore = none\npage = %s\nstatus = %s\nstate =\nselect_min_stamps = 2\nserver = %s\n%s",
+			filepath.Join(dir, "clock"), status, addrs[0], extra)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	p := startDom0d(t, []string{counter.SimulatedEnv + "=" + sim}, "run", "--config", conf)
+	waitStatus(t, status, 10*time.Second, "a first clock", func(d *hostclock.StatusDoc) bool { return d.Clock.Published })
+
+	write("server = " + addrs[1] + "\nselect_gian = 0.3\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if d := readStatus(t, status); d == nil || len(d.Servers) != 1 {
+		t.Fatalf("a config with a typo was applied: %+v", d)
+	}
+	write("server = " + addrs[1] + "\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, status, 10*time.Second, "the new server polled", func(d *hostclock.StatusDoc) bool {
+		return len(d.Servers) == 2 && d.Servers[1].Address == addrs[1] && d.Servers[1].Accepted > 0 && d.Servers[0].Accepted > 2
+	})
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	out := p.out.String()
+	if !strings.Contains(out, "configuration not reloaded") || !strings.Contains(out, "select_gian") {
+		t.Errorf("the refused reload is not logged with the bad key:\n%s", out)
+	}
+	if !strings.Contains(out, "configuration reloaded") {
+		t.Errorf("the reload is not logged:\n%s", out)
+	}
+}

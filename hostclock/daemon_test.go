@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -532,4 +533,128 @@ func TestDaemonRestartFromState(t *testing.T) {
 		t.Error("state lost, but the disruption marker did not change")
 	}
 	r3.stop()
+}
+
+// Bad input at the daemon level: a server whose answers come with spoofed,
+// wrong-origin and truncated packets, then a kiss-o'-death DENY; and a
+// server stuck at LI=3. Each bad packet is rejected and counted (status and
+// metrics), the liar and the unsynchronised server never drive the clock,
+// and the published clock stays within its bound of the true served time.
+func TestDaemonBadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs the daemon for a few seconds")
+	}
+	dir := t.TempDir()
+	ctr := simCounter(t, dir, 8)
+	good := startSkewed(t, 900*time.Millisecond, 25, []pathDelay{{}}, nil)
+	pkt := func(p ntp.Packet) []byte {
+		b, err := p.MarshalBinary()
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	var mu sync.Mutex
+	asked := 0
+	liar, err := ntptest.NewFakePeer(false, func(req ntp.Packet) []ntptest.Reply {
+		mu.Lock()
+		asked++
+		n := asked
+		mu.Unlock()
+		rd := good.clock.Reading()
+		if n > 12 {
+			kod := ntp.Packet{Version: 4, Mode: ntp.ModeServer, Leap: ntp.LeapUnsync, Stratum: 0,
+				RefID: 0x44454e59, Origin: req.Transmit} // "DENY"
+			return []ntptest.Reply{{Bytes: pkt(kod)}}
+		}
+		// Ten seconds off the served time: a forgery must never show.
+		wrong := rd
+		wrong.Time = wrong.Time.Add(bintime.Time{Sec: 10})
+		spoof := ntp.Response(req, wrong, wrong, -20)
+		other := ntp.Response(req, wrong, wrong, -20)
+		other.Origin ^= 0x5a5a5a5a
+		genuine := ntp.Response(req, rd, good.clock.Reading(), -20)
+		return []ntptest.Reply{
+			{Bytes: pkt(spoof), Spoofed: true},
+			{Bytes: pkt(other)},
+			{Bytes: pkt(genuine)[:20]},
+			{Bytes: pkt(genuine)},
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liar.Close()
+	unsync, err := ntptest.NewFakePeer(false, func(req ntp.Packet) []ntptest.Reply {
+		p := ntp.Response(req, good.clock.Reading(), good.clock.Reading(), -20)
+		p.Leap = ntp.LeapUnsync
+		return []ntptest.Reply{{Bytes: pkt(p)}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsync.Close()
+
+	liarAddr, unsyncAddr := liar.Addr().String(), unsync.Addr().String()
+	cfg := testConfig(t, dir, []string{liarAddr, good.addrs[0], unsyncAddr})
+	cfg.Metrics = "127.0.0.1:0"
+	r := startDaemon(t, cfg, Options{Counter: ctr})
+	waitFor(t, 20*time.Second, "the liar denied and the good server preferred", func() bool {
+		var doc StatusDoc
+		r.d.Engine().Snapshot(&doc)
+		return !doc.Servers[0].Usable && doc.Preferred == good.addrs[0] && !doc.Provisional
+	})
+	var doc StatusDoc
+	r.d.Engine().Snapshot(&doc)
+	lr, ur := doc.Servers[0].Rejected, doc.Servers[2].Rejected
+	for _, reason := range []string{"wrong_source", "wrong_origin", "truncated", "kod_deny"} {
+		if lr[reason] == 0 {
+			t.Errorf("liar: no %s rejection counted: %v", reason, lr)
+		}
+	}
+	if ur["unsynchronised"] == 0 || doc.Servers[2].Accepted != 0 {
+		t.Errorf("LI=3 server: accepted %d, rejected %v", doc.Servers[2].Accepted, ur)
+	}
+	if doc.Servers[0].Accepted == 0 || doc.Servers[0].Accepted > 12 {
+		t.Errorf("liar: %d genuine replies accepted, want 1..12", doc.Servers[0].Accepted)
+	}
+	off, slack, n := pageOffset(t, cfg.Page, ctr, good.now)
+	if math.Abs(off) > float64(n.MaxErrorNs)*1e-9+slack || math.Abs(off) > 5e-3 {
+		t.Errorf("clock affected: %.1f µs from the served time, max error %d ns", off*1e6, n.MaxErrorNs)
+	}
+	// The metrics say the same.
+	resp, err := http.Get("http://" + r.d.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`xenradclock_server_stamps_rejected_total{reason="wrong_origin",server="` + liarAddr + `"}`,
+		`xenradclock_server_stamps_rejected_total{reason="kod_deny",server="` + liarAddr + `"} 1`,
+		`xenradclock_server_stamps_rejected_total{reason="unsynchronised",server="` + unsyncAddr + `"}`,
+		`xenradclock_server_preferred{server="` + good.addrs[0] + `"} 1`,
+		`xenradclock_server_stamps_accepted_total{server="` + good.addrs[0] + `"}`,
+		`xenradclock_server_min_rtt_seconds{server="` + good.addrs[0] + `"}`,
+		`xenradclock_server_period_seconds{server="` + good.addrs[0] + `"}`,
+		`xenradclock_server_offset_seconds{server="` + good.addrs[0] + `"}`,
+		`xenradclock_server_error_bound_seconds{server="` + good.addrs[0] + `"}`,
+		`xenradclock_server_status{server="` + good.addrs[0] + `"}`,
+		`xenradclock_record_generation `,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Nothing more is asked of a server that said DENY.
+	mu.Lock()
+	before := asked
+	mu.Unlock()
+	time.Sleep(1500 * time.Millisecond)
+	mu.Lock()
+	after := asked
+	mu.Unlock()
+	if after != before {
+		t.Errorf("the denied server was asked %d more times", after-before)
+	}
 }

@@ -1,0 +1,104 @@
+package hostclock
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/clocksync"
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/xenstore"
+	"github.com/xenradclock/xenradclock/xenstore/xsd"
+)
+
+func testRecord(t *testing.T, prev *clockdata.Record, at uint64) clockdata.Record {
+	t.Helper()
+	p := clocksync.Params{Period: 1e-9, RefCount: at, RefTime: bintime.Time{Sec: 1_790_000_000},
+		ErrorBound: 1e-6, MaxError: 1e-5, RateErrorBound: 1e-7, MaxErrorRate: 15e-6}
+	raw, err := clockdata.RawFromParams(p, [16]byte{1}, clockdata.CounterInfo{Kind: counter.KindSimulated, Hz: 1e9, Identity: 7}, 16e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := clockdata.Next(prev, raw, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// After the Xenstore server restarts without its tree (no persistence), the
+// sink writes the record and both permissions again, on its own.
+func TestXenstoreSinkRepublishesAfterReconnect(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "xs.sock")
+	s1, err := xsd.New(xsd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := xenstore.DialSocket(ctx, sock, xenstore.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sink := NewXenstoreSink(c, "/xenradclock/clock", nil)
+	defer sink.Close()
+	rec := testRecord(t, nil, 5e9)
+	if err := sink.Publish(&rec); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := rec.MarshalText()
+
+	s1.Close()
+	os.Remove(sock)
+	s2, err := xsd.New(xsd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	check, err := xenstore.DialSocket(ctx, sock, xenstore.WithoutReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := check.Read(ctx, "/xenradclock/clock")
+		if err == nil && string(got) == string(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record not re-published after the server restart: %q, %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range []string{"/xenradclock", "/xenradclock/clock"} {
+		perms, err := check.GetPerms(ctx, p)
+		if err != nil || perms.String() != "r0" {
+			t.Errorf("%s permissions after re-publication: %v %v", p, perms, err)
+		}
+	}
+	// Updates go on through the reconnected client.
+	rec2 := testRecord(t, &rec, 6e9)
+	if err := sink.Publish(&rec2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := check.Read(ctx, "/xenradclock/clock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := clockdata.ParseText(string(got)); err != nil || r.Generation != rec2.Generation {
+		t.Errorf("after reconnection: generation %d, %v", r.Generation, err)
+	}
+}
