@@ -336,3 +336,41 @@ func TestEarlyLie(t *testing.T) {
 		t.Errorf("early lie followed: max |error| %.1fµs", worst*1e6)
 	}
 }
+
+// A counter that jumps forward (the clock's reading jumps with it) looks
+// like a server step: flagged, then accepted after SuspectHold, after which
+// the clock is accurate again.
+func TestCounterJumpForward(t *testing.T) {
+	sc := sim.LAN(53, 6*3600)
+	s, _ := sim.New(sc)
+	e, _ := clocksync.New(clocksync.DefaultConfig())
+	const jump = uint64(1000e9)
+	var flagged, after int
+	var worst float64
+	var acceptedAt float64
+	for _, ex := range s.Run() {
+		if ex.Lost {
+			continue
+		}
+		st := ex.Stamp
+		if ex.T >= 7200 {
+			st.Ta += jump
+			st.Tf += jump
+		}
+		p := e.Process(st).Params
+		if p.Status&clocksync.StatusServerSuspect != 0 {
+			flagged++
+		}
+		if p.Status&clocksync.StatusServerStep != 0 && acceptedAt == 0 {
+			acceptedAt = ex.T
+		}
+		if acceptedAt > 0 && ex.T > acceptedAt+600 {
+			after++
+			worst = max(worst, math.Abs(p.Absolute(st.Tf).Sub(s.TrueTime(st.Tf-jump)).Float()))
+		}
+	}
+	t.Logf("counter jump of 1000 s: %d stamps flagged, accepted after %.0f s, max |error| from 10 min later %.2fµs", flagged, acceptedAt-7200, worst*1e6)
+	if flagged < 100 || acceptedAt == 0 || after < 100 || worst > 12e-6 {
+		t.Errorf("counter jump: flagged %d, accepted at %v, worst %.2fµs", flagged, acceptedAt, worst*1e6)
+	}
+}
