@@ -244,7 +244,7 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 				T := lastTf + k*step
 				eb, me := params.Bounds(T)
 				err := w.Write(trace.Row{Tf: T, Ca: params.Absolute(T), Period: params.Period,
-					ErrorBound: eb, MaxError: me, Status: params.StatusAt(T) | trace.StatusGrid})
+					ErrorBound: eb, MaxError: me, Status: params.StatusAt(T)&^clocksync.StatusRejected | trace.StatusGrid})
 				if err != nil {
 					return st, err
 				}

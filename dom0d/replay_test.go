@@ -429,6 +429,13 @@ func TestReplayGrid(t *testing.T) {
 	}
 	stamps := simStamps(t, sc, 1<<30)
 	s.Run()
+	// The last stamp before the outage is rejected: the grid rows after it
+	// read the clock kept, and are not marked rejected.
+	before := 0
+	for before+1 < len(stamps) && stamps[before+1].Tf < s.CounterAt(2*3600) {
+		before++
+	}
+	stamps[before].Te = stamps[before].Tb.Sub(bintime.Time{Sec: 1})
 	var buf bytes.Buffer
 	writeTrace(t, &buf, trace.Header{CounterHz: 1e9, SideColumns: true}, stamps)
 	plain, _, _, err := runReplay(t, buf.String(), replayOptions{})
@@ -481,6 +488,9 @@ func TestReplayGrid(t *testing.T) {
 	}
 	if longest < 55 {
 		t.Errorf("longest run of grid rows %d; the outage is 60 minutes", longest)
+	}
+	if r := parseCSV(t, plain)[before]; r.status&clocksync.StatusRejected == 0 {
+		t.Errorf("the stamp before the outage was not rejected: %s", r.line)
 	}
 }
 
