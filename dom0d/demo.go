@@ -191,9 +191,17 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 	}
 	fmt.Fprintf(w, "served time = system time %+v, running %+g ppm fast; counter: simulated 1 GHz nominal, %+g ppm\n", o.Offset, o.SkewPPM, o.CounterPPM)
 	fmt.Fprintf(w, "shared page %s, embedded Xenstore %s\n", cfg.Page, sock)
-	fmt.Fprintf(w, "try:  dom0d status --status-file %s\n", cfg.Status)
+	self, xlclock := "dom0d", "xlclock"
+	if len(os.Args) > 0 && strings.ContainsRune(os.Args[0], '/') {
+		self = os.Args[0]
+		if p := filepath.Join(filepath.Dir(self), "xlclock"); fileExists(p) {
+			xlclock = p
+		}
+	}
+	fmt.Fprintf(w, "while it runs, try:\n")
+	fmt.Fprintf(w, "      %s status --status-file %s\n", self, cfg.Status)
 	fmt.Fprintf(w, "      XENSTORED_PATH=%s xenstore-ls -p /xenradclock\n", sock)
-	fmt.Fprintf(w, "      %s=%s xlclock now --page %s\n", counter.SimulatedEnv, simPath, cfg.Page)
+	fmt.Fprintf(w, "      %s=%s %s now --page %s\n", counter.SimulatedEnv, simPath, xlclock, cfg.Page)
 	if addr := d.MetricsAddr(); addr != "" {
 		fmt.Fprintf(w, "      curl http://%s/metrics\n", addr)
 	}
@@ -297,6 +305,11 @@ loop:
 	}
 	log.Debug("demo done", zap.Any("result", res))
 	return res, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func firstErr(errs ...error) error {

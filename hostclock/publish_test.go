@@ -102,3 +102,24 @@ func TestXenstoreSinkRepublishesAfterReconnect(t *testing.T) {
 		t.Errorf("after reconnection: generation %d, %v", r.Generation, err)
 	}
 }
+
+// With xenstore = auto and no xenstored, the daemon still starts and
+// publishes to the page only.
+func TestAutoXenstoreWithoutXen(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XENSTORED_PATH", filepath.Join(dir, "no-such-socket"))
+	cfg := testConfig(t, dir, []string{"127.0.0.1:9"})
+	cfg.Xenstore = "auto"
+	d, err := New(cfg, Options{Counter: simCounter(t, dir, 0)})
+	if err != nil {
+		t.Fatalf("no Xenstore stopped the daemon: %v", err)
+	}
+	defer d.close()
+	st := d.Status()
+	if st.Xenstore != "none (auto: no xenstored)" || st.XenstorePath != "" || st.Page != cfg.Page {
+		t.Errorf("status %+v", st)
+	}
+	if _, err := os.Stat(cfg.Page); err != nil {
+		t.Errorf("no shared page: %v", err)
+	}
+}
