@@ -72,8 +72,7 @@ type Daemon struct {
 
 	events  chan sourceEvent
 	reload  chan Config
-	pollers map[string]context.CancelFunc
-	pollWG  sync.WaitGroup
+	pollers map[string]*poller
 }
 
 // New prepares a daemon: it opens the counter, the page, Xenstore, the
@@ -98,7 +97,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		opt.Factory = &ClocksyncFactory{}
 	}
 	d := &Daemon{log: opt.Log, opt: opt, cfg: cfg, metrics: opt.Metrics,
-		events: make(chan sourceEvent, 64), reload: make(chan Config, 1), pollers: map[string]context.CancelFunc{}}
+		events: make(chan sourceEvent, 64), reload: make(chan Config, 1), pollers: map[string]*poller{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -394,7 +393,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stopPolls()
-			d.stopPollers()
+			d.stopAllPollers()
 			if err := d.SaveState(); err != nil {
 				d.log.Error("state not saved at exit", zap.Error(err))
 			} else if d.cfg.State != "" {
@@ -490,11 +489,43 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 	d.mu.Lock()
 	d.cfg = keep
 	d.mu.Unlock()
-	// Restart every poller: new servers start, removed ones stop, changed
-	// polls apply (their estimators are kept).
-	d.stopPollers()
-	d.startPollers(pollCtx)
+	// Servers that stay keep their sources (no new burst, which a public
+	// server may answer with RATE); a changed poll applies in place; a
+	// changed burst restarts the source; new servers start, removed ones
+	// stop.
+	want := map[string]ServerConfig{}
+	for _, sc := range d.engineConfig(keep).Servers {
+		want[sc.Address] = sc
+	}
+	var stop []string
+	for name, p := range d.pollers {
+		sc, ok := want[name]
+		if !ok || sc.Burst != p.cfg.Burst {
+			stop = append(stop, name)
+		}
+	}
+	d.stopPollers(stop...)
+	for name, sc := range want {
+		if p, ok := d.pollers[name]; ok {
+			if sc.Poll != p.cfg.Poll {
+				if err := p.src.SetPoll(sc.Poll); err != nil {
+					d.log.Warn("reload: poll not changed", zap.String("server", name), zap.Error(err))
+				}
+				p.cfg.Poll = sc.Poll
+			}
+			continue
+		}
+		d.startPoller(pollCtx, sc)
+	}
 	d.log.Info("configuration reloaded", zap.Int("servers", len(keep.Servers)))
+}
+
+// poller is one server's running source.
+type poller struct {
+	cfg    ServerConfig
+	src    *ntp.Source
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func (d *Daemon) startPollers(parent context.Context) {
@@ -502,30 +533,61 @@ func (d *Daemon) startPollers(parent context.Context) {
 	cfg := d.cfg
 	d.mu.Unlock()
 	for _, s := range d.engineConfig(cfg).Servers {
-		ctx, cancel := context.WithCancel(parent)
-		d.pollers[s.Address] = cancel
-		d.pollWG.Add(1)
-		go func(s ServerConfig) {
-			defer d.pollWG.Done()
-			d.poll(ctx, s)
-		}(s)
+		d.startPoller(parent, s)
 	}
 }
 
-func (d *Daemon) stopPollers() {
-	for name, cancel := range d.pollers {
-		cancel()
-		delete(d.pollers, name)
+func (d *Daemon) startPoller(parent context.Context, sc ServerConfig) {
+	bi := min(ntp.DefaultBurstInterval, sc.Poll)
+	if d.opt.BurstInterval > 0 {
+		bi = d.opt.BurstInterval
 	}
-	// Pollers may be blocked sending an event: drain while they stop.
-	done := make(chan struct{})
-	go func() { d.pollWG.Wait(); close(done) }()
-	for {
-		select {
-		case <-done:
-			return
-		case ev := <-d.events:
-			d.handle(ev)
+	src, err := ntp.NewSource(ntp.SourceConfig{
+		Server: sc.Address, Poll: sc.Poll, Burst: sc.Burst, NoBurst: sc.Burst == 0, BurstInterval: bi,
+		Client: ntp.ClientConfig{Counter: d.counter, Name: sc.Address},
+	})
+	if err != nil {
+		d.log.Error("server not polled", zap.String("server", sc.Address), zap.Error(err))
+		return
+	}
+	ctx, cancel := context.WithCancel(parent)
+	p := &poller{cfg: sc, src: src, cancel: cancel, done: make(chan struct{})}
+	d.pollers[sc.Address] = p
+	go func() {
+		defer close(p.done)
+		d.poll(ctx, sc, src)
+	}()
+}
+
+// stopAllPollers stops every poller.
+func (d *Daemon) stopAllPollers() {
+	names := make([]string, 0, len(d.pollers))
+	for name := range d.pollers {
+		names = append(names, name)
+	}
+	d.stopPollers(names...)
+}
+
+// stopPollers stops the named pollers, handling the events they still
+// deliver meanwhile.
+func (d *Daemon) stopPollers(names ...string) {
+	var dones []chan struct{}
+	for _, name := range names {
+		if p, ok := d.pollers[name]; ok {
+			p.cancel()
+			dones = append(dones, p.done)
+			delete(d.pollers, name)
+		}
+	}
+	for _, done := range dones {
+	wait:
+		for {
+			select {
+			case <-done:
+				break wait
+			case ev := <-d.events:
+				d.handle(ev)
+			}
 		}
 	}
 }

@@ -658,3 +658,43 @@ func TestDaemonBadInput(t *testing.T) {
 		t.Errorf("the denied server was asked %d more times", after-before)
 	}
 }
+
+// A reload keeps the sources of the servers that stay (no second burst), applies
+// their new poll in place, and starts new servers.
+func TestDaemonReloadKeepsSources(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs the daemon for a few seconds")
+	}
+	dir := t.TempDir()
+	ctr := simCounter(t, dir, 0)
+	srv := startSkewed(t, 0, 0, []pathDelay{{}, {}}, nil)
+	cfg := testConfig(t, dir, srv.addrs[:1])
+	cfg.Burst = 5
+	r := startDaemon(t, cfg, Options{Counter: ctr})
+	waitFor(t, 10*time.Second, "the burst to end", func() bool { return srv.srvs[0].Stats().Requests >= 6 })
+
+	cfg2 := cfg
+	cfg2.Servers = nil
+	for _, a := range srv.addrs {
+		if err := cfg2.Set("server", a+" poll=2s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := srv.srvs[0].Stats().Requests
+	if err := r.d.Reload(cfg2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the new server's burst", func() bool { return srv.srvs[1].Stats().Requests >= 5 })
+	time.Sleep(500 * time.Millisecond)
+	// Over the new server's burst (about 0.5 s) and 0.5 s more, the kept
+	// server is polled at its poll (1 s, then 2 s), not with a new burst.
+	if n := srv.srvs[0].Stats().Requests - before; n > 2 {
+		t.Errorf("kept server asked %d times since the reload: its source was restarted", n)
+	}
+	r.stop()
+	var doc StatusDoc
+	r.d.Engine().Snapshot(&doc)
+	if len(doc.Servers) != 2 || doc.Servers[0].Poll != 2 || doc.Servers[1].Accepted == 0 {
+		t.Errorf("after reload: %+v", doc.Servers)
+	}
+}

@@ -23,22 +23,8 @@ type sourceEvent struct {
 // poll runs one server's ntp.Source (initial burst, poll period, RATE
 // back-off, DENY/RSTR stop, re-resolution) until ctx is done, forwarding its
 // events to the daemon loop.
-func (d *Daemon) poll(ctx context.Context, sc ServerConfig) {
+func (d *Daemon) poll(ctx context.Context, sc ServerConfig, src *ntp.Source) {
 	log := d.log.With(zap.String("server", sc.Address))
-	bi := min(ntp.DefaultBurstInterval, sc.Poll)
-	if d.opt.BurstInterval > 0 {
-		bi = d.opt.BurstInterval
-	}
-	src, err := ntp.NewSource(ntp.SourceConfig{
-		Server: sc.Address, Poll: sc.Poll, Burst: sc.Burst, NoBurst: sc.Burst == 0,
-		BurstInterval: bi,
-		Client:        ntp.ClientConfig{Counter: d.counter, Name: sc.Address},
-	})
-	if err != nil {
-		log.Error("server not polled", zap.Error(err))
-		d.emit(ctx, ntp.Event{Name: sc.Address, Reject: &ntp.Rejection{Reason: ntp.ReasonResolve, Detail: err.Error()}})
-		return
-	}
 	ch := make(chan ntp.Event, 8)
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, ch) }()
