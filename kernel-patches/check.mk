@@ -4,7 +4,7 @@
 # under QEMU.  `make check` does it all; each step is also a target.
 # Everything is built under build/ (gitignored); downloads are cached there.
 
-B := $(CURDIR)/build
+B ?= $(CURDIR)/build
 JOBS ?= 2
 export B JOBS
 

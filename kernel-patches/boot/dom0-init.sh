@@ -60,12 +60,16 @@ phase() { # name: set it, wait for the DomU's ack
 }
 waitlog "DOMU tests done" 180 && mark "domU tests done"
 
-# 4. Dom0's view of Xen's calibration, idle and while the DomU hammers
-#    the sub-op.
+# 4. Dom0's view of Xen's calibration (system time against the platform
+#    count over 1 s), idle, while the DomU loops on a cheap hypercall
+#    (control), and while it loops on the sub-op.
 xenradclock-pt calib 5 2>&1 | sed 's/^/DOM0 idle /'
+phase control
+xenradclock-pt calib 8 2>&1 | sed 's/^/DOM0 control /'
+waitlog "DOMU control PT hammer-control" 90
 phase hammer
 xenradclock-pt calib 8 2>&1 | sed 's/^/DOM0 hammered /'
-waitlog "DOMU hammer PT hammer" 60
+waitlog "DOMU hammer PT hammer" 90
 
 # 5. Deny and allow the sub-op to the DomU (the hypervisor side of the
 #    xl.cfg knob platform_time).

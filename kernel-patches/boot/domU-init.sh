@@ -34,7 +34,8 @@ while :; do
 	p=$(xenstore-read /xrctest/phase 2>/dev/null)
 	if [ "$p" != "$last" ]; then
 		case $p in
-		hammer) say "hammer start"; /bin/xenradclock-pt hammer 12 2>&1 | sed 's/^/DOMU hammer /' & ;;
+		hammer) /bin/xenradclock-pt hammer 12 2>&1 | sed 's/^/DOMU hammer /' & ;;
+		control) /bin/xenradclock-pt hammer-control 12 2>&1 | sed 's/^/DOMU control /' & ;;
 		deny) say "deny: $(/bin/xenradclock-pt status 2>&1)" ;;
 		allow) say "allow: $(/bin/xenradclock-pt status 2>&1)" ;;
 		restored) /bin/xrst-read 2>&1 | sed 's/^/DOMU restored /'

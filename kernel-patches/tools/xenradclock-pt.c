@@ -6,6 +6,8 @@
  *   xenradclock-pt              one sample, as key=value
  *   xenradclock-pt loop N       N calls: ns per call, counts must not go back
  *   xenradclock-pt hammer SECS  call it in a loop for SECS seconds
+ *   xenradclock-pt hammer-control SECS   the same with XENVER_version, as a
+ *                               control of equal hypercall load
  *   xenradclock-pt clockcost N  ns per clock_gettime(CLOCK_MONOTONIC): the
  *                               per-read cost of the current clocksource
  *   xenradclock-pt calib SECS   one sample a second: system time against the
@@ -145,7 +147,7 @@ static int cmd_loop(long n)
 	return 0;
 }
 
-static int cmd_hammer(long secs)
+static int cmd_hammer(long secs, int control)
 {
 	struct xenver_platform_time pt;
 	uint64_t t0 = mono_ns(), end = t0 + secs * 1000000000ull, t;
@@ -153,14 +155,19 @@ static int cmd_hammer(long secs)
 	int rc;
 
 	do {
-		rc = platform_time(&pt, 1);
+		if (control)
+			rc = hypercall(HYPERVISOR_xen_version, 0, NULL) < 0 ?
+			     -errno : 0;
+		else
+			rc = platform_time(&pt, 1);
 		if (rc)
-			return fail("XENVER_platform_time", -rc);
+			return fail(control ? "XENVER_version" :
+				    "XENVER_platform_time", -rc);
 		n++;
 		t = mono_ns();
 	} while (t < end);
-	printf("PT hammer calls=%ld ns_per_call=%" PRIu64 "\n", n,
-	       (t - t0) / n);
+	printf("PT hammer%s calls=%ld ns_per_call=%" PRIu64 "\n",
+	       control ? "-control" : "", n, (t - t0) / n);
 	return 0;
 }
 
@@ -270,7 +277,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "loop") && argc > 2)
 		return cmd_loop(strtol(argv[2], NULL, 0));
 	if (!strcmp(cmd, "hammer") && argc > 2)
-		return cmd_hammer(strtol(argv[2], NULL, 0));
+		return cmd_hammer(strtol(argv[2], NULL, 0), 0);
+	if (!strcmp(cmd, "hammer-control") && argc > 2)
+		return cmd_hammer(strtol(argv[2], NULL, 0), 1);
 	if (!strcmp(cmd, "calib") && argc > 2)
 		return cmd_calib(strtol(argv[2], NULL, 0));
 	if (!strcmp(cmd, "badversion")) {
@@ -287,6 +296,7 @@ int main(int argc, char **argv)
 		return cmd_domctl(strtoul(argv[2], NULL, 0),
 				  !strcmp(cmd, "allow"));
 	fprintf(stderr, "usage: xenradclock-pt [sample|status|loop N|hammer SECS|"
+		"hammer-control SECS|"
 		"clockcost N|calib SECS|"
 		"badversion|deny DOMID|allow DOMID]\n");
 	return 2;
