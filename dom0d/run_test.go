@@ -176,6 +176,7 @@ log_level = info
 	s1 := waitStatus(t, status, 20*time.Second, "a synchronised clock", synced(3))
 
 	// dom0d status, human and JSON, on the live status file.
+	t.Setenv(counter.SimulatedEnv, sim) // dom0d status reads the page with the daemon's counter
 	checkStatusCommand(t, status, srv.Addr().String())
 
 	if err := p1.stop(t, syscall.SIGTERM); err != nil {
@@ -252,7 +253,8 @@ func checkStatusCommand(t *testing.T, status, server string) {
 	}
 	text := out.String()
 	for _, want := range []string{"preferred:      " + server, "period:", "offset:", "error bound:", "max error:",
-		"status:", "record:         generation ", "disruption marker", "WARM-UP", "(* preferred"} {
+		"status:", "record:         generation ", "disruption marker", "WARM-UP", "(* preferred",
+		"shared page now: fresh", "earliest", "latest"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("dom0d status output lacks %q:\n%s", want, text)
 		}
@@ -271,12 +273,16 @@ func checkStatusCommand(t *testing.T, status, server string) {
 	if err := app.Run([]string{"dom0d", "status", "--json", "--status-file", status}); err != nil {
 		t.Fatal(err)
 	}
-	var doc hostclock.StatusDoc
+	var doc struct {
+		hostclock.StatusDoc
+		PageRead pageRead `json:"page_read"`
+	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out.String())
 	}
 	if doc.Preferred != server || len(doc.Servers) != 1 || doc.Servers[0].Warmup == 0 || doc.Clock.Generation == 0 ||
-		len(doc.Clock.StatusNames) == 0 || doc.Clock.MaxError <= 0 || doc.Clock.ErrorBound <= 0 || doc.Clock.Period <= 0 {
+		len(doc.Clock.StatusNames) == 0 || doc.Clock.MaxError <= 0 || doc.Clock.ErrorBound <= 0 || doc.Clock.Period <= 0 ||
+		doc.PageRead.Status != "fresh" || doc.PageRead.Time == "" {
 		t.Errorf("status --json: %+v", doc)
 	}
 	// No status file: a clear error.
