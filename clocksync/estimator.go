@@ -454,8 +454,8 @@ func (e *Estimator) process(s Stamp) {
 	if pe <= offQual {
 		st.MeanPe += (pe - st.MeanPe) / float64(min(st.BaseN, 256))
 	}
-	m := st.MeanPe * math.Sqrt(2/float64(st.BaseN))
-	R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
+	m := e.minRTTErr(st.MeanPe, st.BaseN)
+	R := e.measVar(pe, m)
 	// Naive offset carried to Tf, corrected for the carried asymmetry.
 	y := e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
 	nu := y - st.F.X[0]
@@ -567,7 +567,7 @@ func (e *Estimator) refit(i int64, offQual float64) {
 	if n == 0 {
 		return
 	}
-	m := sum / float64(n) * math.Sqrt(2/float64(n))
+	m := e.minRTTErr(sum/float64(n), int64(n))
 	var f kf
 	var tPrev uint64
 	started := false
@@ -577,7 +577,7 @@ func (e *Estimator) refit(i int64, offQual float64) {
 		if pe > offQual || r.Excl {
 			continue
 		}
-		R := (pe+m)*(pe+m)/12 + cfg.PointNoise*cfg.PointNoise
+		R := e.measVar(pe, m)
 		if !started {
 			f = e.prior(e.yMid(r), R)
 			tPrev, started = r.Tf, true
@@ -592,6 +592,24 @@ func (e *Estimator) refit(i int64, offQual float64) {
 	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, cfg.DriftTime)
 	st.F = f
 	st.MeanPe = sum / float64(n)
+}
+
+// minRTTErr is the uncertainty of the minimum RTT after n stamps whose mean
+// point error is meanPe: how far every point error may be underestimated.
+// Over the first stamps meanPe itself is measured against a minimum that is
+// still falling (a burst of stamps with alike RTTs says little about the
+// path's floor), so it is taken as at least 2·TSLimit (TSLimit being the
+// timestamping noise unit): without this the first stamps of a burst with
+// alike RTTs claim microsecond errors they do not have.
+func (e *Estimator) minRTTErr(meanPe float64, n int64) float64 {
+	return max(meanPe, 2*e.cfg.TSLimit) * math.Sqrt(2/float64(max(n, 1)))
+}
+
+// measVar is the variance of a stamp's naive offset given its point error
+// pe and the minimum RTT's uncertainty m: the offset error of an exchange
+// lies within ±(pe+m)/2, uniform if both directions queue alike.
+func (e *Estimator) measVar(pe, m float64) float64 {
+	return (pe+m)*(pe+m)/12 + e.cfg.PointNoise*e.cfg.PointNoise
 }
 
 // first initialises everything from the first stamp.
@@ -929,15 +947,19 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 		jump := math.Abs(st.Kt.Sub(prev.Absolute(T).Add(bintime.Time{Sec: int64(prev.LeapTotal - cfg.TAIOffset)})).Float())
 		best = min(best, grown+jump)
 	}
+	// A statistical bound above the guaranteed one says nothing: error_bound
+	// never exceeds max_error, at RefCount nor in its growth (Bounds also
+	// caps the quadratic term).
+	errRate := math.Abs(st.F.X[1]) + cfg.BoundK*sdRho + qs
 	*p = Params{
 		RefCount:       T,
 		RefTime:        st.Kt.Sub(bintime.Time{Sec: int64(st.LeapsApplied)}),
 		Period:         st.Phat,
 		PeriodLocal:    st.Phat / (1 + st.F.X[1]),
 		Offset:         st.UKt.Sub(st.Kt).Float(),
-		ErrorBound:     eb,
+		ErrorBound:     min(eb, best),
 		MaxError:       best,
-		ErrorRate:      math.Abs(st.F.X[1]) + cfg.BoundK*sdRho + qs,
+		ErrorRate:      min(errRate, rateG),
 		MaxErrorRate:   rateG,
 		RateErrorBound: math.Abs(st.F.X[1]) + cfg.BoundK*sdRho,
 		MinRTT:         st.RTThat,

@@ -28,6 +28,31 @@ type runStats struct {
 	worstMe, worstMeErr float64
 	gridViolAt          []float64 // times of grid rows outside error_bound
 	deAsym, earlyDeAsym []float64 // |error − path asymmetry/2|
+	ebAboveMe           int       // rows (and aged bounds) where error_bound > max_error
+	earlyEbOver         int       // error_bound coverage in the first 20 minutes
+	earlyEbN            int
+	allEbOver, allEbN   int // error_bound coverage over every stamp, warm-up included
+}
+
+// boundAges are the ages, s, at which every row's bounds are also compared
+// as they grow (error_bound's quadratic term against max_error's linear one).
+var boundAges = []float64{0, 60, 3600, 86400, 10 * 86400, 100 * 86400}
+
+// checkBoundOrder counts where p's statistical bound exceeds its guaranteed
+// one, at T and at boundAges past RefCount.
+func (st *runStats) checkBoundOrder(p clocksync.Params, T uint64) {
+	Ts := []uint64{T}
+	for _, a := range boundAges {
+		Ts = append(Ts, p.RefCount+uint64(a/p.Period))
+	}
+	if p.ErrorBound > p.MaxError || p.ErrorRate > p.MaxErrorRate {
+		st.ebAboveMe++
+	}
+	for _, T := range Ts {
+		if eb, me := p.Bounds(T); eb > me {
+			st.ebAboveMe++
+		}
+	}
 }
 
 type runOpts struct {
@@ -92,6 +117,7 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 				if math.Abs(e) > me {
 					st.meViol++
 				}
+				st.checkBoundOrder(last, T)
 			}
 		}
 		if ex.Lost {
@@ -111,6 +137,17 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 			}
 		}
 		st.statusOr |= p.Status
+		st.checkBoundOrder(p, tf)
+		st.allEbN++
+		if math.Abs(e) <= eb {
+			st.allEbOver++
+		}
+		if ex.T < 1200 {
+			st.earlyEbN++
+			if math.Abs(e) <= eb {
+				st.earlyEbOver++
+			}
+		}
 		if o.report != nil {
 			o.report(ex, r, e)
 		}
@@ -158,9 +195,20 @@ func quantile(xs []float64, q float64) float64 {
 
 func (st *runStats) coverage() float64 { return float64(st.ebOver) / float64(max(st.ebN, 1)) }
 
+// wholeCoverage is error_bound's coverage over every stamp of the run, the
+// fast start included.
+func (st *runStats) wholeCoverage() float64 {
+	return float64(st.allEbOver) / float64(max(st.allEbN, 1))
+}
+
+// earlyCoverage is error_bound's coverage over the first 20 minutes.
+func (st *runStats) earlyCoverage() float64 {
+	return float64(st.earlyEbOver) / float64(max(st.earlyEbN, 1))
+}
+
 func (st *runStats) summary() string {
-	return fmt.Sprintf("%s: n=%d median=%.2fµs p99=%.2fµs max=%.1fµs | naive median=%.2fµs p99=%.1fµs | early(10min) median=%.2fµs | eb coverage=%.2f%% eb/err medians=%.2f | max_error violations %d/%d grid eb viol %d/%d",
+	return fmt.Sprintf("%s: n=%d median=%.2fµs p99=%.2fµs max=%.1fµs | naive median=%.2fµs p99=%.1fµs | early(10min) median=%.2fµs | eb coverage=%.2f%% eb/err medians=%.2f | max_error violations %d/%d grid eb viol %d/%d | eb coverage whole run %.2f%%, first 20 min %.1f%% of %d",
 		st.name, len(st.errs), quantile(st.errs, 0.5)*1e6, quantile(st.errs, 0.99)*1e6, st.maxAbs*1e6,
 		quantile(st.naive, 0.5)*1e6, quantile(st.naive, 0.99)*1e6, quantile(st.early, 0.5)*1e6,
-		100*st.coverage(), quantile(st.ebs, 0.5)/quantile(st.errs, 0.5), st.meViol, st.meN, st.gridEbViol, st.gridN)
+		100*st.coverage(), quantile(st.ebs, 0.5)/quantile(st.errs, 0.5), st.meViol, st.meN, st.gridEbViol, st.gridN, 100*st.wholeCoverage(), 100*st.earlyCoverage(), st.earlyEbN)
 }

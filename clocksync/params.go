@@ -36,10 +36,14 @@ func (p Params) Age(T uint64) float64 {
 
 // Bounds gives the two error bounds of Absolute(T), in seconds, grown with
 // the age |T − RefCount|·Period: the statistical error_bound (≥99% coverage
-// on symmetric paths) and the guaranteed max_error.
+// on symmetric paths) and the guaranteed max_error. error_bound never
+// exceeds max_error: a statistical bound wider than the guaranteed one is
+// meaningless (its quadratic growth overtakes max_error's linear one after
+// days without an update).
 func (p Params) Bounds(T uint64) (errorBound, maxError float64) {
 	a := p.Age(T)
-	return p.ErrorBound + p.ErrorRate*a + p.ErrorDrift*a*a, p.MaxError + p.MaxErrorRate*a
+	maxError = p.MaxError + p.MaxErrorRate*a
+	return min(p.ErrorBound+p.ErrorRate*a+p.ErrorDrift*a*a, maxError), maxError
 }
 
 // Difference is the difference clock Cd between counter values T1 and T2,

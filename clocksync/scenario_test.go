@@ -33,12 +33,18 @@ func checkCommon(t *testing.T, st *runStats, symmetric bool) {
 	if m, n := quantile(st.errs, 0.99), quantile(st.naive, 0.99); m > n {
 		t.Errorf("p99 |error| %.2fµs worse than naive %.2fµs", m*1e6, n*1e6)
 	}
+	if st.ebAboveMe != 0 {
+		t.Errorf("error_bound above max_error on %d rows or aged bounds", st.ebAboveMe)
+	}
 	if st.meViol != 0 {
 		t.Errorf("max_error violated on %d of %d rows (worst by %.2fµs, error %.2fµs)", st.meViol, st.meN, st.worstMe*1e6, st.worstMeErr*1e6)
 	}
 	if symmetric {
 		if c := st.coverage(); c < 0.99 {
 			t.Errorf("error_bound coverage %.2f%% < 99%%", 100*c)
+		}
+		if c := st.wholeCoverage(); c < 0.99 {
+			t.Errorf("error_bound coverage over the whole run, fast start included, %.2f%% < 99%%", 100*c)
 		}
 		if st.gridN > 0 && float64(st.gridEbViol) > 0.01*float64(st.gridN) {
 			t.Errorf("error_bound violated on %d of %d grid rows", st.gridEbViol, st.gridN)
@@ -56,14 +62,21 @@ func checkAccuracy(t *testing.T, st *runStats, median, p99 float64) {
 	}
 }
 
+// checkEarly asserts the fast start's accuracy: the start burst makes the
+// first 10 minutes good whatever the poll period.
+func checkEarly(t *testing.T, st *runStats) {
+	t.Helper()
+	if m := quantile(st.early, 0.5); m > 6e-6 {
+		t.Errorf("median |error| in the first 10 minutes %.2fµs > 6µs", m*1e6)
+	}
+}
+
 func TestLAN16(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		st := runScenario(t, sim.LAN(seed, dur(3*day)), runOpts{})
 		checkCommon(t, st, true)
 		checkAccuracy(t, st, 4e-6, 12e-6)
-		if m := quantile(st.early, 0.5); m > 6e-6 {
-			t.Errorf("median |error| in the first 10 minutes %.2fµs > 6µs", m*1e6)
-		}
+		checkEarly(t, st)
 		if r := quantile(st.ebs, 0.5) / quantile(st.errs, 0.5); r > 5 {
 			t.Errorf("median error_bound is %.2f times the median error (> 5)", r)
 		}
@@ -76,6 +89,7 @@ func TestLAN64And1024(t *testing.T) {
 	st := runScenario(t, sc, runOpts{grid: 300})
 	checkCommon(t, st, true)
 	checkAccuracy(t, st, 4e-6, 12e-6)
+	checkEarly(t, st)
 
 	sc = sim.LAN(5, 8*day)
 	sc.Poll.Period = 1024

@@ -32,6 +32,7 @@ func TestSeeds(t *testing.T) {
 		c := runScenario(t, sc, runOpts{grid: 300})
 		checkCommon(t, c, true)
 		checkAccuracy(t, c, 4e-6, 12e-6)
+		checkEarly(t, c)
 		f := runScenario(t, sim.Far(seed, 4*day), runOpts{})
 		checkCommon(t, f, false)
 		d := f.deAsym
