@@ -95,7 +95,9 @@ func TestLAN64And1024(t *testing.T) {
 	sc.Poll.Period = 1024
 	st = runScenario(t, sc, runOpts{grid: 300})
 	checkCommon(t, st, true)
-	checkAccuracy(t, st, 6e-6, 30e-6)
+	// p99 ≤ 22 µs, not the LAN's 12: one stamp every 17 minutes against
+	// the simulated oscillator's own wander (docs/estimator.md, Known limits).
+	checkAccuracy(t, st, 6e-6, 22e-6)
 }
 
 func TestLoss(t *testing.T) {
