@@ -225,6 +225,7 @@ func (d *Daemon) openXenstore() error {
 	}
 	d.xsClient = c
 	d.xs = NewXenstoreSink(c, d.cfg.XenstorePath, d.log.Named("xenstore"))
+	d.xs.OnError = func(error) { d.metrics.PublishError("xenstore") }
 	return nil
 }
 
@@ -664,6 +665,10 @@ func (d *Daemon) servedTime() ntp.ServerReading {
 
 func (d *Daemon) close() {
 	if d.xs != nil {
+		// Let the last record reach Xenstore before leaving.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = d.xs.Sync(ctx)
+		cancel()
 		d.xs.Close()
 	}
 	if d.xsClient != nil && d.xsOwned {

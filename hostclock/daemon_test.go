@@ -241,7 +241,9 @@ func TestDaemonConvergesSkewedServer(t *testing.T) {
 	dir := t.TempDir()
 	ctr := simCounter(t, dir, -25)
 	srv := startSkewed(t, 2500*time.Millisecond, 40, []pathDelay{
-		{base: 1000 * time.Microsecond, jitter: 500 * time.Microsecond, asym: 200 * time.Microsecond},
+		// A long path (RTT 8 ms and more, 1 ms asymmetry) and a short one:
+		// far enough apart that the choice does not depend on load.
+		{base: 4 * time.Millisecond, jitter: 1 * time.Millisecond, asym: 1 * time.Millisecond},
 		{base: 50 * time.Microsecond, jitter: 50 * time.Microsecond},
 	}, nil)
 
@@ -291,6 +293,9 @@ func TestDaemonConvergesSkewedServer(t *testing.T) {
 	// Xenstore: one node with the whole record, same as the page's.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := r.d.xs.Sync(ctx); err != nil {
+		t.Fatalf("xenstore publication: %v", err)
+	}
 	c0, err := xenstore.DialSocket(ctx, dom0Sock, xenstore.WithoutReconnect())
 	if err != nil {
 		t.Fatal(err)

@@ -301,15 +301,19 @@ func (e *Engine) selectAndPublish(stamped string) error {
 		return nil
 	}
 	gen, err := e.pub.Publish(Update{Server: d.Preferred, Params: p.params, Poll: p.cfg.Poll, Switched: d.Switched && d.Previous != ""})
+	if gen != 0 {
+		// Made and published somewhere, perhaps not everywhere (a sink's
+		// failure is in err): the record exists.
+		e.generation = gen
+		e.published = true
+		e.pubParams = p.params
+		e.metrics.Published(gen, p.params.ErrorBound, p.params.MaxError, uint32(p.params.Status))
+	}
 	if err != nil {
 		e.lastErr = err.Error()
 		return fmt.Errorf("publish: %w", err)
 	}
 	e.lastErr = ""
-	e.generation = gen
-	e.published = true
-	e.pubParams = p.params
-	e.metrics.Published(gen, p.params.ErrorBound, p.params.MaxError, uint32(p.params.Status))
 	return nil
 }
 

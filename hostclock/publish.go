@@ -85,7 +85,8 @@ func (p *RecordPublisher) Last() *clockdata.Record {
 	return &r
 }
 
-// Publish implements Publisher.
+// Publish implements Publisher. It returns the new record's generation
+// whenever a record was made, with an error joining the sinks that failed.
 func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -126,6 +127,7 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 		}
 	}
 	if p.xs != nil {
+		// Queued: written on the sink's goroutine, failures counted there.
 		if err := p.xs.Publish(&rec); err != nil {
 			p.metrics.PublishError("xenstore")
 			errs = append(errs, err)
@@ -137,28 +139,44 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 // XenstoreSink owns the clock node in Xenstore: one node holding the whole
 // text-encoded record, written with one WRITE (atomic, one watch event),
 // with the node and its parent owned by Dom0 and readable by all (r0).
-// After a reconnection it writes the node and its permissions again.
+//
+// Writes happen on the sink's own goroutine, newest record first (records
+// queued meanwhile are superseded), so a slow or restarting xenstored never
+// holds up the daemon loop or the shared page. After a reconnection the sink
+// writes the last record and both permissions again.
 type XenstoreSink struct {
 	c       *xenstore.Client
 	path    string
 	log     *zap.Logger
 	timeout time.Duration
+	// OnError, when set before the first Publish, is called (on the sink's
+	// goroutine) for every failed write.
+	OnError func(error)
 
 	mu        sync.Mutex
+	cond      *sync.Cond
 	last      []byte
+	seq       uint64 // of last
+	written   uint64 // seq of the last record written
+	tried     uint64 // seq of the last record a write was attempted for
+	lastErr   error
 	permsDone bool
+	failing   bool
+	kick      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
 }
 
-// NewXenstoreSink publishes to node (e.g. /xenradclock/clock) through c and
-// re-publishes after each reconnection until Close.
+// NewXenstoreSink publishes to node (e.g. /xenradclock/clock) through c
+// until Close.
 func NewXenstoreSink(c *xenstore.Client, node string, log *zap.Logger) *XenstoreSink {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	x := &XenstoreSink{c: c, path: node, log: log, timeout: 5 * time.Second, stop: make(chan struct{}), done: make(chan struct{})}
-	go x.watchReconnect()
+	x := &XenstoreSink{c: c, path: node, log: log, timeout: 5 * time.Second,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	x.cond = sync.NewCond(&x.mu)
+	go x.loop()
 	return x
 }
 
@@ -168,42 +186,95 @@ func (x *XenstoreSink) Path() string { return x.path }
 // Client is the Xenstore connection.
 func (x *XenstoreSink) Client() *xenstore.Client { return x.c }
 
-func (x *XenstoreSink) watchReconnect() {
+func (x *XenstoreSink) loop() {
 	defer close(x.done)
-	ch := x.c.Reconnected()
+	reconnected := x.c.Reconnected()
 	for {
+		again := false
 		select {
 		case <-x.stop:
 			return
-		case <-ch:
+		case <-x.kick:
+		case <-reconnected:
+			reconnected = x.c.Reconnected()
+			again = true
+			x.mu.Lock()
+			x.permsDone = false
+			x.mu.Unlock()
 		}
-		ch = x.c.Reconnected()
 		x.mu.Lock()
-		x.permsDone = false
-		last := x.last
-		var err error
-		if last != nil {
-			err = x.write(last)
-		}
+		text, seq := x.last, x.seq
 		x.mu.Unlock()
-		if err != nil {
-			x.log.Warn("xenstore: re-publishing after reconnection failed", zap.Error(err))
-		} else {
+		if text == nil {
+			continue
+		}
+		err := x.write(text)
+		x.mu.Lock()
+		x.lastErr, x.tried = err, seq
+		if err == nil {
+			x.written = seq
+		}
+		wasFailing := x.failing
+		x.failing = err != nil
+		x.cond.Broadcast()
+		x.mu.Unlock()
+		switch {
+		case err != nil:
+			if x.OnError != nil {
+				x.OnError(err)
+			}
+			if !wasFailing {
+				x.log.Warn("xenstore: publication failing (retried on the next record and after reconnection)", zap.Error(err))
+			}
+		case again:
 			x.log.Info("xenstore: reconnected, record and permissions re-published", zap.String("path", x.path))
+		case wasFailing:
+			x.log.Info("xenstore: publication works again", zap.String("path", x.path))
 		}
 	}
 }
 
-// Publish writes the record's text encoding.
+// Publish queues the record's text encoding for writing and returns at
+// once; an encoding error is returned, write errors go to OnError and the
+// log.
 func (x *XenstoreSink) Publish(r *clockdata.Record) error {
 	text, err := r.MarshalText()
 	if err != nil {
 		return err
 	}
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	x.last = text
-	return x.write(text)
+	x.seq++
+	x.mu.Unlock()
+	select {
+	case x.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Sync waits until the last published record is written, or its write
+// failed, or ctx ends.
+func (x *XenstoreSink) Sync(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		x.mu.Lock()
+		x.cond.Broadcast()
+		x.mu.Unlock()
+	})
+	defer stop()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	target := x.seq
+	for x.written < target {
+		if x.tried >= target && x.lastErr != nil {
+			return x.lastErr
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		x.cond.Wait()
+	}
+	return nil
 }
 
 func (x *XenstoreSink) write(text []byte) error {
@@ -234,7 +305,7 @@ func (x *XenstoreSink) write(text []byte) error {
 	return nil
 }
 
-// Close stops the reconnection watcher; the connection stays the caller's.
+// Close stops the sink's goroutine; the connection stays the caller's.
 func (x *XenstoreSink) Close() {
 	close(x.stop)
 	<-x.done

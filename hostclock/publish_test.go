@@ -51,14 +51,36 @@ func TestXenstoreSinkRepublishesAfterReconnect(t *testing.T) {
 	defer c.Close()
 	sink := NewXenstoreSink(c, "/xenradclock/clock", nil)
 	defer sink.Close()
+	failed := make(chan error, 16)
+	sink.OnError = func(err error) {
+		select {
+		case failed <- err:
+		default:
+		}
+	}
+	sink.timeout = 300 * time.Millisecond
 	rec := testRecord(t, nil, 5e9)
 	if err := sink.Publish(&rec); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := rec.MarshalText()
-
+	if err := sink.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	s1.Close()
 	os.Remove(sock)
+	// While Xenstore is gone, records keep coming: Publish only queues them
+	// (the daemon loop and the page never wait for Xenstore), failures are
+	// reported, and the newest record is the one written back.
+	mid := testRecord(t, &rec, 5.5e9)
+	if err := sink.Publish(&mid); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-failed:
+	case <-time.After(7 * time.Second):
+		t.Error("no error reported for a write while Xenstore was down")
+	}
+	want, _ := mid.MarshalText()
 	s2, err := xsd.New(xsd.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +112,11 @@ func TestXenstoreSinkRepublishesAfterReconnect(t *testing.T) {
 		}
 	}
 	// Updates go on through the reconnected client.
-	rec2 := testRecord(t, &rec, 6e9)
+	rec2 := testRecord(t, &mid, 6e9)
 	if err := sink.Publish(&rec2); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err := check.Read(ctx, "/xenradclock/clock")
