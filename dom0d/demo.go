@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -139,6 +140,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 		return res, err
 	}
 	rng := mrand.New(mrand.NewPCG(hostID, 7))
+	var rngMu sync.Mutex
 	type srvDef struct {
 		name        string
 		base, jit   time.Duration
@@ -156,6 +158,8 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 	for _, d := range defs {
 		d := d
 		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "127.0.0.1:0", Time: served.Reading, Delay: func() (time.Duration, time.Duration) {
+			rngMu.Lock() // both servers draw from one generator
+			defer rngMu.Unlock()
 			j1 := time.Duration(rng.Int64N(int64(d.jit) + 1))
 			j2 := time.Duration(rng.Int64N(int64(d.jit) + 1))
 			return d.base + d.asymmetry + j1, d.base + j2
