@@ -24,6 +24,20 @@ const (
 	DefaultBurst         = 8
 	DefaultBurstInterval = 2 * time.Second
 	DefaultResolveEvery  = time.Hour
+
+	// The fast start follows the burst: the estimator (clocksync) needs
+	// about 30 stamps before its rate, and so its offset, is as good as it
+	// will be, and the burst's 8 only span 14 s. At a 64 s poll that would
+	// take half an hour; at 1024 s, eight hours. Polling at 16 s for the
+	// first 15 minutes gives it the burst plus about 55 stamps, so the clock
+	// is good within minutes whatever the configured poll. 16 s is RFC 5905's
+	// minimum poll (MINPOLL 4) and what RADclock polls at all the time;
+	// chrony's default minpoll is 64 s, but a short fast phase at start is
+	// accepted practice (ntpd's and chrony's iburst, at a shorter scale).
+	// A server that disagrees says so with a RATE kiss-o'-death, which
+	// ends the fast start at once and backs off as in the burst.
+	DefaultFastStartPoll     = 16 * time.Second
+	DefaultFastStartDuration = 15 * time.Minute
 )
 
 // Clock schedules a Source. The system clock's monotonic time by default;
@@ -55,6 +69,14 @@ type SourceConfig struct {
 	NoBurst bool
 	// BurstInterval separates the burst's exchanges (default 2 s).
 	BurstInterval time.Duration
+	// FastStartPoll is the period after the burst until FastStartDuration
+	// has passed since the first exchange (defaults 16 s and 15 min); the
+	// period used is the shorter of it and Poll. NoFastStart skips the
+	// phase: the configured Poll follows the burst at once. A RATE
+	// kiss-o'-death ends the fast start.
+	FastStartPoll     time.Duration
+	FastStartDuration time.Duration
+	NoFastStart       bool
 	// ResolveEvery is how often a name is resolved again (default 1 h). IP
 	// literals are never resolved.
 	ResolveEvery time.Duration
@@ -87,8 +109,9 @@ type SourceStatus struct {
 	Server        string
 	Addr          netip.AddrPort // current address (zero before resolution)
 	Poll          time.Duration  // configured
-	EffectivePoll time.Duration  // after RATE back-off
+	EffectivePoll time.Duration  // the period in use after the burst: fast start, RATE back-off
 	InBurst       bool
+	InFastStart   bool // after the burst, polling at the fast-start period
 	Denied        bool
 	Kiss          string // last kiss code received
 	Exchanges     uint64
@@ -110,6 +133,7 @@ type Source struct {
 	mu           sync.Mutex
 	poll         time.Duration
 	backoff      time.Duration // RATE: floor of the effective poll
+	fastEnd      time.Time     // end of the fast start (zero before the first exchange)
 	status       SourceStatus
 	rejected     [numReasons]uint64
 	running      bool
@@ -148,6 +172,20 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	}
 	if cfg.BurstInterval <= 0 {
 		cfg.BurstInterval = DefaultBurstInterval
+	}
+	if cfg.FastStartPoll == 0 {
+		cfg.FastStartPoll = DefaultFastStartPoll
+	}
+	if cfg.FastStartDuration == 0 {
+		cfg.FastStartDuration = DefaultFastStartDuration
+	}
+	if !cfg.NoFastStart {
+		if err := checkPoll(cfg.FastStartPoll); err != nil {
+			return nil, fmt.Errorf("ntp: fast start: %w", err)
+		}
+		if cfg.FastStartDuration < 0 {
+			return nil, fmt.Errorf("ntp: negative fast start duration %v", cfg.FastStartDuration)
+		}
 	}
 	if cfg.ResolveEvery <= 0 {
 		cfg.ResolveEvery = DefaultResolveEvery
@@ -206,7 +244,8 @@ func SplitServer(server string) (host string, port uint16, err error) {
 }
 
 // SetPoll changes the poll period at run time; the next exchange after the
-// burst is rescheduled from the last one.
+// burst is rescheduled from the last one. During the fast start the shorter
+// of d and the fast-start period applies until the fast start ends.
 func (s *Source) SetPoll(d time.Duration) error {
 	if err := checkPoll(d); err != nil {
 		return err
@@ -228,6 +267,9 @@ func (s *Source) Status() SourceStatus {
 	st := s.status
 	st.Poll = s.poll
 	st.EffectivePoll = max(s.poll, s.backoff)
+	if st.InFastStart {
+		st.EffectivePoll = min(s.poll, s.cfg.FastStartPoll)
+	}
 	st.Rejected = map[Reason]uint64{}
 	for r, n := range s.rejected {
 		if n != 0 {
@@ -241,6 +283,20 @@ func (s *Source) effectivePoll() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return max(s.poll, s.backoff)
+}
+
+// interval is the period after an exchange at last once the burst is over:
+// the fast-start period while the slot it gives is before the end of the
+// fast start (and no RATE kiss came), the effective poll after that.
+func (s *Source) interval(last time.Time) (d time.Duration, fast bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.cfg.NoFastStart && s.backoff == 0 && !s.fastEnd.IsZero() {
+		if f := min(s.poll, s.cfg.FastStartPoll); last.Add(f).Before(s.fastEnd) {
+			return f, true
+		}
+	}
+	return max(s.poll, s.backoff), false
 }
 
 // Run polls until ctx is done (returning nil) or the server denies service
@@ -272,7 +328,8 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 			if burstLeft == 0 && !last.IsZero() {
 				// Recomputed at every wake-up, so SetPoll and RATE take
 				// effect from the last exchange, with no drift.
-				next = last.Add(s.effectivePoll())
+				d, _ := s.interval(last)
+				next = last.Add(d)
 			}
 			d := next.Sub(clk.Now())
 			if d <= 0 {
@@ -291,7 +348,7 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 		// Late by a whole interval or more (the host was suspended, the
 		// exchange overran): start again from now instead of replaying the
 		// missed slots back to back. Later by less keeps the grid.
-		interval := s.effectivePoll()
+		interval, _ := s.interval(last)
 		if burstLeft > 0 {
 			interval = s.cfg.BurstInterval
 		}
@@ -299,6 +356,11 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 			next = now
 		}
 		last = next
+		s.mu.Lock()
+		if s.fastEnd.IsZero() {
+			s.fastEnd = last.Add(s.cfg.FastStartDuration)
+		}
+		s.mu.Unlock()
 		var err error
 		client, err = s.ensureClient(ctx, client, last)
 		if err != nil {
@@ -327,6 +389,10 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 			burstLeft = 0 // a RATE kiss ends the burst
 		}
 		s.status.InBurst = burstLeft > 0
+		s.mu.Unlock()
+		_, fast := s.interval(last)
+		s.mu.Lock()
+		s.status.InFastStart = burstLeft == 0 && fast
 		s.mu.Unlock()
 		if burstLeft > 0 {
 			next = last.Add(s.cfg.BurstInterval)
@@ -441,7 +507,11 @@ func (s *Source) ensureClient(ctx context.Context, c *Client, now time.Time) (*C
 	s.failed = false
 	want := netip.AddrPortFrom(s.addrs[idx], s.port)
 	cfg := s.cfg.Client
-	if interval := min(s.effectivePoll(), s.cfg.BurstInterval); cfg.Timeout > interval/2 {
+	interval := min(s.effectivePoll(), s.cfg.BurstInterval)
+	if !s.cfg.NoFastStart {
+		interval = min(interval, s.cfg.FastStartPoll)
+	}
+	if cfg.Timeout > interval/2 {
 		cfg.Timeout = interval / 2
 	}
 	nc, err := Dial(want, cfg)

@@ -73,13 +73,13 @@ func equalDurations(a, b []time.Duration) bool {
 	return true
 }
 
-// TestSourceSchedule: a burst of 8 two seconds apart, then the poll period,
-// exactly on the virtual clock, and a runtime SetPoll taking effect from the
-// last exchange.
+// TestSourceSchedule: without the fast start, a burst of 8 two seconds
+// apart, then the poll period, exactly on the virtual clock, and a runtime
+// SetPoll taking effect from the last exchange.
 func TestSourceSchedule(t *testing.T) {
 	peer := goodPeer(t)
 	clk := ntptest.NewVirtualClock(t0)
-	src, err := ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 16 * time.Second,
+	src, err := ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 16 * time.Second, NoFastStart: true,
 		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +110,151 @@ func TestSourceSchedule(t *testing.T) {
 	}
 	if err := src.SetPoll(2000 * s); err == nil {
 		t.Fatal("SetPoll accepted 2000 s")
+	}
+}
+
+// fastStartSlots is the default schedule at a poll of 64 s: the burst at
+// 0..14 s, the fast start every 16 s while the slot is before 15 min, then
+// 64 s.
+func fastStartSlots(n int) []time.Duration {
+	s := time.Second
+	var want []time.Duration
+	for k := range 8 {
+		want = append(want, time.Duration(2*k)*s)
+	}
+	for at := 30 * s; at < 900*s; at += 16 * s {
+		want = append(want, at)
+	}
+	for at := want[len(want)-1] + 64*s; len(want) < n; at += 64 * s {
+		want = append(want, at)
+	}
+	return want[:n]
+}
+
+// TestSourceFastStart: by default the burst is followed by 16 s polling for
+// the first 15 minutes, then the configured poll; NoFastStart goes straight
+// to the poll.
+func TestSourceFastStart(t *testing.T) {
+	peer := goodPeer(t)
+	clk := ntptest.NewVirtualClock(t0)
+	src, err := ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 64 * time.Second,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mid ntp.SourceStatus
+	waits := 0
+	clk.OnAfter(func(time.Duration) {
+		if waits++; waits == 20 {
+			mid = src.Status()
+		}
+	})
+	want := fastStartSlots(68)
+	if want[62] != 894*time.Second || want[63] != 958*time.Second {
+		t.Fatalf("expected slots wrong: %v", want[60:66])
+	}
+	evs, err := runSource(t, src, len(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := offsets(evs); !equalDurations(got, want) {
+		t.Fatalf("schedule\n got %v\nwant %v", got, want)
+	}
+	if !mid.InFastStart || mid.InBurst || mid.EffectivePoll != 16*time.Second || mid.Poll != 64*time.Second {
+		t.Fatalf("status during the fast start %+v", mid)
+	}
+	if st := src.Status(); st.InFastStart || st.EffectivePoll != 64*time.Second {
+		t.Fatalf("status after the fast start %+v", st)
+	}
+
+	src, _ = ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 64 * time.Second, NoFastStart: true,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: ntptest.NewVirtualClock(t0)})
+	evs, err = runSource(t, src, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := time.Second
+	if got, want := offsets(evs), []time.Duration{0, 2 * s, 4 * s, 6 * s, 8 * s, 10 * s, 12 * s, 14 * s, 78 * s, 142 * s}; !equalDurations(got, want) {
+		t.Fatalf("NoFastStart schedule\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestSourceFastStartSetPoll: during the fast start a shorter poll applies
+// at once and a longer one waits for its end; FastStartPoll and
+// FastStartDuration are honoured.
+func TestSourceFastStartSetPoll(t *testing.T) {
+	peer := goodPeer(t)
+	clk := ntptest.NewVirtualClock(t0)
+	src, err := ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 64 * time.Second, NoBurst: true,
+		FastStartPoll: 10 * time.Second, FastStartDuration: 100 * time.Second,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits := 0
+	clk.OnAfter(func(time.Duration) {
+		switch waits++; waits {
+		case 3: // waiting after the exchange at 20 s
+			src.SetPoll(6 * time.Second)
+		case 5: // waiting after the one at 32 s
+			src.SetPoll(1024 * time.Second)
+		}
+	})
+	evs, err := runSource(t, src, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := time.Second
+	// The virtual clock has already advanced to 30 s when SetPoll(6 s)
+	// takes effect, so the 26 s slot is late but within one interval: taken
+	// at once, on the grid. 1024 s waits for the end of the fast start
+	// (92 + 10 is not before 100).
+	want := []time.Duration{0, 10 * s, 20 * s, 26 * s, 32 * s, 42 * s, 52 * s, 62 * s, 72 * s, 82 * s, 92 * s, 1116 * s}
+	if got := offsets(evs); !equalDurations(got, want) {
+		t.Fatalf("schedule\n got %v\nwant %v", got, want)
+	}
+	if _, err := ntp.NewSource(ntp.SourceConfig{Server: "x", FastStartPoll: 100 * time.Millisecond,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}}); err == nil {
+		t.Error("accepted a 100 ms fast-start poll")
+	}
+	if _, err := ntp.NewSource(ntp.SourceConfig{Server: "x", FastStartDuration: -time.Second,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}}); err == nil {
+		t.Error("accepted a negative fast-start duration")
+	}
+}
+
+// TestSourceFastStartKoDRate: a RATE kiss during the fast start ends it and
+// backs off from the configured poll, as in the burst.
+func TestSourceFastStartKoDRate(t *testing.T) {
+	var n atomic.Int32
+	peer, err := ntptest.NewFakePeer(false, func(r ntp.Packet) []ntptest.Reply {
+		p := ntptest.GoodReply(r)
+		if n.Add(1) == 11 {
+			p.Stratum, p.RefID = 0, 0x52415445 // RATE
+		}
+		return []ntptest.Reply{{Bytes: ntptest.Bytes(p)}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	src, _ := ntp.NewSource(ntp.SourceConfig{Server: peer.Addr().String(), Poll: 64 * time.Second,
+		Client: ntp.ClientConfig{Counter: ntptest.MonoRaw{}}, Clock: ntptest.NewVirtualClock(t0)})
+	evs, err := runSource(t, src, 14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := time.Second
+	// Burst 0..14, fast start 30, 46, 62 (RATE: period 128), 190, 318, 446.
+	want := append(fastStartSlots(11), 190*s, 318*s, 446*s)
+	if got := offsets(evs); !equalDurations(got, want) {
+		t.Fatalf("schedule\n got %v\nwant %v", got, want)
+	}
+	if evs[10].Reject == nil || evs[10].Reject.Reason != ntp.ReasonKoDRate {
+		t.Fatalf("event 10: %+v", evs[10])
+	}
+	if st := src.Status(); st.InFastStart || st.EffectivePoll != 128*s || st.Kiss != "RATE" {
+		t.Fatalf("status %+v", st)
 	}
 }
 
