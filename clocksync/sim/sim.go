@@ -79,13 +79,22 @@ type Server struct {
 // PollChange sets a new poll period from At seconds on.
 type PollChange struct{ At, Period float64 }
 
-// Schedule says when requests leave.
+// Schedule says when requests leave. It is ntp.Source's schedule: the
+// burst from t=0, then, while the next slot is before FastStartDuration,
+// the shorter of FastStartPoll and the poll period, then the poll period.
+// Each interval is taken from the send time of the previous exchange with
+// the period in force at that time.
 type Schedule struct {
 	Period        float64 // poll period, s
 	Changes       []PollChange
 	Burst         int     // number of exchanges in the start burst (0: none)
 	BurstInterval float64 // spacing of the burst, s (default 2)
-	Duration      float64 // length of the run, s
+	// FastStartPoll is the period after the burst while the next slot is
+	// before FastStartDuration seconds (0: no fast start). The presets use
+	// ntp.Source's defaults, 16 s for 900 s.
+	FastStartPoll     float64
+	FastStartDuration float64
+	Duration          float64 // length of the run, s
 }
 
 // Scenario is one complete simulated run.
@@ -156,6 +165,12 @@ func (sc Scenario) Validate() error {
 		return errors.New("sim: negative path delay")
 	case sc.Path.Loss < 0 || sc.Path.Loss >= 1 || sc.Path.SpikeProb < 0 || sc.Path.SpikeProb > 1:
 		return errors.New("sim: loss or spike probability out of range")
+	}
+	if sc.Poll.FastStartPoll != 0 && (sc.Poll.FastStartPoll < 0.01 || sc.Poll.FastStartPoll > 1e5) {
+		return fmt.Errorf("sim: fast-start poll %v s out of range", sc.Poll.FastStartPoll)
+	}
+	if sc.Poll.FastStartDuration < 0 {
+		return fmt.Errorf("sim: negative fast-start duration %v s", sc.Poll.FastStartDuration)
 	}
 	for _, c := range sc.Poll.Changes {
 		if c.Period < 0.01 || c.Period > 1e5 {
@@ -295,6 +310,15 @@ func (s *Sim) pollPeriodAt(t float64) float64 {
 	return p
 }
 
+// intervalAfter is the period after an exchange sent at t, past the burst.
+func (s *Sim) intervalAfter(t float64) float64 {
+	p := s.pollPeriodAt(t)
+	if f := min(p, s.sc.Poll.FastStartPoll); f > 0 && t+f < s.sc.Poll.FastStartDuration {
+		return f
+	}
+	return p
+}
+
 func (s *Sim) exp(mean float64) float64 {
 	if mean <= 0 {
 		return 0
@@ -313,7 +337,7 @@ func (s *Sim) Next() (ex Exchange, ok bool) {
 		s.next = t + s.sc.Poll.BurstInterval
 	} else {
 		s.burst = s.sc.Poll.Burst
-		s.next = t + s.pollPeriodAt(t)
+		s.next = t + s.intervalAfter(t)
 	}
 	p := s.sc.Path
 	// Draw every random number in a fixed order whatever happens, so one
