@@ -52,6 +52,11 @@ type Daemon struct {
 	log     *zap.Logger
 	opt     Options
 	counter counter.Counter
+	// hz is the counter's nominal frequency as this daemon uses it: the
+	// counter's own, or the restored state's when the counter calibrates
+	// its nominal at each start (tsc) and the two agree within 0.1%, so
+	// estimators and records carry on unchanged across a restart.
+	hz      float64
 	metrics *Metrics
 
 	mu  sync.Mutex
@@ -117,12 +122,16 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 	if err := d.openXenstore(); err != nil {
 		return nil, err
 	}
+	d.hz = d.counter.NominalHz()
 	saved, prev := d.loadState()
+	if saved != nil {
+		d.hz = saved.CounterHz
+	}
 	m := d.metrics
 	if fs, ok := d.opt.Factory.(interface{ SetCounterHz(float64) }); ok {
-		fs.SetCounterHz(d.counter.NominalHz())
+		fs.SetCounterHz(d.hz)
 	}
-	pub, err := NewRecordPublisher(d.counter, d.page, d.xs, prev, m, d.log)
+	pub, err := NewRecordPublisher(d.counter, d.hz, d.page, d.xs, prev, m, d.log)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +143,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 	d.engine = eng
 	if r := eng.Restored(); r != "" {
 		d.restore = r
+		d.log.Info("estimators from the state file", zap.String("result", r))
 	}
 	if cfg.Metrics != "" {
 		ms, err := ServeMetrics(cfg.Metrics, m)
@@ -232,10 +242,24 @@ func (d *Daemon) openXenstore() error {
 func (d *Daemon) openRecord() error {
 	// A restarted daemon continues its trace (trace.CreateOrAppend drops a
 	// line cut by a crash and refuses to mix counters).
-	w, err := trace.CreateOrAppend(d.cfg.Record, trace.Header{Format: trace.FormatXenradclock, CounterHz: d.counter.NominalHz(),
-		Counter: d.counter.Name(), PollPeriod: d.cfg.Poll.Seconds(), SideColumns: true})
+	h := trace.Header{Format: trace.FormatXenradclock, CounterHz: d.hz,
+		Counter: d.counter.Name(), PollPeriod: d.cfg.Poll.Seconds(), SideColumns: true}
+	w, err := trace.CreateOrAppend(d.cfg.Record, h)
 	if err != nil {
-		return fmt.Errorf("record: %w", err)
+		// An existing trace of another counter or frequency (a new boot
+		// calibrated the TSC differently) cannot be continued: keep it
+		// under a new name and start a new one, rather than not run.
+		if _, serr := os.Stat(d.cfg.Record); serr != nil {
+			return fmt.Errorf("record: %w", err)
+		}
+		old := d.cfg.Record + "." + time.Now().UTC().Format("20060102T150405")
+		if rerr := os.Rename(d.cfg.Record, old); rerr != nil {
+			return fmt.Errorf("record: %w (and moving the old trace away: %v)", err, rerr)
+		}
+		d.log.Warn("record: the existing trace cannot be continued; moved away", zap.String("old", old), zap.Error(err))
+		if w, err = trace.CreateOrAppend(d.cfg.Record, h); err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
 	}
 	if w.Dropped > 0 {
 		d.log.Warn("record: dropped a cut-off last line", zap.String("record", d.cfg.Record), zap.Int64("bytes", w.Dropped))
@@ -247,7 +271,7 @@ func (d *Daemon) openRecord() error {
 func (d *Daemon) engineConfig(cfg Config) EngineConfig {
 	ec := EngineConfig{
 		Select:    SelectConfig{MinStamps: cfg.SelectStamps, Hold: cfg.Hold(), Gain: cfg.SelectGain, RelAsymBound: cfg.RelAsymBound},
-		CounterHz: d.counter.NominalHz(),
+		CounterHz: d.hz,
 	}
 	for _, s := range cfg.Servers {
 		s.Poll = cfg.PollOf(s)
@@ -312,7 +336,7 @@ func (d *Daemon) SaveState() error {
 		return fmt.Errorf("state: %w", err)
 	}
 	st := &State{SavedUnixNano: time.Now().UnixNano(), SavedCount: rd.Count, Counter: d.counter.Name(),
-		CounterKind: uint16(d.counter.Kind()), CounterHz: d.counter.NominalHz(), CounterIdentity: rd.Identity}
+		CounterKind: uint16(d.counter.Kind()), CounterHz: d.hz, CounterIdentity: rd.Identity}
 	if last := d.pub.Last(); last != nil {
 		text, err := last.MarshalText()
 		if err == nil {
@@ -599,7 +623,7 @@ func (d *Daemon) Status() *StatusDoc {
 	cfg := d.cfg
 	d.mu.Unlock()
 	doc := &StatusDoc{PID: os.Getpid(), UpdatedAt: time.Now().UTC().Format(time.RFC3339), Counter: d.counter.Name(),
-		CounterHz: d.counter.NominalHz(), Xenstore: d.xsDesc, Page: cfg.Page, StateFile: cfg.State, StateRestore: d.restore}
+		CounterHz: d.hz, Xenstore: d.xsDesc, Page: cfg.Page, StateFile: cfg.State, StateRestore: d.restore}
 	if cfg.Xenstore != "none" && d.xs != nil {
 		doc.XenstorePath = d.xs.Path()
 	}

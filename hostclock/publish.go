@@ -32,6 +32,7 @@ type RecordPublisher struct {
 	log     *zap.Logger
 	builder clockdata.Builder
 	counter counter.Counter
+	hz      float64
 	host    [16]byte
 	prev    *clockdata.Record
 	page    *clockdata.Writer
@@ -43,7 +44,9 @@ type RecordPublisher struct {
 // from the state file, makes the first record continuous with what readers
 // saw before a restart; without it the first record has a new disruption
 // marker.
-func NewRecordPublisher(c counter.Counter, page *clockdata.Writer, xs *XenstoreSink, prev *clockdata.Record, m *Metrics, log *zap.Logger) (*RecordPublisher, error) {
+//
+// hz is the nominal frequency records carry (the daemon's, see Daemon.hz).
+func NewRecordPublisher(c counter.Counter, hz float64, page *clockdata.Writer, xs *XenstoreSink, prev *clockdata.Record, m *Metrics, log *zap.Logger) (*RecordPublisher, error) {
 	host, err := HostID(c)
 	if err != nil {
 		return nil, err
@@ -51,7 +54,7 @@ func NewRecordPublisher(c counter.Counter, page *clockdata.Writer, xs *XenstoreS
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &RecordPublisher{log: log, counter: c, host: host, prev: prev, page: page, xs: xs, metrics: m}, nil
+	return &RecordPublisher{log: log, counter: c, hz: hz, host: host, prev: prev, page: page, xs: xs, metrics: m}, nil
 }
 
 // HostID is the record's host identity: stable for one boot of the
@@ -95,7 +98,7 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 		return 0, fmt.Errorf("counter: %w", err)
 	}
 	raw, err := clockdata.RawFromParams(u.Params, p.host, clockdata.CounterInfo{
-		Kind: p.counter.Kind(), Hz: uint64(p.counter.NominalHz() + 0.5), Identity: rd.Identity,
+		Kind: p.counter.Kind(), Hz: uint64(p.hz + 0.5), Identity: rd.Identity,
 	}, uint64(u.Poll))
 	if err != nil {
 		return 0, err
