@@ -64,7 +64,7 @@ type state struct {
 	// at (Kc, Kt) with period Phat; covariance P.
 	F             kf
 	Updates       int64
-	LastGoodTf    uint64
+	LastGoodTf    uint64 // Tf of the last offset update (Last.Tf is the last accepted stamp)
 	LastGoodEB    float64
 	LastGoodSdRho float64 // rate standard deviation right after the last good update
 
@@ -406,6 +406,12 @@ func (e *Estimator) process(s Stamp) {
 	if qualWarn {
 		status |= StatusServerChanged
 	}
+	// Starving is RADclock's: no valid stamp (one past the filter) for
+	// more than 10 polls. Stamps that arrive but fail the offset quality
+	// gate are OFFSET_QUALITY (the clock free-runs), not starvation.
+	if st.HaveLast && float64(s.Tf-st.Last.Tf)*st.Phat > 10*st.Poll {
+		status |= StatusStarving
+	}
 	st.Last, st.HaveLast = toLast(s), true
 	e.lastServer = s.Side.Server
 	e.leapIntake(s)
@@ -461,10 +467,9 @@ func (e *Estimator) process(s Stamp) {
 	nu := y - st.F.X[0]
 	quality := pe <= offQual
 
+	// The lying-server allowance grows with the time since the last offset
+	// update, however many stamps arrived in between.
 	gap := float64(s.Tf-st.LastGoodTf) * st.Phat
-	if gap > 10*st.Poll {
-		status |= StatusStarving
-	}
 	update := false
 	switch {
 	case st.Refine > 0:

@@ -374,3 +374,53 @@ func TestCounterJumpForward(t *testing.T) {
 		t.Errorf("counter jump: flagged %d, accepted at %v, worst %.2fµs", flagged, acceptedAt, worst*1e6)
 	}
 }
+
+// Starving means no accepted stamp for more than 10 polls (RADclock's
+// STARVING). A run of stamps that arrive but fail the offset quality gate
+// is OFFSET_QUALITY (free-running), not starving; a stamp after a silence
+// of more than 10 polls is starving.
+func TestStarvingIsNoValidStamp(t *testing.T) {
+	sc := sim.LAN(49, 40000)
+	// A 1 ms symmetric RTT rise for 1000 s (~62 stamps at 16 s, under the
+	// 100-stamp shift window): every stamp fails the offset quality gate.
+	shift := sim.LevelShift{Start: 20000, End: 21000, Fwd: 0.5e-3, Back: 0.5e-3}
+	sc.Path.Shifts = []sim.LevelShift{shift}
+	// A silence of 30 polls later on.
+	sc.Server.Outages = []sim.Interval{{Start: 30000, End: 30000 + 30*16}}
+	quality, starvingInShift, starvingAfter, starvingElse := 0, 0, 0, 0
+	first := true
+	runScenario(t, sc, runOpts{report: func(ex sim.Exchange, r clocksync.Result, e float64) {
+		st := r.Params.Status
+		starving := st&clocksync.StatusStarving != 0
+		switch {
+		case ex.T >= shift.Start && ex.T < shift.End:
+			if st&clocksync.StatusOffsetQuality != 0 {
+				quality++
+			}
+			if starving {
+				starvingInShift++
+			}
+		case ex.T >= 30000+30*16 && first:
+			first = false
+			if starving {
+				starvingAfter++
+			}
+		case starving:
+			starvingElse++
+		}
+	}})
+	t.Logf("starving: %d offset-quality stamps in the shift, %d of them starving; first stamp after a 30-poll silence starving: %v; other starving stamps: %d",
+		quality, starvingInShift, starvingAfter == 1, starvingElse)
+	if quality < 50 {
+		t.Errorf("only %d stamps failed the offset quality gate during the shift", quality)
+	}
+	if starvingInShift != 0 {
+		t.Errorf("%d stamps arriving every poll flagged starving", starvingInShift)
+	}
+	if starvingAfter != 1 {
+		t.Error("the first stamp after a 30-poll silence is not flagged starving")
+	}
+	if starvingElse != 0 {
+		t.Errorf("%d other stamps flagged starving", starvingElse)
+	}
+}

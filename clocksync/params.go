@@ -61,7 +61,8 @@ func (p Params) Difference(T1, T2 uint64) float64 {
 }
 
 // StatusAt is Status as seen by a reader at counter value T: it adds
-// StatusStarving when no update has come for more than 10 poll periods.
+// StatusStarving when no stamp has been accepted for more than 10 poll
+// periods (RefCount is the last accepted stamp's Tf).
 func (p Params) StatusAt(T uint64) Status {
 	s := p.Status
 	if p.NextExpected > p.RefCount && T > p.RefCount {
