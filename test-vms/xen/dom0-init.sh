@@ -1,0 +1,158 @@
+#!/bin/sh
+# Dom0 /init of the Xenstore check (test-vms/run-xenstore-check.sh): bring
+# up the stock Xen 4.17 toolstack with the real C xenstored, run the
+# project's Go binaries against it, run a PVH DomU that does the same over
+# /dev/xen/xenbus, migrate, save and restore it, shut it down, power off.
+# Every verdict is one line "XRC-CHECK PASS|FAIL <name>: <detail>" on the
+# serial console; the host script parses them.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /run; mount -t tmpfs tmp /tmp
+mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
+mkdir -p /run/xen /run/xenstored /var/log/xen/console /var/lib/xen /var/lib/xenstored /run/lock /run/xenradclock
+ln -sfn /run /var/run 2>/dev/null || true
+t() { echo "MARK T=$(cut -d' ' -f1 /proc/uptime) $*"; }
+# verdict NAME STATUS DETAIL: STATUS is the $? of the condition just tested
+verdict() { if [ "$2" -eq 0 ]; then echo "XRC-CHECK PASS $1: $3"; else echo "XRC-CHECK FAIL $1: $3"; diag "$1"; fi; }
+# waitfor SECONDS COMMAND...: poll until the command succeeds, by uptime
+# (under a loaded TCG host a poll can take far longer than its sleep)
+now() { cut -d. -f1 /proc/uptime; }
+waitfor() { end=$(( $(now) + $1 )); shift; while ! "$@" >/dev/null 2>&1; do [ $(now) -ge $end ] && return 1; sleep 0.5; done; return 0; }
+# on a failure, show what the guest said
+diag() { echo "--- guest console (tail) after failed $1:"; tr -d '\r' < /var/log/xen/console/guest-domU.log 2>/dev/null | tail -25 | sed 's/^/    /'
+  echo "--- guest reports:"; xenstore-ls /local/domain/${DOMID:-0}/data 2>&1 | sed 's/^/    /'
+  echo "--- record now: $(xenstore-read /xenradclock/clock 2>&1 | cut -c1-60)"; tail -3 /run/dom0d.log | cut -c1-250 | sed 's/^/    /'; }
+xsr() { xenstore-read "$@" 2>/dev/null; }
+t "dom0 init started"
+KVER=$(uname -r)
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-blkback xen-netback; do
+  insmod /lib/modules/$KVER/$m.ko 2>&1 | sed "s/^/insmod $m: /"
+done
+mount -t xenfs xenfs /proc/xen
+ifconfig lo 127.0.0.1 up
+t "starting xenstored"
+xenstored --pid-file /run/xen/xenstored.pid 2>&1
+waitfor 20 xenstore-read /
+t "xenstored up (pid $(cat /run/xen/xenstored.pid 2>/dev/null))"
+xen-init-dom0 >/dev/null 2>&1
+xenconsoled --pid-file=/run/xen/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+t "toolstack up"
+
+# 1. the battery in Dom0, over xenstored's Unix socket
+XSTEST_REAL=dom0 /usr/bin/xstest.test -test.run 'TestRealDom0$' -test.v > /tmp/xstest-dom0.out 2>&1
+rc=$?
+sed 's/^/xstest-dom0: /' /tmp/xstest-dom0.out
+oks=$(grep -c '^ *xstest_test.go:[0-9]*: ok ' /tmp/xstest-dom0.out)
+[ $rc -eq 0 ] && grep -q -- '--- PASS: TestRealDom0' /tmp/xstest-dom0.out && [ $oks -ge 17 ]
+verdict xstest-dom0 $? "battery over $(grep -o 'connected to [^ ]*' /tmp/xstest-dom0.out): rc=$rc, $oks checks ok"
+t "xstest dom0 done"
+
+# 3. the real dom0d publishes /xenradclock/clock (r0) to the real xenstored.
+# Its reference is a loopback NTP server and its counter a simulated host:
+# stock Xen offers no counter dom0d accepts for a dependent clock
+# (xen-system needs the kernel-patches module).
+vmcheck ntp-server --addr 127.0.0.1:123 > /run/ntp.log 2>&1 &
+vmcheck simhost /run/xenradclock/simhost
+XENRADCLOCK_SIM_COUNTER=/run/xenradclock/simhost dom0d run --server 127.0.0.1:123 --poll 1s \
+  --counter simulated --xenstore auto --state '' --page /run/xenradclock/clock \
+  --status-file /run/xenradclock/status.json --log-level info > /run/dom0d.log 2>&1 &
+DOM0D=$!
+out=$(vmcheck dom0-record --wait 120s 2>&1)
+echo "$out" | grep -q '^XRC-RECORD generation=[0-9]* perms=r0'
+verdict dom0d-publishes $? "dom0d run --xenstore auto: $out"
+xenstore-ls -p /xenradclock | cut -c1-100
+t "dom0d publishing"
+
+# 2. the battery in a PVH DomU over /dev/xen/xenbus; then the guest agent
+t "xl create"
+# (not piped: xl leaves a child behind that keeps a pipe open)
+xl create /etc/xen/domU.cfg > /run/create.log 2>&1
+rc=$?
+cat /run/create.log
+waitfor 60 xl domid domU
+DOMID=$(xl domid domU 2>/dev/null)
+t "xl create rc=$rc, domU domid=${DOMID:-none}"
+xl list
+[ -n "$DOMID" ] || DOMID=none
+G=/local/domain/$DOMID/data/xrc
+waitfor 300 xsr $G/xstest
+res=$(xsr $G/xstest)
+echo "$res" | grep -q '^pass [0-9]'
+verdict xstest-guest $? "battery in PVH domid $DOMID over /dev/xen/xenbus: ${res:-no result}"
+t "xstest guest done"
+waitfor 120 xsr $G/later
+first=$(xsr $G/first)
+[ -n "$first" ]
+verdict guest-reads-record $? "the guest's Go client read and decoded generation ${first:-none}"
+later=$(xsr $G/later)
+[ -n "$later" ]
+verdict guest-watch-update $? "the guest's watch brought a later record: ${later:-none}"
+waitfor 30 xsr $G/denied
+denied=$(xsr $G/denied)
+[ "$denied" = EACCES ]
+verdict guest-write-refused $? "guest overwrite of /xenradclock/clock and create beside it: ${denied:-no report}"
+out=$(vmcheck dom0-record 2>&1)
+echo "$out" | grep -q '^XRC-RECORD generation=[0-9]* perms=r0' && ! xenstore-read /xenradclock/clock-forged >/dev/null 2>&1
+verdict record-intact $? "after the guest's attempts: $out"
+
+# 4. after a move: the guest sees its new domid through its watch of
+# "domid", and its watch of the record fires on a later Dom0 update
+gen_above() { g=$(xsr $1); [ -n "$g" ] && [ "$g" -gt "$2" ]; }
+after_move() { # what old-domid
+  NEW=$(xl domid domU 2>/dev/null)
+  G=/local/domain/$NEW/data/xrc
+  waitfor 120 xsr $G/domid
+  seen=$(xsr $G/domid)
+  [ -n "$NEW" ] && [ "$NEW" != "$2" ] && [ "$seen" = "$NEW" ]
+  verdict "$1-domid" $? "domid $2 -> ${NEW:-none}; the guest's watch of domid reports ${seen:-nothing}"
+  G0=$(vmcheck dom0-record | sed -n 's/^XRC-RECORD generation=\([0-9]*\).*/\1/p')
+  waitfor 120 gen_above $G/gen "${G0:-0}"
+  gen_above $G/gen "${G0:-999999999}"
+  verdict "$1-watch" $? "generation ${G0:-none} published after the move; the guest's watch then brought $(xsr $G/gen)"
+  waitfor 30 xsr $G/denied
+  denied=$(xsr $G/denied)
+  [ "$denied" = EACCES ]
+  verdict "$1-write-refused" $? "guest write to the record as domid $NEW: ${denied:-no report}"
+  DOMID=$NEW
+}
+t "xl migrate (PVH, localhost, fakessh)"
+xl migrate -s /usr/bin/fakessh domU localhost > /run/migrate.log 2>&1
+rc=$?
+tail -3 /run/migrate.log
+[ $rc -eq 0 ]
+verdict migrate $? "xl migrate domU localhost: rc=$rc"
+t "xl migrate returned"
+after_move migrate $DOMID
+t "xl save"
+xl save domU /run/domU.save > /run/save.log 2>&1
+rc1=$?
+t "xl restore"
+xl restore /run/domU.save > /run/restore.log 2>&1
+rc2=$?
+rm -f /run/domU.save
+tail -2 /run/save.log /run/restore.log
+[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]
+verdict save-restore $? "xl save rc=$rc1, xl restore rc=$rc2"
+after_move restore $DOMID
+
+# The guest kernel's own watches still work: xl shutdown reaches the
+# kernel through its control/shutdown watch.
+t "xl shutdown"
+timeout 180 xl shutdown -w domU > /run/shutdown.log 2>&1
+rc=$?
+tail -2 /run/shutdown.log
+gone=no
+xl domid domU >/dev/null 2>&1 || gone=yes
+grep -q 'XRC-GUEST shutdown requested' /var/log/xen/console/guest-domU.log
+asked=$?
+[ $rc -eq 0 ] && [ $gone = yes ] && [ $asked -eq 0 ]
+verdict guest-shutdown $? "xl shutdown -w rc=$rc, domain gone: $gone, guest init saw the request: $([ $asked -eq 0 ] && echo yes || echo no)"
+kill $DOM0D
+echo "=== dom0d log (head) ==="
+head -5 /run/dom0d.log | cut -c1-300
+echo "=== domU console ==="
+tr -d '\r' < /var/log/xen/console/guest-domU.log | grep -E 'XRC-GUEST|Kernel panic|BUG|rror' | head -80
+t "all done, powering off"
+xl destroy domU >/dev/null 2>&1
+sync
+poweroff -f
