@@ -68,6 +68,13 @@ type state struct {
 	LastGoodEB    float64
 	LastGoodSdRho float64 // rate standard deviation right after the last good update
 
+	// Measurement noise adaptation (adaptNoise): EWMAs of z²/S and 1/S
+	// over offset updates (z² = nu²/S, clipped), whose ratio is the 1/S
+	// weighted normalised innovation; the variance the innovations say
+	// every stamp has beyond the point-error model.
+	NISNum, NISDen, NoiseVar float64
+	NISN                     int64 // updates monitored
+
 	RTThat      float64 // minimum RTT of the current path level, s
 	BaseN       int64   // stamps behind RTThat
 	MeanPe      float64 // mean point error of usable stamps
@@ -273,7 +280,7 @@ func (e *Estimator) Process(s Stamp) Result {
 func (e *Estimator) healthy() bool {
 	st := &e.st
 	return finite(st.F.X[0]) && finite(st.F.X[1]) && finite(st.F.P[0][0]) && finite(st.F.P[1][1]) && finite(st.F.P[0][1]) &&
-		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
+		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.Q[0][0]) && finite(st.F.Q[1][1]) && st.F.Q[0][0] >= 0 && st.F.Q[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
 func (e *Estimator) reject(reason string) Result {
@@ -448,7 +455,12 @@ func (e *Estimator) process(s Stamp) {
 	}
 	st.BaseN++
 	if i >= st.ShiftWin && i-st.LastShiftI >= st.ShiftWin {
-		if m := e.dqMin(); m > st.RTThat+eshift {
+		// On a path where every packet queues (a mean point error of
+		// hundreds of µs), the minimum of a window sits above the level's
+		// all-time minimum by chance: the rise must exceed that spread
+		// too, or noise alone makes false level shifts (and carries a
+		// false asymmetry).
+		if m := e.dqMin(); m > st.RTThat+max(eshift, upshiftPe*st.MeanPe) {
 			e.upshift(i, m, offQual)
 			status |= StatusRTTUpshift
 		}
@@ -486,7 +498,7 @@ func (e *Estimator) process(s Stamp) {
 			// changes during the gap are DriftRateBound's.
 			rateErr := min(cfg.RateErrorBound, cfg.BoundK*st.LastGoodSdRho)
 			allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
-				(pe+m)/2 + 3*cfg.PointNoise
+				(pe+m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
 			suspect = math.Abs(nu) > allow
 		}
 		if !suspect {
@@ -506,6 +518,8 @@ func (e *Estimator) process(s Stamp) {
 		st.F.X[0] = y
 		st.F.P[0] = [3]float64{R, 0, 0}
 		st.F.P[1][0], st.F.P[2][0] = 0, 0
+		st.F.Q[0] = [3]float64{R + st.NoiseVar, 0, 0}
+		st.F.Q[1][0], st.F.Q[2][0] = 0, 0
 		st.SuspectSince = 0
 		st.StepAt = s.Tf
 		update = true
@@ -523,7 +537,8 @@ func (e *Estimator) process(s Stamp) {
 			y = e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
 			nu = y - st.F.X[0]
 		}
-		st.F.update(nu, R)
+		e.adaptNoise(nu, R)
+		st.F.update(nu, R, st.NoiseVar)
 		st.Updates++
 		st.LastGoodTf = s.Tf
 		r.Good = true
@@ -538,10 +553,10 @@ func (e *Estimator) process(s Stamp) {
 	}
 	prev := st.P
 	e.anchor(s.Tf, st.Phat)
-	eb := cfg.BoundK * math.Sqrt(st.F.P[0][0]+st.BetaVar)
+	eb := cfg.BoundK * math.Sqrt(st.F.Q[0][0]+st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
-		st.LastGoodSdRho = math.Sqrt(st.F.P[1][1])
+		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
 	}
 	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
 		status |= StatusServerStep
@@ -549,6 +564,59 @@ func (e *Estimator) process(s Stamp) {
 		st.StepAt = 0
 	}
 	e.publish(status, warm, eb, &prev)
+}
+
+// Noise adaptation constants: the EWMA weight of the innovation monitor,
+// the clip of one stamp's normalised innovation (one outlier moves the
+// monitor by little), the monitor level above which the noise floor grows
+// and below which it decays, the updates monitored before it acts, and the
+// fraction of the gap to the unexplained variance closed per update.
+const (
+	nisW     = 1.0 / 64
+	nisClip  = 9
+	nisHigh  = 1.5
+	nisLow   = 0.7
+	nisDecay = 0.98
+	nisMin   = 16
+	nisGrow  = 1.0 / 4
+)
+
+// adaptNoise watches the normalised innovations (nu²/S) of offset updates,
+// S being the honest innovation variance (the covariance Q plus the
+// stamp's model variance plus the learnt floor). The point-error model
+// trusts a stamp near the minimum RTT to microseconds; on a path where
+// every packet carries independent random delay each way (no quiet
+// packets: a loaded host, sleeping test servers) that is false, and a
+// filter that believes it gets the rate wrong by ppm while claiming ppb.
+// The monitor weights each stamp by 1/S, so the trusted stamps, whose
+// misfit matters, dominate it. While it stays above nisHigh (one clipped
+// outlier cannot hold it there) NoiseVar moves towards the unexplained
+// variance, (NIS−1)·S at the monitor's typical S; below nisLow it decays.
+// NoiseVar does not change the filter's gains (the estimates are those of
+// the point-error model, which weighs stamps well relative to each other);
+// it enters the covariance Q behind every bound, the asymmetry variance
+// and the lying-server allowance. Only accepted offset updates feed it:
+// suspect steps, server changes, quality-failed stamps and level-shift
+// refinement do not.
+func (e *Estimator) adaptNoise(nu, R float64) {
+	st := &e.st
+	S := st.F.Q[0][0] + R + st.NoiseVar
+	if !(S > 0) || st.Updates < 3 {
+		return
+	}
+	z2 := min(nu*nu/S, nisClip)
+	st.NISN++
+	w := max(nisW, 1/float64(st.NISN)) // a plain mean until the EWMA has its length
+	st.NISNum += (z2/S - st.NISNum) * w
+	st.NISDen += (1/S - st.NISDen) * w
+	nis := st.NISNum / st.NISDen
+	switch {
+	case st.NISN < nisMin:
+	case nis > nisHigh:
+		st.NoiseVar = max(st.NoiseVar, st.NoiseVar+((nis-1)/st.NISDen-st.NoiseVar)*nisGrow)
+	case nis < nisLow:
+		st.NoiseVar *= nisDecay
+	}
 }
 
 // fastWin is the number of first stamps over which the fast start refits
@@ -591,7 +659,7 @@ func (e *Estimator) refit(i int64, offQual float64) {
 		f.predict(float64(r.Tf-tPrev)*st.Phat, e.q, e.q3, cfg.DriftTime)
 		tPrev = r.Tf
 		y := e.yMid(r) + f.X[1]*e.midAge(r, r.Tf)
-		f.update(y-f.X[0], R)
+		f.update(y-f.X[0], R, st.NoiseVar)
 	}
 	// Carry to this stamp's Tf (the filter's time).
 	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, cfg.DriftTime)
@@ -650,6 +718,8 @@ func (e *Estimator) prior(y, r float64) kf {
 	tol := e.cfg.CounterTolerance + math.Abs(e.st.Phat*e.cfg.CounterHz-1)
 	f.P[1][1] = tol * tol
 	f.P[2][2] = e.cfg.DriftRateBound * e.cfg.DriftRateBound
+	f.Q = f.P
+	f.Q[0][0] += e.st.NoiseVar
 	return f
 }
 
@@ -788,7 +858,7 @@ func (e *Estimator) downshift(i int64, r *rec) {
 		st.BaseN = max(st.BaseN, 64)
 	} else {
 		st.Beta = e.yMid(r) + st.F.X[1]*e.midAge(r, r.Tf) - st.F.X[0]
-		st.BetaVar += st.F.P[0][0] + r.RTT*r.RTT/12
+		st.BetaVar += st.F.Q[0][0] + r.RTT*r.RTT/12
 		st.RTThat = r.RTT
 		st.BaseN = 1
 		// Refine the new level's asymmetry over its first stamps while
@@ -797,6 +867,10 @@ func (e *Estimator) downshift(i int64, r *rec) {
 	}
 	st.LastShiftI = i
 }
+
+// upshiftPe is the multiple of the mean point error that an upward level
+// shift must exceed as well as Eshift.
+const upshiftPe = 1.5
 
 // refineStamps is how many stamps a new, lower path level's asymmetry is
 // estimated over.
@@ -819,7 +893,7 @@ func (e *Estimator) refine(i int64, T uint64, offQual float64) {
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.F.P[0][0]
+		st.BetaVar = 1/sw + st.F.Q[0][0] + st.NoiseVar
 	}
 	st.Refine--
 }
@@ -857,7 +931,7 @@ func (e *Estimator) upshift(i int64, newMin, offQual float64) {
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.F.P[0][0]
+		st.BetaVar = 1/sw + st.F.Q[0][0] + st.NoiseVar
 	}
 	st.RTThat = newMin
 	st.BaseN = st.ShiftWin
@@ -907,7 +981,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	cfg := &e.cfg
 	p := &st.P
 	T := st.Kc
-	sdRho := math.Sqrt(st.F.P[1][1])
+	sdRho := math.Sqrt(st.F.Q[1][1])
 	if st.Updates < 3 || cfg.BoundK*sdRho > 5e-6 {
 		status |= StatusUnsync
 	}
