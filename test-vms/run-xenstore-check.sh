@@ -43,7 +43,7 @@ DEBS=$BUILD/debs; EXT=$BUILD/ext-$KPKG
 mkdir -p "$DEBS"
 if ! ls "$DEBS"/xen-hypervisor-4.17-amd64_*.deb >/dev/null 2>&1 || ! ls "$DEBS"/"$KPKG"_*.deb >/dev/null 2>&1; then
   stamp "apt-get download xen-hypervisor-4.17-amd64 $KPKG"
-  (cd "$DEBS" && apt-get download -q xen-hypervisor-4.17-amd64 "$KPKG" 2>&1 | grep -v 'unsandboxed as root' || true; ls ./*.deb >/dev/null) || die "apt-get download failed"
+  (cd "$DEBS" && apt-get download -qq xen-hypervisor-4.17-amd64 "$KPKG" 2>&1 | grep -v 'unsandboxed as root' || true; ls ./*.deb >/dev/null) || die "apt-get download failed"
 fi
 if [ ! -f "$EXT/.done" ]; then
   stamp "extract the debs (never installed)"

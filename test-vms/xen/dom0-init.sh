@@ -151,7 +151,7 @@ kill $DOM0D
 echo "=== dom0d log (head) ==="
 head -5 /run/dom0d.log | cut -c1-300
 echo "=== domU console ==="
-tr -d '\r' < /var/log/xen/console/guest-domU.log | grep -E 'XRC-GUEST|Kernel panic|BUG|rror' | head -80
+tr -d '\r' < /var/log/xen/console/guest-domU.log | grep -E 'XRC-GUEST|Kernel panic|BUG|segfault|protection fault|fatal error' | head -80
 t "all done, powering off"
 xl destroy domU >/dev/null 2>&1
 sync
