@@ -577,7 +577,7 @@ const (
 	nisHigh  = 1.5
 	nisLow   = 0.7
 	nisDecay = 0.98
-	nisMin   = 16
+	nisMin   = 4
 	nisGrow  = 1.0 / 4
 )
 
