@@ -73,7 +73,7 @@ nice -n 10 timeout "${BOOT_TIMEOUT:-900}" qemu-system-x86_64 -machine pc -accel 
 	-cpu max,-smap,-smep -smp 2 -m 2048 -display none -nic none -no-reboot -monitor none \
 	-serial stdio -kernel "$OUT/xen.elf" -append "$XEN_CMDLINE" \
 	-initrd "$OUT/vmlinuz console=hvc0 earlyprintk=xen,$OUT/dom0.cpio.gz" </dev/null 2>&1 |
-	sed -u 's/\r$//' > "$LOG"
+	sed -u 's/\r*$//' > "$LOG"
 rc=${PIPESTATUS[0]}
 end=$(date +%s.%N)
 echo "boot-check: QEMU rc=$rc after $(echo "$end - $start" | bc) s"
