@@ -120,7 +120,7 @@ cp "$HERE/xen/dom0-init.sh" "$D0/init"; chmod +x "$D0/init"
 # busybox and libxenstore, Go's memmove) crash at random under Xen
 # (segfaults, GPFs, corrupted Go stacks) as soon as the host is loaded.
 # One vCPU: with two (MTTCG), Dom0 processes also saw corrupted registers.
-CPU=${CPU:-max,-smap,-smep,-avx,-avx2,-fma,-f16c}
+CPU=${CPU:-max,-smap,-smep,-avx,-avx2,-fma,-f16c,-pcid,-invpcid,-la57}
 SMP=${SMP:-1}
 LOG=$OUT/xenstore-check-$(date +%Y%m%d-%H%M%S).log
 ln -sfn "$(basename "$LOG")" "$OUT/xenstore-check.log"
