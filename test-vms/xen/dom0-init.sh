@@ -75,12 +75,12 @@ t "xl create rc=$rc, domU domid=${DOMID:-none}"
 xl list
 [ -n "$DOMID" ] || DOMID=none
 G=/local/domain/$DOMID/data/xrc
-waitfor 300 xsr $G/xstest
+waitfor 180 xsr $G/xstest
 res=$(xsr $G/xstest)
 echo "$res" | grep -q '^pass [0-9]'
 verdict xstest-guest $? "battery in PVH domid $DOMID over /dev/xen/xenbus: ${res:-no result}"
 t "xstest guest done"
-waitfor 120 xsr $G/later
+waitfor 60 xsr $G/later
 first=$(xsr $G/first)
 [ -n "$first" ]
 verdict guest-reads-record $? "the guest's Go client read and decoded generation ${first:-none}"
@@ -101,12 +101,12 @@ gen_above() { g=$(xsr $1); [ -n "$g" ] && [ "$g" -gt "$2" ]; }
 after_move() { # what old-domid
   NEW=$(xl domid domU 2>/dev/null)
   G=/local/domain/$NEW/data/xrc
-  waitfor 120 xsr $G/domid
+  waitfor 60 xsr $G/domid
   seen=$(xsr $G/domid)
   [ -n "$NEW" ] && [ "$NEW" != "$2" ] && [ "$seen" = "$NEW" ]
   verdict "$1-domid" $? "domid $2 -> ${NEW:-none}; the guest's watch of domid reports ${seen:-nothing}"
   G0=$(vmcheck dom0-record | sed -n 's/^XRC-RECORD generation=\([0-9]*\).*/\1/p')
-  waitfor 120 gen_above $G/gen "${G0:-0}"
+  waitfor 60 gen_above $G/gen "${G0:-0}"
   gen_above $G/gen "${G0:-999999999}"
   verdict "$1-watch" $? "generation ${G0:-none} published after the move; the guest's watch then brought $(xsr $G/gen)"
   waitfor 30 xsr $G/denied
