@@ -118,7 +118,7 @@ after_move() { # what old-domid
 t "xl migrate (PVH, localhost, fakessh)"
 xl migrate -s /usr/bin/fakessh domU localhost > /run/migrate.log 2>&1
 rc=$?
-tail -3 /run/migrate.log
+tail -12 /run/migrate.log
 [ $rc -eq 0 ]
 verdict migrate $? "xl migrate domU localhost: rc=$rc"
 t "xl migrate returned"
