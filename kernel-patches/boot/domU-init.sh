@@ -1,30 +1,34 @@
 #!/bin/sh
-# DomU /init for the kernel-patches boot check (patched kernel, PV).
-# Every result line starts with "DOMU " and goes to the console, which Dom0's
-# xenconsoled logs; Dom0 drives the phases through /xrctest/phase in Xenstore.
+# DomU /init for the kernel-patches boot check (the patched kernel, PV, and
+# PVH when its command line carries xrc_prefix=PVHU).  Every result line
+# starts with "DOMU " (PV) or "PVHU " (PVH) and goes to the console, which
+# Dom0's xenconsoled logs; Dom0 drives the phases through /xrctest/phase in
+# Xenstore.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
-say() { echo "DOMU $*"; }
+P=DOMU
+case " $(cat /proc/cmdline) " in *" xrc_prefix=PVHU "*) P=PVHU ;; esac
+say() { echo "$P $*"; }
 CS=/sys/devices/system/clocksource/clocksource0
 say "up $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
 say "available_clocksource: $(cat $CS/available_clocksource)"
 say "current_clocksource: $(cat $CS/current_clocksource)"
-dmesg | grep -i 'xen-platform' | sed 's/^/DOMU dmesg: /'
-/bin/xenradclock-pt 2>&1 | sed 's/^/DOMU /'
-/bin/xenradclock-pt badversion 2>&1 | sed 's/^/DOMU /'
-insmod /lib/modules/xenradclock_systime.ko 2>&1 | sed 's/^/DOMU insmod: /'
+dmesg | grep -i 'xen-platform' | sed "s/^/$P dmesg: /"
+/bin/xenradclock-pt 2>&1 | sed "s/^/$P /"
+/bin/xenradclock-pt badversion 2>&1 | sed "s/^/$P /"
+insmod /lib/modules/xenradclock_systime.ko 2>&1 | sed "s/^/$P insmod: /"
 say "systime node: $(stat -c '%A %t:%T %n' /dev/xen/systime 2>&1)"
-/bin/xrst-read 2>&1 | sed 's/^/DOMU /'
-/bin/xrst-read loop 2000 2>&1 | sed 's/^/DOMU /'
-/bin/xenradclock-pt clockcost 2000 2>&1 | sed 's/^/DOMU xen /'
+/bin/xrst-read 2>&1 | sed "s/^/$P /"
+/bin/xrst-read loop 2000 2>&1 | sed "s/^/$P /"
+/bin/xenradclock-pt clockcost 2000 2>&1 | sed "s/^/$P xen /"
 echo xen-platform > $CS/current_clocksource 2>/dev/null
 say "selected: $(cat $CS/current_clocksource)"
-/bin/xenradclock-pt clockcost 2000 2>&1 | sed 's/^/DOMU xen-platform /'
+/bin/xenradclock-pt clockcost 2000 2>&1 | sed "s/^/$P xen-platform /"
 sleep 1
 say "date after 1 s on xen-platform: $(cat /proc/uptime)"
-/bin/xrst-read 2>&1 | sed 's/^/DOMU on-xen-platform /'
+/bin/xrst-read 2>&1 | sed "s/^/$P on-xen-platform /"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
-/bin/goudp 2>&1 | sed 's/^/DOMU /'
+/bin/goudp 2>&1 | sed "s/^/$P /"
 echo xen > $CS/current_clocksource
 say "back to: $(cat $CS/current_clocksource)"
 say "tests done"
@@ -34,12 +38,12 @@ while :; do
 	p=$(xenstore-read /xrctest/phase 2>/dev/null)
 	if [ "$p" != "$last" ]; then
 		case $p in
-		hammer) /bin/xenradclock-pt hammer 12 2>&1 | sed 's/^/DOMU hammer /' & ;;
-		control) /bin/xenradclock-pt hammer-control 12 2>&1 | sed 's/^/DOMU control /' & ;;
+		hammer) /bin/xenradclock-pt hammer 12 2>&1 | sed "s/^/$P hammer /" & ;;
+		control) /bin/xenradclock-pt hammer-control 12 2>&1 | sed "s/^/$P control /" & ;;
 		deny) say "deny: $(/bin/xenradclock-pt status 2>&1)" ;;
 		allow) say "allow: $(/bin/xenradclock-pt status 2>&1)" ;;
-		restored) /bin/xrst-read 2>&1 | sed 's/^/DOMU restored /'
-		          /bin/xenradclock-pt 2>&1 | sed 's/^/DOMU restored /' ;;
+		restored) /bin/xrst-read 2>&1 | sed "s/^/$P restored /"
+		          /bin/xenradclock-pt 2>&1 | sed "s/^/$P restored /" ;;
 		esac
 		[ -n "$p" ] && xenstore-write data/ack "$p" 2>/dev/null
 		last=$p

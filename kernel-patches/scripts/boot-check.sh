@@ -55,10 +55,12 @@ for k in drivers/xen/xen-evtchn.ko drivers/xen/xen-privcmd.ko drivers/xen/xenfs/
 	cp "$B/ext/lib/modules/$KREL/kernel/$k" "$M/"
 done
 cp "$B/module-debian/xenradclock_systime.ko" "$M/"
+cp "$B/calibmon-debian/xrc_calibmon.ko" "$M/" # test only: the calibration gate
 cp "$B/tools/xenradclock-pt" "$B/tools/xrst-read" "$D0/bin/"
 mkdir -p "$D0/guest"
 cp "$B/linux-out/arch/x86/boot/bzImage" "$OUT/domU.cpio.gz" "$D0/guest/"
 cp "$KP/boot/domU.cfg" "$D0/etc/xen/domU.cfg"
+cp "$KP/boot/domU-pvh.cfg" "$D0/etc/xen/domU-pvh.cfg"
 cp "$KP/boot/dom0-init.sh" "$D0/init"
 cpio_gz "$D0" "$OUT/dom0.cpio.gz"
 zcat "$B/xen/xen/xen.gz" > "$OUT/xen.elf"

@@ -37,3 +37,16 @@ if ! sed 's|#include "xenradclock_abi.h"|#include <uapi/xen/xenradclock.h>|' "$K
 	diff -u --ignore-blank-lines - "$B/linux/drivers/xen/xenradclock_systime.c"; then
 	echo "build-module: linux/0002 and module/ differ" >&2; exit 1
 fi
+
+# The boot check's test-only Dom0 module (tools/calibmon): Xen's calibration
+# stamps for the calibration gate.  Same headers, same vermagic check.
+C=$B/calibmon-debian
+rm -rf "$C"; mkdir -p "$C"
+cp "$KP/tools/calibmon/xrc_calibmon.c" "$C/"
+echo 'obj-m := xrc_calibmon.o' > "$C/Kbuild"
+make -C "$KDIR" M="$C" modules > "$B/calibmon-build.log" 2>&1 ||
+	{ cat "$B/calibmon-build.log"; exit 1; }
+if grep -q 'warning:' "$B/calibmon-build.log"; then cat "$B/calibmon-build.log"; exit 1; fi
+[ "$(modinfo_field "$C/xrc_calibmon.ko" vermagic)" = "$want" ] ||
+	{ echo "build-module: xrc_calibmon vermagic mismatch" >&2; exit 1; }
+echo "build-module: xrc_calibmon built"
