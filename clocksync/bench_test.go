@@ -74,6 +74,11 @@ func BenchmarkAccuracy(b *testing.B) {
 	loss.Path.Loss = 0.1
 	hpet := sim.LAN(7, 3*day)
 	hpet.Osc.NominalHz = 14.31818e6
+	wander16 := sim.LAN(1, 3*day)
+	wander16.Osc.WanderPPM = 0.005
+	wander1024 := sim.LAN(5, 8*day)
+	wander1024.Poll.Period = 1024
+	wander1024.Osc.WanderPPM = 0.005
 	tsc := sim.LAN(7, 3*day)
 	tsc.Osc.NominalHz = 3e9
 	for _, tc := range []struct {
@@ -82,6 +87,10 @@ func BenchmarkAccuracy(b *testing.B) {
 	}{
 		{"lan16", sim.LAN(1, 3*day)}, {"lan64", lan64}, {"lan1024", lan1024}, {"loss10", loss},
 		{"hpet", hpet}, {"tsc3GHz", tsc}, {"far", sim.Far(9, 4*day)},
+		// Beyond the scenarios: a random-walk wander of 0.005 ppm
+		// per day on top of the daily cycle, with the default filter
+		// (docs/estimator.md, Known limits).
+		{"lan16-wander", wander16}, {"lan1024-wander", wander1024},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var st *runStats

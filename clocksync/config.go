@@ -105,24 +105,32 @@ type Config struct {
 	// ClockBound's max drift).
 	MaxDrift float64
 	// RateWander is the standard deviation of the oscillator's random-walk
-	// rate change per √s used by the offset/rate filter (default 1e-11;
-	// 5e-12 excellent, 1e-10 poor). Larger follows rate changes faster
-	// and trusts old stamps less.
+	// rate change per √s used by the offset/rate filter (default 7e-12;
+	// 3e-12 excellent, 1e-10 poor). Larger follows rate changes faster
+	// and trusts old stamps less; smaller than the oscillator's real
+	// wander makes error_bound overconfident (docs/estimator.md).
 	RateWander float64
 	// DriftWander is the standard deviation of the random walk of the
-	// rate's drift, per s^1.5 (default 2e-14): how quickly the filter
-	// lets a temperature trend in the rate change.
+	// rate's drift, per s^1.5 (default 2e-16): how quickly the filter
+	// lets the drift depart from the daily harmonic (CyclePeriod).
 	DriftWander float64
-	// DriftTime is the time constant, s, over which the filter's drift
-	// estimate decays (default 86400): a temperature trend is followed
-	// for hours but never extrapolated quadratically across a long gap.
-	DriftTime float64
+	// CyclePeriod is the period, s, of the temperature cycle the filter's
+	// drift follows (default 86400: machine rooms warm and cool daily).
+	// The drift is modelled as a harmonic of this period plus DriftWander,
+	// so a daily cycle is predicted across hours between stamps; a very
+	// long period makes it a plain drift random walk.
+	CyclePeriod float64
 	// PointNoise is the timestamping noise floor, s (default 0.5e-6): the
 	// smallest standard deviation the filter assigns to one stamp.
 	PointNoise float64
-	// BoundK is the multiple of the filter's standard deviation that makes
-	// error_bound (default 2.6).
+	// BoundK is the multiple of a standard deviation that error_bound and
+	// the rate error bound use for the rate, its growth with age and a
+	// carried asymmetry (default 2.6).
 	BoundK float64
+	// OffsetBoundK is the multiple for error_bound's offset term, the
+	// filter's offset standard deviation combined with the recent stamps'
+	// mean innovation (default 2.1; see biasTrack).
+	OffsetBoundK float64
 	// Burst is the number of exchanges in the start burst (default 8, as
 	// RADclock's NTP_BURST) and BurstInterval their spacing, s (default 2).
 	// The estimator uses Burst to decide when the clock is synchronised;
@@ -152,9 +160,10 @@ func DefaultConfig() Config {
 		SuspectHold:      1800,
 		MaxDrift:         15e-6,
 		PointNoise:       0.5e-6,
-		DriftWander:      2e-14,
-		DriftTime:        86400,
+		DriftWander:      2e-16,
+		CyclePeriod:      86400,
 		BoundK:           2.6,
+		OffsetBoundK:     2.1,
 		Burst:            8,
 		BurstInterval:    2,
 		MaxRTT:           2,
@@ -171,11 +180,11 @@ func (c Config) WithQuality(q TemperatureQuality) Config {
 	c.TSLimit, c.OffsetRatio = 15e-6, 10
 	switch q {
 	case QualityExcellent:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 5e-12
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 3e-12
 	case QualityPoor:
 		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 512, 1e-6, 1e-6, 2e-6, 1e-10
 	default:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 1e-11
+		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 7e-12
 	}
 	return c
 }
@@ -205,9 +214,10 @@ func (c Config) Validate() error {
 		{"MaxDrift", c.MaxDrift, 1e-9, 1e-3},
 		{"RateWander", c.RateWander, 1e-14, 1e-6},
 		{"DriftWander", c.DriftWander, 0, 1e-9},
-		{"DriftTime", c.DriftTime, 60, 1e7},
+		{"CyclePeriod", c.CyclePeriod, 3600, 1e12},
 		{"PointNoise", c.PointNoise, 1e-10, 1e-2},
 		{"BoundK", c.BoundK, 1, 10},
+		{"OffsetBoundK", c.OffsetBoundK, 1, 10},
 		{"BurstInterval", c.BurstInterval, 0.1, 60},
 		{"MaxRTT", c.MaxRTT, 1e-3, 60},
 	} {

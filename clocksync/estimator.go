@@ -74,6 +74,9 @@ type state struct {
 	// every stamp has beyond the point-error model.
 	NISNum, NISDen, NoiseVar float64
 	NISN                     int64 // updates monitored
+	// Recent precision-weighted innovation mean (biasTrack): what the
+	// latest stamps say the clock's error is, beyond the filter's belief.
+	BiasNum, BiasDen float64
 
 	RTThat      float64 // minimum RTT of the current path level, s
 	BaseN       int64   // stamps behind RTThat
@@ -383,9 +386,12 @@ func (e *Estimator) dqPush(i int64, rtt float64) {
 
 func (e *Estimator) dqMin() float64 { return e.ring(int64(e.dq[e.st.DqH])).RTT }
 
+// omega is the temperature cycle's angular frequency.
+func (e *Estimator) omega() float64 { return 2 * math.Pi / e.cfg.CyclePeriod }
+
 // predict moves the filter to counter T.
 func (e *Estimator) predict(T uint64) {
-	e.st.F.predict(e.rel(T), e.q, e.q3, e.cfg.DriftTime)
+	e.st.F.predict(e.rel(T), e.q, e.q3, e.omega())
 }
 
 // anchor moves the anchor to T, folding the filter's offset into the clock,
@@ -516,10 +522,11 @@ func (e *Estimator) process(s Stamp) {
 		}
 		// The step persisted: accept it, loudly, restarting the offset.
 		st.F.X[0] = y
-		st.F.P[0] = [3]float64{R, 0, 0}
-		st.F.P[1][0], st.F.P[2][0] = 0, 0
-		st.F.Q[0] = [3]float64{R + st.NoiseVar, 0, 0}
-		st.F.Q[1][0], st.F.Q[2][0] = 0, 0
+		st.F.P[0] = [nState]float64{R}
+		st.F.Q[0] = [nState]float64{R + st.NoiseVar}
+		for j := 1; j < nState; j++ {
+			st.F.P[j][0], st.F.Q[j][0] = 0, 0
+		}
 		st.SuspectSince = 0
 		st.StepAt = s.Tf
 		update = true
@@ -538,6 +545,7 @@ func (e *Estimator) process(s Stamp) {
 			nu = y - st.F.X[0]
 		}
 		e.adaptNoise(nu, R)
+		e.biasTrack(nu, R)
 		st.F.update(nu, R, st.NoiseVar)
 		st.Updates++
 		st.LastGoodTf = s.Tf
@@ -553,7 +561,9 @@ func (e *Estimator) process(s Stamp) {
 	}
 	prev := st.P
 	e.anchor(s.Tf, st.Phat)
-	eb := cfg.BoundK * math.Sqrt(st.F.Q[0][0]+st.BetaVar)
+	// The offset term (the filter's variance plus what the recent stamps
+	// say beyond it) and the carried asymmetry's, each at its own multiple.
+	eb := math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()) + cfg.BoundK*cfg.BoundK*st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
 		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
@@ -619,6 +629,34 @@ func (e *Estimator) adaptNoise(nu, R float64) {
 	}
 }
 
+// biasW is the EWMA weight of the recent innovation mean (biasTrack).
+const biasW = 1.0 / 64
+
+// biasTrack keeps the precision-weighted mean of the recent offset
+// innovations, each weighted by 1/(R+P₀₀). The filter's variance is an
+// ensemble figure: in a quiet stretch the clock is better than it, in a
+// slow excursion (a run of same-signed queueing, a rate error building
+// up) worse, and the stamps show which. The mean's square joins the
+// offset variance behind error_bound, so the bound can sit at a smaller
+// multiple of the variance (OffsetBoundK) in quiet stretches and still
+// widen when the stamps disagree with the clock.
+func (e *Estimator) biasTrack(nu, R float64) {
+	st := &e.st
+	w := 1 / (R + st.F.P[0][0])
+	st.BiasNum += (w*nu - st.BiasNum) * biasW
+	st.BiasDen += (w - st.BiasDen) * biasW
+}
+
+// bias2 is the square of the recent innovation mean (0 before any).
+func (e *Estimator) bias2() float64 {
+	st := &e.st
+	if !(st.BiasDen > 0) {
+		return 0
+	}
+	b := st.BiasNum / st.BiasDen
+	return b * b
+}
+
 // fastWin is the number of first stamps over which the fast start refits
 // the offset and rate from scratch on every stamp, re-assessing every point
 // error against the current minimum RTT (the minimum is still falling, so
@@ -629,7 +667,6 @@ const fastWin = 64
 // current RTThat, in the current anchor's frame.
 func (e *Estimator) refit(i int64, offQual float64) {
 	st := &e.st
-	cfg := &e.cfg
 	n, sum := 0, 0.0
 	for j := int64(0); j <= i; j++ {
 		if pe := e.ring(j).RTT - st.RTThat; pe <= offQual {
@@ -656,13 +693,13 @@ func (e *Estimator) refit(i int64, offQual float64) {
 			tPrev, started = r.Tf, true
 			continue
 		}
-		f.predict(float64(r.Tf-tPrev)*st.Phat, e.q, e.q3, cfg.DriftTime)
+		f.predict(float64(r.Tf-tPrev)*st.Phat, e.q, e.q3, e.omega())
 		tPrev = r.Tf
 		y := e.yMid(r) + f.X[1]*e.midAge(r, r.Tf)
 		f.update(y-f.X[0], R, st.NoiseVar)
 	}
 	// Carry to this stamp's Tf (the filter's time).
-	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, cfg.DriftTime)
+	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, e.omega())
 	st.F = f
 	st.MeanPe = sum / float64(n)
 }
@@ -718,6 +755,7 @@ func (e *Estimator) prior(y, r float64) kf {
 	tol := e.cfg.CounterTolerance + math.Abs(e.st.Phat*e.cfg.CounterHz-1)
 	f.P[1][1] = tol * tol
 	f.P[2][2] = e.cfg.DriftRateBound * e.cfg.DriftRateBound
+	f.P[3][3] = f.P[2][2]
 	f.Q = f.P
 	f.Q[0][0] += e.st.NoiseVar
 	return f

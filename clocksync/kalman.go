@@ -2,57 +2,97 @@ package clocksync
 
 import "math"
 
+// nState is the filter's state size: offset, rate, and the rate's drift as
+// a daily harmonic pair.
+const nState = 4
+
 // kf is the offset/rate filter: a Kalman filter over the state
-// X = (θ, ρ, δ): θ the offset of the anchored clock from true time (s), ρ
-// its rate error (s/s) and δ the rate's drift (1/s). The oscillator model is
-// a rate random walk (variance q2 per second) plus a drift random walk
-// (variance q3 per s³), which follows a temperature cycle's smooth rate
-// changes without lag. Measurements are naive offsets whose variance comes
-// from their point error.
+// X = (θ, ρ, δ, w): θ the offset of the anchored clock from true time (s),
+// ρ its rate error (s/s), δ the rate's drift (1/s) and w δ's quadrature
+// partner. (δ, w) rotate with the temperature cycle's angular frequency ω:
+// a drift that follows a daily cycle is predicted hours ahead, which a
+// drift random walk cannot do (it must forget within hours to follow the
+// cycle, so at a 1024 s poll it rests on a handful of stamps). With ω → 0
+// the pair is a plain drift random walk. The oscillator model adds a rate
+// random walk (variance q2 per second) and a random walk of δ and w
+// (variance q3 per s³ each). Measurements are naive offsets whose variance
+// comes from their point error.
 //
 // P is the covariance the gains come from (the point-error model's); Q is
 // the same state's covariance propagated with the same gains but each
 // measurement's real variance (the model's plus a learnt noise floor), the
 // one the bounds are made from. Without a floor Q equals P.
 type kf struct {
-	X [3]float64
-	P [3][3]float64
-	Q [3][3]float64
+	X [nState]float64
+	P [nState][nState]float64
+	Q [nState][nState]float64
 }
 
-// predict advances the filter by d seconds. The drift decays with time
-// constant tau (a Gauss-Markov drift): over minutes it extrapolates a
-// temperature trend, over a long gap it cannot run away quadratically.
-func (f *kf) predict(d, q2, q3, tau float64) {
+// trans is the filter's state transition over d seconds at angular
+// frequency ω, F = [[1 d c2 c3] [0 1 s1 c1] [0 0 C S] [0 0 −S C]]. With
+// δ(t) = δ₀cos ωt + w₀sin ωt, ρ gains ∫δ = δ₀·s1 + w₀·c1 and θ gains
+// ∫∫δ = δ₀·c2 + w₀·c3, where s1 = S/ω, c1 = (1−C)/ω, c2 = (1−C)/ω²,
+// c3 = (d − S/ω)/ω and S, C = sin ωd, cos ωd (series for small ωd, where
+// the closed forms cancel).
+type trans struct{ d, s1, c1, c2, c3, S, C float64 }
+
+func transition(d, omega float64) trans {
+	x := omega * d
+	t := trans{d: d}
+	t.S, t.C = math.Sincos(x)
+	if x < 1e-2 {
+		x2 := x * x
+		t.s1 = d * (1 - x2/6 + x2*x2/120)
+		t.c2 = d * d * (0.5 - x2/24 + x2*x2/720)
+		t.c1 = omega * t.c2
+		t.c3 = omega * d * d * d * (1.0/6 - x2/120 + x2*x2/5040)
+	} else {
+		t.s1 = t.S / omega
+		t.c1 = (1 - t.C) / omega
+		t.c2 = t.c1 / omega
+		t.c3 = (d - t.s1) / omega
+	}
+	return t
+}
+
+// apply returns F·v for a state vector or a covariance row.
+func (t *trans) apply(v [nState]float64) [nState]float64 {
+	return [nState]float64{
+		v[0] + t.d*v[1] + t.c2*v[2] + t.c3*v[3],
+		v[1] + t.s1*v[2] + t.c1*v[3],
+		t.C*v[2] + t.S*v[3],
+		-t.S*v[2] + t.C*v[3],
+	}
+}
+
+// predict advances the filter by d seconds.
+func (f *kf) predict(d, q2, q3, omega float64) {
 	if !(d > 0) {
 		return
 	}
-	a := math.Exp(-d / tau)
-	b := tau * (1 - a) // ∫ drift decay: rate gained per unit drift
-	c := tau * (d - b) // ∫∫: offset gained per unit drift
-	x := &f.X
-	x[0] += x[1]*d + x[2]*c
-	x[1] += x[2] * b
-	x[2] *= a
-	propagate(&f.P, d, a, b, c, q2, q3)
-	propagate(&f.Q, d, a, b, c, q2, q3)
+	t := transition(d, omega)
+	f.X = t.apply(f.X)
+	propagate(&f.P, &t, q2, q3)
+	propagate(&f.Q, &t, q2, q3)
 }
 
-// propagate moves a covariance by d seconds (see predict).
-func propagate(p *[3][3]float64, d, a, b, c, q2, q3 float64) {
+// propagate moves a covariance by d seconds: F P Fᵀ plus the process
+// noise, whose coupling of δ into ρ and θ is taken over d ≪ 1/ω.
+func propagate(p *[nState][nState]float64, t *trans, q2, q3 float64) {
+	// (F P)ᵀ = P Fᵀ column by column, then F (P Fᵀ): P is symmetric, so
+	// apply F to P's rows, transpose, and apply F again.
+	var a [nState][nState]float64
+	for i := range nState {
+		r := t.apply(p[i]) // column i of F P
+		for j := range nState {
+			a[j][i] = r[j]
+		}
+	}
+	for i := range nState {
+		p[i] = t.apply(a[i])
+	}
+	d := t.d
 	d2 := d * d
-	// P = F P Fᵀ, F = [[1 d c] [0 1 b] [0 0 a]].
-	var fp [3][3]float64
-	for j := range 3 {
-		fp[0][j] = p[0][j] + d*p[1][j] + c*p[2][j]
-		fp[1][j] = p[1][j] + b*p[2][j]
-		fp[2][j] = a * p[2][j]
-	}
-	for i := range 3 {
-		p[i][0] = fp[i][0] + d*fp[i][1] + c*fp[i][2]
-		p[i][1] = fp[i][1] + b*fp[i][2]
-		p[i][2] = a * fp[i][2]
-	}
 	d3 := d2 * d
 	p[0][0] += q2*d3/3 + q3*d3*d2/20
 	p[0][1] += q2*d2/2 + q3*d2*d2/8
@@ -60,7 +100,12 @@ func propagate(p *[3][3]float64, d, a, b, c, q2, q3 float64) {
 	p[0][2] += q3 * d3 / 6
 	p[1][2] += q3 * d2 / 2
 	p[2][2] += q3 * d
-	p[1][0], p[2][0], p[2][1] = p[0][1], p[0][2], p[1][2]
+	p[3][3] += q3 * d
+	for i := range nState {
+		for j := range i {
+			p[i][j] = p[j][i]
+		}
+	}
 }
 
 // update takes a measurement of θ with innovation nu and model variance
@@ -69,26 +114,26 @@ func propagate(p *[3][3]float64, d, a, b, c, q2, q3 float64) {
 // r+extra (Joseph form, valid for any gain).
 func (f *kf) update(nu, r, extra float64) {
 	s := f.P[0][0] + r
-	var k [3]float64
-	for i := range 3 {
+	var k [nState]float64
+	for i := range nState {
 		k[i] = f.P[0][i] / s
 		f.X[i] += k[i] * nu
 	}
 	p0 := f.P[0]
-	for i := range 3 {
-		for j := range 3 {
+	for i := range nState {
+		for j := range nState {
 			f.P[i][j] -= k[i] * p0[j]
 		}
 	}
-	// Q ← (I−KH) Q (I−KH)ᵀ + K (r+extra) Kᵀ, H = [1 0 0].
+	// Q ← (I−KH) Q (I−KH)ᵀ + K (r+extra) Kᵀ, H = [1 0 0 0].
 	q0 := f.Q[0]
 	q00 := q0[0]
-	for i := range 3 {
-		for j := range 3 {
+	for i := range nState {
+		for j := range nState {
 			f.Q[i][j] += -k[i]*q0[j] - q0[i]*k[j] + k[i]*k[j]*(q00+r+extra)
 		}
 	}
-	for i := range 3 {
+	for i := range nState {
 		f.P[i][i] = max(f.P[i][i], 1e-40)
 		f.Q[i][i] = max(f.Q[i][i], 1e-40)
 	}

@@ -27,7 +27,7 @@ func TestSeeds(t *testing.T) {
 		sc.Poll.Period = 1024
 		b := runScenario(t, sc, runOpts{grid: 300})
 		checkCommon(t, b, true)
-		checkAccuracy(t, b, 6e-6, 22e-6) // 1024 s: see TestLAN64And1024
+		checkAccuracy(t, b, 6e-6, 12e-6)
 		checkEarly(t, b)
 		sc = sim.LAN(seed, 4*day)
 		sc.Poll.Period = 64

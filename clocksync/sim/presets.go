@@ -17,7 +17,7 @@ func LAN(seed uint64, duration float64) Scenario {
 		Seed:  seed,
 		Epoch: DefaultEpoch,
 		Osc: Oscillator{
-			NominalHz: 1e9, SkewPPM: 35, TempPPM: 0.05, WanderPPM: 0.005,
+			NominalHz: 1e9, SkewPPM: 35, TempPPM: 0.05,
 			TempPhase: 1.0, StartCount: 123456789012345,
 		},
 		Path: Path{
