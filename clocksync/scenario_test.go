@@ -146,6 +146,7 @@ func TestLoss(t *testing.T) {
 	st := runScenario(t, sc, runOpts{})
 	checkCommon(t, st, true)
 	checkAccuracy(t, st, 4e-6, 12e-6)
+	checkEarly(t, st)
 	if m, b := quantile(st.errs, 0.5), quantile(base.errs, 0.5); m > 1.5*b {
 		t.Errorf("10%% loss: median %.2fµs > 1.5 × loss-free %.2fµs", m*1e6, b*1e6)
 	}
@@ -159,6 +160,7 @@ func TestCounters(t *testing.T) {
 		t.Logf("counter %.0f Hz", hz)
 		checkCommon(t, st, true)
 		checkAccuracy(t, st, 4e-6, 12e-6)
+		checkEarly(t, st)
 	}
 }
 
