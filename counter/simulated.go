@@ -299,3 +299,37 @@ func (s *Simulated) Read() (Reading, error) {
 	}
 	return Reading{Count: simCount(p.offset, p.rate, raw), Identity: p.hostID}, nil
 }
+
+// MonoRawAt is the CLOCK_MONOTONIC_RAW time, ns, at which the current
+// host's counter reaches count: the inverse of Read's function (the first
+// nanosecond whose count is at least count). It is the simulation's ground
+// truth for a stamp already taken. A reference clock that runs on
+// MONOTONIC_RAW (the demo's served time) is compared with a clock read at
+// count through it, not through a second clock read made a moment later:
+// whatever ran in between (decoding a fresh record takes tens of µs) would
+// count as clock error.
+func (s *Simulated) MonoRawAt(count uint64) (int64, error) {
+	p, err := s.params()
+	if err != nil {
+		return 0, fmt.Errorf("simulated counter %s: %w", s.path, err)
+	}
+	return simRawAt(p.offset, p.rate, count)
+}
+
+// simRawAt inverts simCount: the least raw ≥ 0 with
+// ⌊raw·rate/2^32⌋ ≥ count − offset, that is ⌈(count − offset)·2^32/rate⌉.
+func simRawAt(offset, rate, count uint64) (int64, error) {
+	d := count - offset
+	hi, lo := d>>32, d<<32
+	if hi >= rate {
+		return 0, fmt.Errorf("simulated counter: count %d is before MONOTONIC_RAW 0 or over 2^64 ns after it", count)
+	}
+	q, r := bits.Div64(hi, lo, rate)
+	if r != 0 {
+		q++
+	}
+	if q > math.MaxInt64 {
+		return 0, fmt.Errorf("simulated counter: count %d is over 2^63 ns after MONOTONIC_RAW 0", count)
+	}
+	return int64(q), nil
+}

@@ -286,3 +286,57 @@ func FuzzSimulatedState(f *testing.F) {
 		}
 	})
 }
+
+// simRawAt is the exact inverse of simCount: the first nanosecond at which
+// the count reaches a value, for rates below, at and above one tick per ns.
+func TestSimRawAtInvertsSimCount(t *testing.T) {
+	for _, c := range []struct{ offset, rate uint64 }{
+		{0, 1 << 32},
+		{1 << 40, uint64(math.Round((1 - 25e-6) * (1 << 32)))}, // the demo's counter
+		{5, 3 << 32},       // 3 GHz: counts between ticks are skipped
+		{7, (1 << 32) / 3}, // 333 MHz: several ns per tick
+	} {
+		for _, raw := range []int64{0, 1, 999_999_937, 86400e9 * 365, 1 << 50} {
+			n := simCount(c.offset, c.rate, raw)
+			got, err := simRawAt(c.offset, c.rate, n)
+			if err != nil {
+				t.Fatalf("rate %d raw %d: %v", c.rate, raw, err)
+			}
+			// got is the first ns with that count: not after raw, and the
+			// ns before it had a smaller count.
+			if got > raw || simCount(c.offset, c.rate, got) != n || (got > 0 && simCount(c.offset, c.rate, got-1) >= n) {
+				t.Errorf("rate %d: simRawAt(simCount(%d)) = %d", c.rate, raw, got)
+			}
+		}
+	}
+	if _, err := simRawAt(1<<40, 1<<32, 1<<39); err == nil {
+		t.Error("a count before MONOTONIC_RAW 0 was inverted")
+	}
+}
+
+// MonoRawAt on an open counter agrees with the MONOTONIC_RAW reads around
+// a Read.
+func TestSimulatedMonoRawAt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host")
+	if err := CreateSimHost(path, SimHostConfig{HostID: 3, NominalHz: 1e9, PPM: -25, Offset: 1 << 40}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenSimulated(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t0 := monoRawNs()
+	r, err := c.Read()
+	t1 := monoRawNs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.MonoRawAt(r.Count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw < t0-1 || raw > t1 {
+		t.Errorf("MonoRawAt = %d, outside the reads %d..%d around the counter read", raw, t0, t1)
+	}
+}

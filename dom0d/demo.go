@@ -89,6 +89,16 @@ type demoResult struct {
 	Preferred      string
 	XenstorePerms  string
 	XenstoreBytes  int
+	// Samples are the printed lines' offsets and bounds, in order.
+	Samples []demoSample
+	// PreferredMinRTT is the final preferred server's minimum RTT, s.
+	PreferredMinRTT float64
+}
+
+// demoSample is one printed line's measurement.
+type demoSample struct {
+	Offset, ErrorBound float64 // s
+	Synchronised       bool
 }
 
 func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
@@ -246,16 +256,24 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 			page = p
 		}
 		n, err := page.Now(ctr)
-		m, merr := mono.Read()
-		if err != nil || merr != nil {
-			fmt.Fprintf(w, "%5.0fs  (no clock yet: %v)\n", time.Since(start).Seconds(), firstErr(err, merr))
+		if err != nil {
+			fmt.Fprintf(w, "%5.0fs  (no clock yet: %v)\n", time.Since(start).Seconds(), err)
 			return
 		}
 		if !n.Status.HasTime() {
 			fmt.Fprintf(w, "%5.0fs  (read status %s)\n", time.Since(start).Seconds(), n.Status)
 			return
 		}
-		off := n.Time.Sub(served.At(m.Count)).Float()
+		// The served time at the very counter reading the page used. A
+		// MONOTONIC_RAW read after page.Now came 15-60 µs late whenever the
+		// page held a fresh record (decoding it follows the counter read),
+		// and that delay showed up as a -20..-65 µs clock error.
+		raw, err := ctr.MonoRawAt(n.Count)
+		if err != nil {
+			fmt.Fprintf(w, "%5.0fs  (no reference: %v)\n", time.Since(start).Seconds(), err)
+			return
+		}
+		off := n.Time.Sub(served.At(uint64(raw))).Float()
 		st := d.Status()
 		pref := names[st.Preferred]
 		if st.Provisional {
@@ -264,6 +282,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 		res.Lines++
 		res.LastOffset, res.LastErrorBound, res.LastMaxError = off, float64(n.ErrorBoundNs)*1e-9, float64(n.MaxErrorNs)*1e-9
 		res.Generation, res.Preferred = n.Generation, st.Preferred
+		res.Samples = append(res.Samples, demoSample{Offset: off, ErrorBound: res.LastErrorBound, Synchronised: n.State == clockdata.StateSynchronised})
 		fmt.Fprintf(w, "%5.0fs  %12s  %11s  %11s  %-14s  %-5s  %5d  %s\n", time.Since(start).Seconds(), fmtDur(off),
 			fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), n.State, pref, n.Generation, strings.Join(st.Clock.StatusNames, "|"))
 	}
@@ -305,6 +324,9 @@ loop:
 		for _, v := range s.Rejected {
 			rej += int(v)
 		}
+		if s.Address == res.Preferred {
+			res.PreferredMinRTT = s.MinRTT
+		}
 		fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d, min RTT %s, offset estimate %s\n", names[s.Address], s.Address,
 			s.Accepted, rej, fmtDur(s.MinRTT), fmtDur(s.Offset))
 	}
@@ -322,15 +344,6 @@ loop:
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 // fmtDur prints seconds with a unit keeping a few digits.
