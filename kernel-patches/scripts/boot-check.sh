@@ -72,7 +72,7 @@ XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1
 echo "boot-check: QEMU log in $LOG"
 start=$(date +%s.%N)
 nice -n 10 timeout "${BOOT_TIMEOUT:-900}" qemu-system-x86_64 -machine pc -accel tcg,thread=multi \
-	-cpu max,-smap,-smep -smp 2 -m 2048 -display none -nic none -no-reboot -monitor none \
+	-cpu "${QEMU_CPU:-max,-smap,-smep}" -smp 2 -m 2048 -display none -nic none -no-reboot -monitor none \
 	-serial stdio -kernel "$OUT/xen.elf" -append "$XEN_CMDLINE" \
 	-initrd "$OUT/vmlinuz console=hvc0 earlyprintk=xen,$OUT/dom0.cpio.gz" </dev/null 2>&1 |
 	sed -u 's/\r*$//' > "$LOG"

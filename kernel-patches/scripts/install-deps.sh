@@ -1,9 +1,14 @@
 #!/bin/bash
-# Install the Debian packages that `make -C kernel-patches check` needs.
+# Install the Debian packages that `make -C kernel-patches check` needs:
+# fetch (apt, the archive keyring), apply (dpkg-source, patch), the Xen,
+# DomU kernel and module builds (gcc, make, bc, bison, flex, libelf, libssl,
+# perl, python3), and the boot check (QEMU, cpio, gzip, busybox, Debian's
+# Xen tools and xenstore clients copied into the initramfs).  Go comes
+# from the main job's setup (.ci/run).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
-PKGS=(build-essential bc bison flex cpio dpkg-dev xz-utils perl python3
-      libelf-dev libssl-dev
+PKGS=(build-essential bc bison flex cpio dpkg-dev patch xz-utils gzip perl python3
+      libelf-dev libssl-dev debian-archive-keyring
       qemu-system-x86 xen-utils-4.17 xenstore-utils busybox-static)
 missing=()
 for p in "${PKGS[@]}"; do
