@@ -93,6 +93,9 @@ type demoResult struct {
 	Samples []demoSample
 	// PreferredMinRTT is the final preferred server's minimum RTT, s.
 	PreferredMinRTT float64
+	// ServerErrors is each server's own clock minus the served time at the
+	// end, s, by the demo's server name.
+	ServerErrors map[string]float64
 }
 
 // demoSample is one printed line's measurement.
@@ -319,7 +322,26 @@ loop:
 	st := d.Status()
 	fmt.Fprintf(w, "\nsummary after %v:\n", time.Since(start).Round(time.Second))
 	fmt.Fprintf(w, "  preferred server:   %s (%s); %d switches\n", res.Preferred, names[res.Preferred], st.Switches)
+	// Each server's own clock against the served time, at one counter
+	// reading: the published clock is only the preferred one's. (The
+	// estimator's offset, thetahat, is the correction of its uncorrected
+	// clock, not an error: it is not shown here.)
+	params := d.ServerParams()
+	ownErr := map[string]float64{}
+	if rd, err := ctr.Read(); err == nil {
+		if raw, err := ctr.MonoRawAt(rd.Count); err == nil {
+			for a, p := range params {
+				ownErr[a] = p.Absolute(rd.Count).Sub(served.At(uint64(raw))).Float()
+			}
+		}
+	}
+	res.ServerErrors = map[string]float64{}
 	for _, s := range st.Servers {
+		own := "unknown"
+		if e, ok := ownErr[s.Address]; ok {
+			own = fmtDur(e)
+			res.ServerErrors[names[s.Address]] = e
+		}
 		rej := 0
 		for _, v := range s.Rejected {
 			rej += int(v)
@@ -327,8 +349,8 @@ loop:
 		if s.Address == res.Preferred {
 			res.PreferredMinRTT = s.MinRTT
 		}
-		fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d, min RTT %s, offset estimate %s\n", names[s.Address], s.Address,
-			s.Accepted, rej, fmtDur(s.MinRTT), fmtDur(s.Offset))
+		fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d, min RTT %s, its clock %s from served time (error bound %s)\n", names[s.Address], s.Address,
+			s.Accepted, rej, fmtDur(s.MinRTT), own, fmtDur(s.ErrorBound))
 	}
 	fmt.Fprintf(w, "  published clock:    offset from served time %s; error bound %s, max error %s -> %s\n",
 		fmtDur(res.LastOffset), fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), map[bool]string{true: "within the guaranteed bound", false: "OUTSIDE the guaranteed bound"}[res.WithinMaxError])

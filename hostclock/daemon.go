@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/clocksync"
 	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/ntp"
 	"github.com/xenradclock/xenradclock/trace"
@@ -616,6 +617,10 @@ func (d *Daemon) stopPollers(names ...string) {
 		}
 	}
 }
+
+// ServerParams is each server's current estimate, by address (see
+// Engine.ServerParams).
+func (d *Daemon) ServerParams() map[string]clocksync.Params { return d.engine.ServerParams() }
 
 // Status is the daemon's status document now.
 func (d *Daemon) Status() *StatusDoc {

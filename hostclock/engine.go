@@ -393,6 +393,21 @@ func splitComma(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || r == ' ' })
 }
 
+// ServerParams returns each server's current estimate, by address, for the
+// servers that have one: a caller that knows the true time (the demo, tests)
+// judges every server's own clock with it, not only the published one.
+func (e *Engine) ServerParams() map[string]clocksync.Params {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := make(map[string]clocksync.Params, len(e.servers))
+	for _, s := range e.servers {
+		if s.haveParams {
+			m[s.cfg.Address] = s.params
+		}
+	}
+	return m
+}
+
 // Snapshot fills the engine's part of the status document.
 func (e *Engine) Snapshot(d *StatusDoc) {
 	e.mu.Lock()

@@ -313,3 +313,20 @@ func TestEngineInsaneEstimate(t *testing.T) {
 		t.Errorf("status does not say why: %q", doc.Servers[0].LastError)
 	}
 }
+
+// ServerParams reports each server's own estimate, and only for servers
+// that have one.
+func TestEngineServerParams(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	if m := e.ServerParams(); len(m) != 0 {
+		t.Fatalf("params before any stamp: %+v", m)
+	}
+	now := uint64(5e9)
+	if err := e.Stamp("a:123", stamp(now, 2e6), now+2e6); err != nil {
+		t.Fatal(err)
+	}
+	m := e.ServerParams()
+	if len(m) != 1 || m["a:123"].RefCount != now+2e6 || m["a:123"].MinRTT != 2e-3 {
+		t.Errorf("params after a's stamp: %+v", m)
+	}
+}

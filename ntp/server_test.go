@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -212,5 +213,46 @@ func TestServerIPv6(t *testing.T) {
 	}
 	if !s.Server.Addr().Is6() || clk.At(s.Stamp.Ta-50_000).Cmp(s.Stamp.Tb) > 0 || s.Stamp.Te.Cmp(clk.At(s.Stamp.Tf+50_000)) > 0 {
 		t.Fatalf("sample %+v", s)
+	}
+}
+
+// An emulated path's one-way delays come out as drawn: the forward minus
+// the backward delay seen in the stamps is the configured asymmetry (0.1 ms
+// here), not the Go timer's millisecond grain (time.Sleep turned 1.1 ms into
+// about 2.1 ms and 1.0 ms into 1.08 ms, a 1 ms asymmetry that put the
+// demo's far clock 0.5 ms off). Judged on the median, so a few exchanges
+// delayed by a loaded machine cannot fail it.
+func TestEmulatedDelayAsymmetry(t *testing.T) {
+	ctr := ntptest.MonoRaw{}
+	clk, err := ntp.NewSkewedClock(ctr, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const in, out = 1100 * time.Microsecond, 1000 * time.Microsecond
+	srv := startServer(t, ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading,
+		Delay: func() (time.Duration, time.Duration) { return in, out }})
+	c, err := ntp.Dial(srv.Addr(), ntp.ClientConfig{Counter: ctr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var asym []time.Duration
+	for i := range 15 {
+		s, _, err := c.Exchange(context.Background())
+		if err != nil {
+			t.Fatalf("exchange %d: %v", i, err)
+		}
+		st := s.Stamp
+		fwd := time.Duration(st.Tb.Sub(clk.At(st.Ta)).Nanos())
+		back := time.Duration(clk.At(st.Tf).Sub(st.Te).Nanos())
+		asym = append(asym, fwd-back)
+		t.Logf("exchange %d: forward %v back %v", i, fwd, back)
+	}
+	slices.Sort(asym)
+	med := asym[len(asym)/2]
+	// The server's own steps (a goroutine waking, the send path) add tens
+	// of µs to one side or the other; the timer grain added a millisecond.
+	if d := med - (in - out); d < -300*time.Microsecond || d > 300*time.Microsecond {
+		t.Errorf("median forward-backward delay %v, configured %v", med, in-out)
 	}
 }
