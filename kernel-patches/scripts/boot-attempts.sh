@@ -24,7 +24,7 @@ for i in $(seq 1 "$N"); do
 	if [ $rc = 0 ]; then
 		verdicts+=("attempt $i: passed ($(( $(date +%s) - start )) s)")
 	else
-		verdicts+=("attempt $i: FAILED, $fails failed checks: $(grep '^FAIL ' "$B/boot-attempt-$i.out" | cut -c6- | cut -c1-60 | paste -sd';' -) ($(( $(date +%s) - start )) s)")
+		verdicts+=("attempt $i: FAILED ($(( $(date +%s) - start )) s), $fails failed checks: $(grep '^FAIL ' "$B/boot-attempt-$i.out" | cut -c6- | sed 's/ (.*//' | paste -sd';' -)")
 	fi
 	echo "boot-attempts: ${verdicts[-1]}"
 	[ $rc = 0 ] && break
