@@ -634,8 +634,15 @@ func TestDaemonBadInput(t *testing.T) {
 	if doc.Servers[0].Accepted == 0 || doc.Servers[0].Accepted > 12 {
 		t.Errorf("liar: %d genuine replies accepted, want 1..12", doc.Servers[0].Accepted)
 	}
+	// The clock stays within its own guaranteed bound, and the forged 10 s
+	// never shows. The second limit is not tighter than 0.1 s because the
+	// liar's genuine replies (stamped in user space by a fake peer, late by
+	// milliseconds under -race on a loaded machine) may have been published
+	// while it was provisionally preferred: the switch to the good server
+	// then slews off several ms, inside max error (seen: 7.95 ms off, max
+	// error 9.0 ms).
 	off, slack, n := pageOffset(t, cfg.Page, ctr, good.now)
-	if math.Abs(off) > float64(n.MaxErrorNs)*1e-9+slack || math.Abs(off) > 5e-3 {
+	if math.Abs(off) > float64(n.MaxErrorNs)*1e-9+slack || math.Abs(off) > 0.1 {
 		t.Errorf("clock affected: %.1f µs from the served time, max error %d ns", off*1e6, n.MaxErrorNs)
 	}
 	// The metrics say the same.
