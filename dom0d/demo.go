@@ -268,7 +268,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 			return
 		}
 		// The served time at the very counter reading the page used. A
-		// MONOTONIC_RAW read after page.Now came 15-60 µs late whenever the
+		// MONOTONIC_RAW read after page.Now came 12-60 µs late whenever the
 		// page held a fresh record (decoding it follows the counter read),
 		// and that delay showed up as a -20..-65 µs clock error.
 		raw, err := ctr.MonoRawAt(n.Count)

@@ -49,7 +49,7 @@ func TestDemoShort(t *testing.T) {
 // second half of the run (after the burst, once the minimum RTT is found)
 // must stay within that. A measurement that evaluates the served time at
 // another instant than the page's counter reading breaks it: reading
-// MONOTONIC_RAW after page.Now put the reference 15-60 µs late whenever a
+// MONOTONIC_RAW after page.Now put the reference 12-60 µs late whenever a
 // fresh record had to be decoded, which showed as -20..-65 µs offsets
 // against a 7 µs RTT.
 func TestDemoOffsetWithinPathBound(t *testing.T) {
