@@ -283,17 +283,27 @@ func (p *Page) Now(c counter.Counter) (Now, error) {
 	return n, err
 }
 
-// ReadInto is Now writing into *n, for hot loops. It does not allocate.
+// ReadInto is Now writing into *n, for hot loops. It does not allocate
+// while the record is unchanged. A new record is decoded and cached before
+// the counter is read (then the loop goes round again), so the reading is
+// never taken tens of µs before the call returns.
 func (p *Page) ReadInto(c counter.Counter, n *Now) error {
 	var start time.Time
 	for tries := 0; ; tries++ {
 		s1 := p.m.load(seqWord)
 		if s1 != 0 && s1&1 == 0 {
 			cur := p.cache.Load()
-			var w words
-			fresh := cur == nil || cur.seq != s1
-			if fresh {
+			if cur == nil || cur.seq != s1 {
+				var w words
 				p.snapshot(&w)
+				if p.m.load(seqWord) != s1 {
+					continue // torn: the writer was at work
+				}
+				if _, err := p.decode(&w, s1); err != nil {
+					*n = Now{}
+					return err
+				}
+				continue
 			}
 			rd, err := c.Read()
 			if err != nil {
@@ -301,12 +311,6 @@ func (p *Page) ReadInto(c counter.Counter, n *Now) error {
 				return fmt.Errorf("clock page %s: read counter %s: %w", p.path, c.Name(), err)
 			}
 			if p.m.load(seqWord) == s1 {
-				if fresh {
-					if cur, err = p.decode(&w, s1); err != nil {
-						*n = Now{}
-						return err
-					}
-				}
 				cur.rec.eval(&cur.d, c.Kind(), rd, n)
 				return nil
 			}

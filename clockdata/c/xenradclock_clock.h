@@ -660,7 +660,9 @@ static inline void xrc_reader_init(struct xrc_reader *rd, const struct xrc_clock
 }
 
 /* Read the clock: the record and one counter reading inside one seqlock
- * loop, then evaluate. kind is the counter kind read_counter reads. */
+ * loop, then evaluate. kind is the counter kind read_counter reads. A new
+ * record is decoded and cached on one pass and the counter read on the next,
+ * so the reading is never older than the decoding. */
 static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn read_counter, void *arg,
 			   struct xrc_now *out)
 {
@@ -672,20 +674,15 @@ static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn 
 	for (tries = 0;; tries++) {
 		s1 = xrc_load(&pw[2], __ATOMIC_ACQUIRE); /* pairs with the writer's seq stores */
 		if (s1 != 0 && !(s1 & 1)) {
-			int cached = s1 == rd->seq;
-			if (!cached) {
+			if (s1 != rd->seq) {
 				w[0] = xrc_load(&pw[0], __ATOMIC_RELAXED);
 				w[1] = xrc_load(&pw[1], __ATOMIC_RELAXED);
 				w[2] = s1;
 				for (i = 3; i < XRC_WORDS; i++)
 					w[i] = xrc_load(&pw[i], __ATOMIC_RELAXED);
-			}
-			if (read_counter(arg, &count, &identity) != 0)
-				return XRC_ERR_COUNTER;
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			if (xrc_load(&pw[2], __ATOMIC_RELAXED) != s1)
-				continue;
-			if (!cached) {
+				__atomic_thread_fence(__ATOMIC_ACQUIRE);
+				if (xrc_load(&pw[2], __ATOMIC_RELAXED) != s1)
+					continue;
 				err = xrc_check_header(w[0], w[1], XRC_PAGE_SIZE);
 				if (!err)
 					err = xrc_decode_words(w, &r);
@@ -694,7 +691,13 @@ static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn 
 				rd->rec = r;
 				xrc_derive(&r, &rd->d);
 				rd->seq = s1;
+				continue;
 			}
+			if (read_counter(arg, &count, &identity) != 0)
+				return XRC_ERR_COUNTER;
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (xrc_load(&pw[2], __ATOMIC_RELAXED) != s1)
+				continue;
 			xrc_evaluate(&rd->rec, &rd->d, kind, count, identity, out);
 			return XRC_OK;
 		}
