@@ -32,6 +32,18 @@ has "domU: denied by domctl (EPERM)"      '^DOMU deny: PT rc=-1$'
 has "domU: allowed again"                 '^DOMU allow: PT rc=0$'
 has "domU: resume_gen bumped by save/restore" '^DOMU restored XRST .*resume_gen=2 .*checks=ok'
 
+# The xl.cfg knob platform_time (patched xl/libxl, ../xen/0004-0006).
+has "domU, xl.cfg default platform_time: sub-op allowed (0)" '^DOMU platform_time default: PT rc=0$'
+has "xl parses platform_time = 0 (dry run)" '^DOM0 knob dry run: "platform_time": *"False"$'
+has "xl refuses platform_time = 2"    '^DOM0 knob bad value 2: rc=[1-9][0-9]* ERROR: invalid value for "platform_time"'
+has "xl refuses platform_time = \"no\"" '^DOM0 knob bad value "no": rc=[1-9][0-9]* ERROR: invalid value for "platform_time"'
+has "domU, xl.cfg platform_time = 0: sub-op denied (EPERM)" '^DOMU knob: PT rc=-1$'
+# Denied before it first ran: the kernel's own probe at boot failed too.
+kcs=$(grep -E '^DOMU knob available_clocksource: ' "$LOG" | head -1)
+[ -n "$kcs" ] && ! echo "$kcs" | grep -q 'xen-platform' &&
+	pass "domU, platform_time = 0: denied from boot (no xen-platform clocksource)" ||
+	bad "domU, platform_time = 0: denied from boot (no xen-platform clocksource): '${kcs:-no line}'"
+
 # Dom0 and DomU see the same platform timer of the same host.
 for k in kind platform_hz host_id; do
 	d0=$(field '^DOM0 PT version=' $k); du=$(field '^DOMU PT version=' $k)
