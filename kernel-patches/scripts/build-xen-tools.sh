@@ -40,7 +40,7 @@ for f in config.guess config.sub; do
 	[ -e "$f" ] || { echo "build-xen-tools: no $f (install autoconf)" >&2; exit 1; }
 done
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-old_cfg=$(cat config/Tools.mk tools/config.h 2>/dev/null | md5sum)
+old_cfg=$({ cat config/Tools.mk tools/config.h 2>/dev/null || true; } | md5sum) # none in a fresh tree
 ./configure --prefix=/usr --includedir=/usr/include --libdir=/usr/lib/"$MA" \
 	--with-libexec-libdir-suffix=/"$MA" --with-libexec-leaf-dir=xen-4.17 \
 	--sysconfdir=/etc --localstatedir=/var \
