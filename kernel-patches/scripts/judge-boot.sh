@@ -131,9 +131,9 @@ calibration_gate() {
 		bad "calibration: none skipped or delayed by the sub-op (mean interval '$mean' ms, allowed reference $ref_mean + 60; over 1.5 s: '$late', allowed $ref_late)"
 	fi
 	# Residual: median over 8 one-second intervals.  Under TCG Xen's own
-	# calibration is noisy (its rendezvous reads the HPET through QEMU's
-	# big lock, which the hammering DomU's HPET reads also take): medians of
-	# 10 ppm on a quiet host, up to 8000 ppm while hammered on a loaded one.
+	# calibration is noisy (QEMU's threads descheduled, its HPET emulated
+	# under its big lock): medians of 10 ppm on a quiet host, up to 8000 ppm
+	# in any phase on a loaded one (README.md).
 	# So the bound catches gross errors only, e.g. a corrupted platform
 	# stamp (2^32 HPET ticks, seconds off, 1e6 ppm and more): the larger of
 	# 20000 ppm and 10 times the same run's idle and control medians.
