@@ -268,9 +268,9 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 			return
 		}
 		// The served time at the very counter reading the page used. A
-		// MONOTONIC_RAW read after page.Now came 12-60 µs late whenever the
-		// page held a fresh record (decoding it follows the counter read),
-		// and that delay showed up as a -20..-65 µs clock error.
+		// MONOTONIC_RAW read after page.Now is taken after whatever the read
+		// did beyond its counter reading (once, decoding a fresh record made
+		// it 12-60 µs late), and that delay shows up as clock error.
 		raw, err := ctr.MonoRawAt(n.Count)
 		if err != nil {
 			fmt.Fprintf(w, "%5.0fs  (no reference: %v)\n", time.Since(start).Seconds(), err)
