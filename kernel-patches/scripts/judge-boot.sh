@@ -44,24 +44,30 @@ kcs=$(grep -E '^DOMU knob available_clocksource: ' "$LOG" | head -1)
 	pass "domU, platform_time = 0: denied from boot (no xen-platform clocksource)" ||
 	bad "domU, platform_time = 0: denied from boot (no xen-platform clocksource): '${kcs:-no line}'"
 
-# Dom0 and DomU see the same platform timer of the same host.
-for k in kind platform_hz host_id; do
-	d0=$(field '^DOM0 PT version=' $k); du=$(field '^DOMU PT version=' $k)
-	[ -n "$d0" ] && [ "$d0" = "$du" ] && pass "same $k in dom0 and domU ($d0)" ||
-		bad "same $k in dom0 and domU (dom0 '$d0', domU '$du')"
-done
+# A DomU (its lines prefixed $1) sees the same platform timer of the same
+# host as Dom0, and its count after Dom0's.  $2 and $3 begin the two kinds
+# of check's names, $4 names the DomU in messages, $5 ends the "same" names.
+same_timer_as_dom0() {
+	local pre=$1 label=$2 clabel=$3 who=$4 wording=$5 k d0 du c0 cu
+	for k in kind platform_hz host_id; do
+		d0=$(field '^DOM0 PT version=' $k); du=$(field "^$pre PT version=" $k)
+		[ -n "$d0" ] && [ "$d0" = "$du" ] && pass "${label}same $k ${wording} ($d0)" ||
+			bad "${label}same $k ${wording} (dom0 '$d0', $who '$du')"
+	done
+	c0=$(field '^DOM0 PT version=' platform_count); cu=$(field "^$pre PT version=" platform_count)
+	[ -n "$c0" ] && [ -n "$cu" ] && [ "$cu" -gt "$c0" ] && pass "${clabel}platform count follows dom0's ($c0 < $cu)" ||
+		bad "${clabel}platform count follows dom0's ('$c0' < '$cu')"
+}
+same_timer_as_dom0 DOMU "" "domU " domU "in dom0 and domU"
 i0=$(field '^DOMU PT version=' incarnation); i1=$(field '^DOMU restored PT version=' incarnation)
 [ -n "$i0" ] && [ -n "$i1" ] && [ "$i1" -gt "$i0" ] && pass "domU incarnation moved on restore ($i0 -> $i1)" ||
 	bad "domU incarnation moved on restore ('$i0' -> '$i1')"
-c0=$(field '^DOM0 PT version=' platform_count); cu=$(field '^DOMU PT version=' platform_count)
-[ -n "$c0" ] && [ -n "$cu" ] && [ "$cu" -gt "$c0" ] && pass "domU platform count follows dom0's ($c0 < $cu)" ||
-	bad "domU platform count follows dom0's ('$c0' < '$cu')"
 
 # The same kernel as a PVH DomU (boot/dom0-init.sh step 7, lines "PVHU"):
 # the DomU checks above except the phases Dom0 drives (hammer, deny,
 # save/restore), labelled "pvh domU".
 pvh_checks() {
-	local k d0 dv c0 cv cur
+	local cur
 	has "pvh domU: booted, init ran"              '^PVHU up '
 	has "pvh domU: patched kernel registered xen-platform" '^PVHU available_clocksource: .*xen-platform'
 	cur=$(grep -E '^PVHU current_clocksource: ' "$LOG" | head -1 | cut -d' ' -f3)
@@ -74,14 +80,7 @@ pvh_checks() {
 	has "pvh domU: xen-platform selectable via sysfs" '^PVHU selected: xen-platform$'
 	has "pvh domU: device answers on xen-platform" '^PVHU on-xen-platform XRST .*checks=ok'
 	has "pvh domU: static Go binary with a UDP socket" '^PVHU GOUDP ok '
-	for k in kind platform_hz host_id; do
-		d0=$(field '^DOM0 PT version=' $k); dv=$(field '^PVHU PT version=' $k)
-		[ -n "$d0" ] && [ "$d0" = "$dv" ] && pass "pvh domU: same $k as dom0 ($d0)" ||
-			bad "pvh domU: same $k as dom0 (dom0 '$d0', pvh domU '$dv')"
-	done
-	c0=$(field '^DOM0 PT version=' platform_count); cv=$(field '^PVHU PT version=' platform_count)
-	[ -n "$c0" ] && [ -n "$cv" ] && [ "$cv" -gt "$c0" ] && pass "pvh domU: platform count follows dom0's ($c0 < $cv)" ||
-		bad "pvh domU: platform count follows dom0's ('$c0' < '$cv')"
+	same_timer_as_dom0 PVHU "pvh domU: " "pvh domU: " "pvh domU" "as dom0"
 }
 pvh_checks
 
