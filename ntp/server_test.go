@@ -30,6 +30,27 @@ func startServer(t *testing.T, cfg ntp.ServerConfig) *ntp.Server {
 	return srv
 }
 
+// dialDelayed starts the project's server serving a time offset by off and
+// skewed by ppm through constant emulated one-way delays in and out, and
+// dials it with a client on MONOTONIC_RAW; the served clock is returned so
+// that stamps can be judged against it.
+func dialDelayed(t *testing.T, off time.Duration, ppm float64, in, out time.Duration) (*ntp.SkewedClock, *ntp.Server, *ntp.Client) {
+	t.Helper()
+	ctr := ntptest.MonoRaw{}
+	clk, err := ntp.NewSkewedClock(ctr, off, ppm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading,
+		Delay: func() (time.Duration, time.Duration) { return in, out }})
+	c, err := ntp.Dial(srv.Addr(), ntp.ClientConfig{Counter: ctr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return clk, srv, c
+}
+
 // TestAgainstSkewedServer exchanges with the project's server serving a time
 // offset by +1.234 s and skewed by +50 ppm through emulated one-way delays
 // of 2 ms and 1 ms. Because the server's time is a known function of the
@@ -37,19 +58,8 @@ func startServer(t *testing.T, cfg ntp.ServerConfig) *ntp.Server {
 // time at Ta plus the outbound delay is at most Tb, and Te plus the return
 // delay is at most the served time at Tf.
 func TestAgainstSkewedServer(t *testing.T) {
-	ctr := ntptest.MonoRaw{}
-	clk, err := ntp.NewSkewedClock(ctr, 1234*time.Millisecond, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const in, out = 2 * time.Millisecond, time.Millisecond
-	srv := startServer(t, ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading,
-		Delay: func() (time.Duration, time.Duration) { return in, out }})
-	c, err := ntp.Dial(srv.Addr(), ntp.ClientConfig{Counter: ctr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	clk, srv, c := dialDelayed(t, 1234*time.Millisecond, 50, in, out)
 	// The kernel stamp mapping may misplace a stamp by about a triple width.
 	const slack = 50 * time.Microsecond
 	kernel := 0
@@ -223,19 +233,8 @@ func TestServerIPv6(t *testing.T) {
 // demo's far clock 0.5 ms off). Judged on the median, so a few exchanges
 // delayed by a loaded machine cannot fail it.
 func TestEmulatedDelayAsymmetry(t *testing.T) {
-	ctr := ntptest.MonoRaw{}
-	clk, err := ntp.NewSkewedClock(ctr, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const in, out = 1100 * time.Microsecond, 1000 * time.Microsecond
-	srv := startServer(t, ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading,
-		Delay: func() (time.Duration, time.Duration) { return in, out }})
-	c, err := ntp.Dial(srv.Addr(), ntp.ClientConfig{Counter: ctr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	clk, _, c := dialDelayed(t, 0, 0, in, out)
 	var asym []time.Duration
 	for i := range 15 {
 		s, _, err := c.Exchange(context.Background())
