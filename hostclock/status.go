@@ -22,8 +22,12 @@ type StatusDoc struct {
 	CounterHz       float64 `json:"counter_hz"`
 	CounterIdentity uint64  `json:"counter_identity"`
 
-	Preferred       string `json:"preferred"`
-	Provisional     bool   `json:"provisional"`
+	Preferred   string `json:"preferred"`
+	Provisional bool   `json:"provisional"`
+	// MinSources is how many truechimers must agree before the clock is
+	// published as synchronised; Truechimers how many agree now.
+	MinSources      int    `json:"min_sources"`
+	Truechimers     int    `json:"truechimers"`
 	SelectionReason string `json:"selection_reason"`
 	Switches        int    `json:"switches"`
 
@@ -72,8 +76,11 @@ type ServerDoc struct {
 	Status      uint32            `json:"status"`
 	StatusNames []string          `json:"status_names"`
 	Penalty     *float64          `json:"path_penalty"` // null: does not count yet
-	LastStamp   float64           `json:"last_stamp_age"`
-	LastError   string            `json:"last_error,omitempty"`
+	// Falseticker: the server's interval does not intersect the largest
+	// set of servers that agree; it cannot be preferred.
+	Falseticker bool    `json:"falseticker"`
+	LastStamp   float64 `json:"last_stamp_age"`
+	LastError   string  `json:"last_error,omitempty"`
 }
 
 // WriteStatus writes the document atomically (readers never see half of
