@@ -423,7 +423,7 @@ func (e *Engine) Snapshot(d *StatusDoc) {
 	d.Clock.Generation = e.generation
 	d.Clock.Published = e.published
 	d.Clock.Period = p.Period
-	d.Clock.Offset = p.Offset
+	d.Clock.OffsetEstimate = p.Offset
 	d.Clock.ErrorBound = p.ErrorBound
 	d.Clock.MaxError = p.MaxError
 	d.Clock.Status = uint32(p.Status)
@@ -455,7 +455,7 @@ func (e *Engine) Snapshot(d *StatusDoc) {
 		d.Servers = append(d.Servers, ServerDoc{
 			Address: s.cfg.Address, Preferred: s.cfg.Address == e.decision.Preferred, Usable: s.usable,
 			Poll: s.cfg.Poll.Seconds(), Stamps: n, Warmup: warm, Accepted: s.accepted, Rejected: rej,
-			Period: s.params.Period, Offset: s.params.Offset, ErrorBound: s.params.ErrorBound,
+			Period: s.params.Period, OffsetEstimate: s.params.Offset, ErrorBound: s.params.ErrorBound,
 			MaxError: s.params.MaxError, MinRTT: s.params.MinRTT, Status: uint32(s.params.Status),
 			StatusNames: StatusNames(s.params.Status), Penalty: PenaltyPtr(pen), LastStamp: age, LastError: lastErr,
 		})

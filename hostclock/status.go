@@ -44,38 +44,38 @@ type StatusDoc struct {
 
 // ClockDoc is the published clock: the preferred server's.
 type ClockDoc struct {
-	Generation  uint64   `json:"generation"`
-	Disruption  uint64   `json:"disruption_marker"`
-	Published   bool     `json:"published"`
-	Period      float64  `json:"period"`      // s/tick
-	Offset      float64  `json:"offset"`      // s
-	ErrorBound  float64  `json:"error_bound"` // s, statistical
-	MaxError    float64  `json:"max_error"`   // s, guaranteed
-	Status      uint32   `json:"status"`
-	StatusNames []string `json:"status_names"`
-	State       string   `json:"state"`
-	Time        string   `json:"time,omitempty"` // Ca at the reference count, 9 decimals
-	RefCount    uint64   `json:"ref_count"`
+	Generation     uint64   `json:"generation"`
+	Disruption     uint64   `json:"disruption_marker"`
+	Published      bool     `json:"published"`
+	Period         float64  `json:"period"`          // s/tick
+	OffsetEstimate float64  `json:"offset_estimate"` // s, the estimator's θ̂ (clock minus server time, from the stamps)
+	ErrorBound     float64  `json:"error_bound"`     // s, statistical
+	MaxError       float64  `json:"max_error"`       // s, guaranteed
+	Status         uint32   `json:"status"`
+	StatusNames    []string `json:"status_names"`
+	State          string   `json:"state"`
+	Time           string   `json:"time,omitempty"` // Ca at the reference count, 9 decimals
+	RefCount       uint64   `json:"ref_count"`
 }
 
 // ServerDoc is one server's estimator as the status shows it.
 type ServerDoc struct {
-	Address     string            `json:"address"`
-	Preferred   bool              `json:"preferred"`
-	Usable      bool              `json:"usable"`
-	Poll        float64           `json:"poll"` // s
-	Stamps      int               `json:"stamps"`
-	Warmup      int               `json:"warmup"` // stamps the warm-up needs
-	Accepted    uint64            `json:"accepted"`
-	Rejected    map[string]uint64 `json:"rejected"`
-	Period      float64           `json:"period"`
-	Offset      float64           `json:"offset"`
-	ErrorBound  float64           `json:"error_bound"`
-	MaxError    float64           `json:"max_error"`
-	MinRTT      float64           `json:"min_rtt"`
-	Status      uint32            `json:"status"`
-	StatusNames []string          `json:"status_names"`
-	Penalty     *float64          `json:"path_penalty"` // null: does not count yet
+	Address        string            `json:"address"`
+	Preferred      bool              `json:"preferred"`
+	Usable         bool              `json:"usable"`
+	Poll           float64           `json:"poll"` // s
+	Stamps         int               `json:"stamps"`
+	Warmup         int               `json:"warmup"` // stamps the warm-up needs
+	Accepted       uint64            `json:"accepted"`
+	Rejected       map[string]uint64 `json:"rejected"`
+	Period         float64           `json:"period"`
+	OffsetEstimate float64           `json:"offset_estimate"` // s, θ̂
+	ErrorBound     float64           `json:"error_bound"`
+	MaxError       float64           `json:"max_error"`
+	MinRTT         float64           `json:"min_rtt"`
+	Status         uint32            `json:"status"`
+	StatusNames    []string          `json:"status_names"`
+	Penalty        *float64          `json:"path_penalty"` // null: does not count yet
 	// Falseticker: the server's interval does not intersect the largest
 	// set of servers that agree; it cannot be preferred.
 	Falseticker bool    `json:"falseticker"`
@@ -135,7 +135,7 @@ func FormatStatus(w io.Writer, d *StatusDoc) error {
 	bw.printf("clock state:    %s\n", c.State)
 	bw.printf("status:         %#x %s\n", c.Status, spell(c.StatusNames))
 	bw.printf("period:         %.15e s/tick (%.9f Hz)\n", c.Period, inv(c.Period))
-	bw.printf("offset:         %s\n", fmtSeconds(c.Offset))
+	bw.printf("offset estimate: %s\n", fmtSeconds(c.OffsetEstimate))
 	bw.printf("error bound:    %s (statistical)\n", fmtSeconds(c.ErrorBound))
 	bw.printf("max error:      %s (guaranteed)\n", fmtSeconds(c.MaxError))
 	if c.Time != "" {
@@ -150,7 +150,7 @@ func FormatStatus(w io.Writer, d *StatusDoc) error {
 	}
 	bw.printf("\n")
 	tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\tSERVER\tSTAMPS\tWARM-UP\tOFFSET\tERR BOUND\tMIN RTT\tPENALTY\tSTATUS\tREJECTED\n")
+	fmt.Fprintf(tw, "\tSERVER\tSTAMPS\tWARM-UP\tOFFSET EST\tERR BOUND\tMIN RTT\tPENALTY\tSTATUS\tREJECTED\n")
 	for _, s := range d.Servers {
 		mark := " "
 		if s.Preferred {
@@ -168,7 +168,7 @@ func FormatStatus(w io.Writer, d *StatusDoc) error {
 			warm = fmt.Sprintf("%d/%d", s.Stamps, s.Warmup)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, s.Address, s.Accepted, warm,
-			fmtSeconds(s.Offset), fmtSeconds(s.ErrorBound), fmtSeconds(s.MinRTT), pen,
+			fmtSeconds(s.OffsetEstimate), fmtSeconds(s.ErrorBound), fmtSeconds(s.MinRTT), pen,
 			spell(s.StatusNames), fmtRejected(s.Rejected))
 	}
 	if err := tw.Flush(); err != nil {
