@@ -1,0 +1,386 @@
+package xsd_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xenradclock/xenradclock/xenstore"
+	"github.com/xenradclock/xenradclock/xenstore/xsd"
+)
+
+// rawConn speaks the wire protocol directly, as a hostile or careless
+// peer would: it can pipeline requests, ignore replies and pick any tx_id.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func dialRaw(t *testing.T, sock string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, r: bufio.NewReader(nc)}
+}
+
+func (c *rawConn) send(typ xenstore.MsgType, tx uint32, payload []byte) {
+	c.t.Helper()
+	m := xenstore.Msg{Header: xenstore.Header{Type: typ, ReqID: 1, TxID: tx}, Payload: payload}
+	b, err := m.Encode()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatalf("sending %s: %v", typ, err)
+	}
+}
+
+// recv returns the next reply, skipping watch events.
+func (c *rawConn) recv() (xenstore.Msg, error) {
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		m, err := xenstore.ReadMsg(c.r)
+		if err != nil || m.Type != xenstore.TypeWatchEvent {
+			return m, err
+		}
+	}
+}
+
+// call sends a request and returns its reply payload, or the error name
+// ("ENOSPC") for an ERROR reply.
+func (c *rawConn) call(typ xenstore.MsgType, tx uint32, payload []byte) (string, string) {
+	c.t.Helper()
+	c.send(typ, tx, payload)
+	m, err := c.recv()
+	if err != nil {
+		c.t.Fatalf("%s: no reply: %v", typ, err)
+	}
+	if m.Type == xenstore.TypeError {
+		return "", strings.TrimSuffix(string(m.Payload), "\x00")
+	}
+	return string(m.Payload), ""
+}
+
+func (c *rawConn) startTx() uint32 {
+	c.t.Helper()
+	p, e := c.call(xenstore.TypeTransactionStart, 0, js(""))
+	if e != "" {
+		c.t.Fatalf("TRANSACTION_START: %s", e)
+	}
+	id, err := strconv.ParseUint(strings.TrimSuffix(p, "\x00"), 10, 32)
+	if err != nil {
+		c.t.Fatalf("TRANSACTION_START reply %q", p)
+	}
+	return uint32(id)
+}
+
+func newServer(t *testing.T, cfg xsd.Config) (*xsd.Server, string) {
+	t.Helper()
+	srv, err := xsd.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	sock := filepath.Join(t.TempDir(), "socket")
+	if err := srv.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	return srv, sock
+}
+
+// deepPath is an absolute path of depth components below base, as long
+// as the protocol allows.
+func deepPath(base string, depth int) string {
+	return base + strings.Repeat("/x", depth)
+}
+
+// A transaction that touches more nodes than the per-transaction quota
+// gets ENOSPC and can never commit. Without the cap, one READ of a deep
+// missing path made the server record every ancestor, and a few thousand
+// such READs grew it by hundreds of megabytes.
+func TestTransactionNodeQuota(t *testing.T) {
+	srv, _ := newServer(t, xsd.Config{})
+	dsock := filepath.Join(t.TempDir(), "dom5")
+	if err := srv.ListenDomain(dsock, 5); err != nil {
+		t.Fatal(err)
+	}
+	g := dialRaw(t, dsock)
+	tx := g.startTx()
+	deep := deepPath("/local/domain/5/data", 1500) // 1500 missing ancestors
+	var got string
+	for i := 0; i < 3 && got != "ENOSPC"; i++ {
+		_, got = g.call(xenstore.TypeRead, tx, js(fmt.Sprintf("%s%d", deep[:len(deep)-2], i)))
+	}
+	if got != "ENOSPC" {
+		t.Fatalf("READs touching 4500 nodes in one transaction: %q, want ENOSPC", got)
+	}
+	if _, e := g.call(xenstore.TypeTransactionEnd, tx, js("T")); e != "ENOSPC" {
+		t.Fatalf("commit of a transaction over its node quota: %q, want ENOSPC", e)
+	}
+	// A transaction within the quota still works, and Dom0 has no cap.
+	tx = g.startTx()
+	if _, e := g.call(xenstore.TypeWrite, tx, []byte("data/a\x00v")); e != "" {
+		t.Fatal(e)
+	}
+	if _, e := g.call(xenstore.TypeTransactionEnd, tx, js("T")); e != "" {
+		t.Fatal(e)
+	}
+}
+
+// Ten transactions, each within the node quota on its own, must not
+// together leave the domain owning more than the quota: the count is
+// checked again at commit (ENOSPC), as xenstored does.
+func TestNodeQuotaAtCommit(t *testing.T) {
+	srv, sock := newServer(t, xsd.Config{})
+	dsock := filepath.Join(t.TempDir(), "dom5")
+	if err := srv.ListenDomain(dsock, 5); err != nil {
+		t.Fatal(err)
+	}
+	g := dialRaw(t, dsock)
+	const txs, perTx = 10, 150
+	for i := 0; i < txs; i++ {
+		if _, e := g.call(xenstore.TypeMkdir, 0, js(fmt.Sprintf("data/t%d", i))); e != "" {
+			t.Fatal(e)
+		}
+	}
+	ids := make([]uint32, txs)
+	for i := range ids {
+		ids[i] = g.startTx()
+		for k := 0; k < perTx; k++ {
+			if _, e := g.call(xenstore.TypeWrite, ids[i], []byte(fmt.Sprintf("data/t%d/k%d\x00v", i, k))); e != "" {
+				t.Fatalf("tx %d write %d: %s", i, k, e)
+			}
+		}
+	}
+	var refused int
+	for i, id := range ids {
+		switch _, e := g.call(xenstore.TypeTransactionEnd, id, js("T")); e {
+		case "":
+		case "ENOSPC":
+			refused++
+		default:
+			t.Fatalf("commit %d: %s", i, e)
+		}
+	}
+	d := dialRaw(t, sock)
+	owned := 1 // ~/data
+	for i := 0; i < txs; i++ {
+		p, e := d.call(xenstore.TypeDirectory, 0, js(fmt.Sprintf("/local/domain/5/data/t%d", i)))
+		if e != "" {
+			t.Fatal(e)
+		}
+		owned += 1 + strings.Count(p, "\x00")
+	}
+	t.Logf("%d transactions of %d nodes: %d commits refused, the domain owns %d nodes (quota %d)",
+		txs, perTx, refused, owned, xsd.DefaultQuota.Nodes)
+	if owned > xsd.DefaultQuota.Nodes {
+		t.Fatalf("domain owns %d nodes, quota %d", owned, xsd.DefaultQuota.Nodes)
+	}
+	if refused == 0 {
+		t.Fatal("no commit refused")
+	}
+}
+
+// A wire RELEASE does what ReleaseDomain does: the domain's connections
+// close, its home goes, @releaseDomain fires. While released its socket
+// refuses connections; introduced again (migrating back) it serves again.
+func TestWireReleaseAndReintroduce(t *testing.T) {
+	srv, sock := newServer(t, xsd.Config{})
+	dsock := filepath.Join(t.TempDir(), "dom7")
+	if err := srv.ListenDomain(dsock, 7); err != nil {
+		t.Fatal(err)
+	}
+	g := dialRaw(t, dsock)
+	if p, e := g.call(xenstore.TypeWrite, 0, []byte("data/report\x00r")); e != "" {
+		t.Fatalf("guest write: %q %s", p, e)
+	}
+	d := dialRaw(t, sock)
+	if _, e := d.call(xenstore.TypeWatch, 0, js("@releaseDomain", "rel")); e != "" {
+		t.Fatal(e)
+	}
+	// The registration event.
+	if m, err := xenstore.ReadMsg(d.r); err != nil || m.Type != xenstore.TypeWatchEvent {
+		t.Fatalf("registration event: %v %v", m.Type, err)
+	}
+	d.send(xenstore.TypeRelease, 0, js("7"))
+	var ok, fired bool
+	for !ok || !fired {
+		d.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, err := xenstore.ReadMsg(d.r)
+		if err != nil {
+			t.Fatalf("after RELEASE: ok %v, @releaseDomain fired %v: %v", ok, fired, err)
+		}
+		switch {
+		case m.Type == xenstore.TypeRelease && string(m.Payload) == "OK\x00":
+			ok = true
+		case m.Type == xenstore.TypeWatchEvent && string(m.Payload) == "@releaseDomain\x00rel\x00":
+			fired = true
+		default:
+			t.Fatalf("after RELEASE: %s %q", m.Type, m.Payload)
+		}
+	}
+	g.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := g.nc.Read(make([]byte, 16)); err == nil {
+		t.Fatal("released domain's connection still open")
+	}
+	if _, e := d.call(xenstore.TypeRead, 0, js("/local/domain/7/data/report")); e != "ENOENT" {
+		t.Fatalf("released domain's home: READ gave %q, want ENOENT", e)
+	}
+	if p, _ := d.call(xenstore.TypeIsDomainIntroduced, 0, js("7")); p != "F\x00" {
+		t.Fatalf("IS_DOMAIN_INTRODUCED after RELEASE: %q", p)
+	}
+	// While released, the domain socket accepts and closes at once.
+	r := dialRaw(t, dsock)
+	enc, _ := (&xenstore.Msg{Header: xenstore.Header{Type: xenstore.TypeRead}, Payload: js("domid")}).Encode()
+	r.nc.Write(enc) // may fail already: the server closes at once
+	if m, err := r.recv(); err == nil {
+		t.Fatalf("released domain served: %s %q", m.Type, m.Payload)
+	}
+	// Migrating back: INTRODUCE makes the home again and the socket serves.
+	if _, e := d.call(xenstore.TypeIntroduce, 0, js("7", "0", "0")); e != "" {
+		t.Fatal(e)
+	}
+	g = dialRaw(t, dsock)
+	if p, e := g.call(xenstore.TypeRead, 0, js("domid")); p != "7" {
+		t.Fatalf("reintroduced domain: READ domid gave %q %s", p, e)
+	}
+	if _, e := g.call(xenstore.TypeWrite, 0, []byte("data/report\x00again")); e != "" {
+		t.Fatalf("reintroduced domain cannot write ~/data: %s", e)
+	}
+	// And the API path: release, then introduce, through the same socket.
+	if err := srv.ReleaseDomain(7); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.IntroduceDomain(7); err != nil {
+		t.Fatal(err)
+	}
+	g = dialRaw(t, dsock)
+	if p, e := g.call(xenstore.TypeRead, 0, js("domid")); p != "7" {
+		t.Fatalf("after API release and introduce: READ domid gave %q %s", p, e)
+	}
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// emfileChild is the server half of TestAcceptSurvivesEMFILE, run in a
+// child process so that lowering RLIMIT_NOFILE cannot hurt the tests.
+func emfileChild(sock string) {
+	log, _ := zap.NewDevelopment()
+	srv, err := xsd.New(xsd.Config{Logger: log})
+	if err == nil {
+		err = srv.Listen(sock)
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	// Room for two connections (the ReadDir descriptor is closed again).
+	lim := syscall.Rlimit{Cur: uint64(len(fds) + 1), Max: uint64(len(fds) + 1)}
+	var old syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old)
+	lim.Max = old.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+	os.Exit(0)
+}
+
+// After accept fails (here EMFILE: the process is out of descriptors) the
+// server keeps accepting once descriptors are free again.
+func TestAcceptSurvivesEMFILE(t *testing.T) {
+	if sock := os.Getenv("XSD_EMFILE_CHILD"); sock != "" {
+		emfileChild(sock)
+		return
+	}
+	sock := filepath.Join(t.TempDir(), "socket")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptSurvivesEMFILE$")
+	cmd.Env = append(os.Environ(), "XSD_EMFILE_CHILD="+sock)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("child: %q %v\n%s", line, err, stderr.String())
+	}
+	// More connections than the child has descriptors for: accept fails.
+	var held []*rawConn
+	for i := 0; i < 6; i++ {
+		held = append(held, dialRaw(t, sock))
+	}
+	c := held[0]
+	if p, e := c.call(xenstore.TypeGetDomainPath, 0, js("3")); p != "/local/domain/3\x00" {
+		t.Fatalf("first connection: %q %s", p, e)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "too many open files") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the child never ran out of descriptors:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, h := range held {
+		h.nc.Close()
+	}
+	// Descriptors are free again: a new connection is served.
+	fresh := dialRaw(t, sock)
+	fresh.send(xenstore.TypeGetDomainPath, 0, js("4"))
+	m, err := fresh.recv()
+	if err != nil || string(m.Payload) != "/local/domain/4\x00" {
+		t.Fatalf("after EMFILE the server no longer accepts: %v %q\n%s", err, m.Payload, stderr.String())
+	}
+}
