@@ -2,12 +2,14 @@ package xsd_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,5 +384,160 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	m, err := fresh.recv()
 	if err != nil || string(m.Payload) != "/local/domain/4\x00" {
 		t.Fatalf("after EMFILE the server no longer accepts: %v %q\n%s", err, m.Payload, stderr.String())
+	}
+}
+
+func heapBytes() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func rssKiB() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// A guest does everything it can to make the server hold memory: more
+// connections than allowed, watches with long tokens, every transaction
+// reading deep missing paths, nodes until refused, and thousands of
+// requests it never reads the replies of. The server's accounting stays
+// within the domain's quota, the heap grows by a bounded amount, and Dom0
+// is still served.
+func TestHostileGuestBounded(t *testing.T) {
+	srv, sock := newServer(t, xsd.Config{})
+	dsock := filepath.Join(t.TempDir(), "dom5")
+	if err := srv.ListenDomain(dsock, 5); err != nil {
+		t.Fatal(err)
+	}
+	q := xsd.DefaultQuota
+	d := dialRaw(t, sock)
+	if _, e := d.call(xenstore.TypeWrite, 0, append([]byte("/big\x00"), bytes.Repeat([]byte("v"), 4000)...)); e != "" {
+		t.Fatal(e)
+	}
+	if _, e := d.call(xenstore.TypeSetPerms, 0, js("/big", "r0")); e != "" {
+		t.Fatal(e)
+	}
+	heap0, rss0 := heapBytes(), rssKiB()
+
+	// Connections: the quota's worth are served, the rest closed.
+	var gs []*rawConn
+	refused := 0
+	for i := 0; i < q.Connections+4; i++ {
+		g := dialRaw(t, dsock)
+		enc, _ := (&xenstore.Msg{Header: xenstore.Header{Type: xenstore.TypeGetDomainPath}, Payload: js("5")}).Encode()
+		g.nc.Write(enc)
+		if _, err := g.recv(); err != nil {
+			refused++
+			continue
+		}
+		gs = append(gs, g)
+	}
+	if len(gs) != q.Connections || refused != 4 {
+		t.Fatalf("%d connections served, %d refused; quota %d", len(gs), refused, q.Connections)
+	}
+	errs := map[string]int{}
+	token := strings.Repeat("t", 3000)
+	deep := deepPath("", 600)
+	for ci, g := range gs {
+		for w := 0; w < 10; w++ { // 160 in all: the last ones get E2BIG
+			_, e := g.call(xenstore.TypeWatch, 0, js(fmt.Sprintf("/local/domain/5/quiet/c%dw%d", ci, w), token))
+			errs["WATCH "+e]++
+		}
+	}
+	for ci, g := range gs {
+		for k := 0; k < q.Transactions; k++ {
+			tx := g.startTx()
+			for r := 0; r < 4; r++ {
+				_, e := g.call(xenstore.TypeRead, tx, js(fmt.Sprintf("/local/domain/5/data/c%dt%dr%d%s", ci, k, r, deep)))
+				errs["READ in transaction "+e]++
+			}
+		}
+		for n := 0; n < 40; n++ {
+			_, e := g.call(xenstore.TypeWrite, 0, append([]byte(fmt.Sprintf("data/c%dn%d\x00", ci, n)), bytes.Repeat([]byte("w"), 2000)...))
+			errs["WRITE "+e]++
+		}
+	}
+	// Requests whose replies are never read: each asks for 4000 bytes.
+	var wg sync.WaitGroup
+	sent := make([]int, len(gs))
+	for i, g := range gs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			enc, _ := (&xenstore.Msg{Header: xenstore.Header{Type: xenstore.TypeRead}, Payload: js("/big")}).Encode()
+			g.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			for ; sent[i] < 2000; sent[i]++ {
+				if _, err := g.nc.Write(enc); err != nil {
+					return // the server stopped reading: our socket buffer is full
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	u := srv.Usage(5)
+	heap1, rss1 := heapBytes(), rssKiB()
+	start := time.Now()
+	if p, e := d.call(xenstore.TypeRead, 0, js("/local/domain/5/domid")); p != "5" {
+		t.Fatalf("Dom0 READ during the attack: %q %s", p, e)
+	}
+	t.Logf("replies of the quotas: %v", errs)
+	t.Logf("unread requests sent: %d over %d connections", total, len(gs))
+	t.Logf("server accounting for domain 5: %+v (quota %d bytes)", u, q.DomainMemory)
+	t.Logf("heap +%.1f MiB, RSS +%.1f MiB; a Dom0 READ took %v",
+		float64(int64(heap1)-int64(heap0))/(1<<20), float64(rss1-rss0)/1024, time.Since(start))
+	if u.MemoryBytes > q.DomainMemory {
+		t.Fatalf("domain 5 holds %d bytes, quota %d", u.MemoryBytes, q.DomainMemory)
+	}
+	if max := q.Connections * q.Outstanding * (xenstore.HeaderSize + 4000); u.QueuedBytes > max {
+		t.Fatalf("%d bytes queued for unread replies, bound %d", u.QueuedBytes, max)
+	}
+	if errs["WATCH E2BIG"] != 160-q.Watches || errs["READ in transaction ENOMEM"]+errs["READ in transaction ENOSPC"] == 0 ||
+		errs["WRITE ENOMEM"]+errs["WRITE ENOSPC"] == 0 {
+		t.Fatalf("a quota never refused: %v", errs)
+	}
+	if grow := int64(heap1) - int64(heap0); grow > 32<<20 {
+		t.Fatalf("heap grew by %d bytes under a hostile guest", grow)
+	}
+}
+
+// Rewriting one node inside a transaction adds no node, but each write
+// queues a watch event for the commit: those are charged too, so the
+// transaction is refused long before it holds much.
+func TestTransactionRewritesBounded(t *testing.T) {
+	srv, _ := newServer(t, xsd.Config{})
+	dsock := filepath.Join(t.TempDir(), "dom5")
+	if err := srv.ListenDomain(dsock, 5); err != nil {
+		t.Fatal(err)
+	}
+	g := dialRaw(t, dsock)
+	tx := g.startTx()
+	long := "data/" + strings.Repeat("n", 2000)
+	var e string
+	n := 0
+	for ; n < 5000 && e == ""; n++ {
+		_, e = g.call(xenstore.TypeWrite, tx, []byte(long+"\x00v"))
+	}
+	u := srv.Usage(5)
+	t.Logf("refused with %s after %d rewrites; domain 5 accounts %d bytes", e, n, u.MemoryBytes)
+	if e != "ENOMEM" || u.MemoryBytes > xsd.DefaultQuota.DomainMemory {
+		t.Fatalf("after %d rewrites: %q, %d bytes accounted", n, e, u.MemoryBytes)
+	}
+	if _, e := g.call(xenstore.TypeTransactionEnd, tx, js("F")); e != "" {
+		t.Fatal(e)
+	}
+	if u := srv.Usage(5); u.Transactions != 0 || u.MemoryBytes > 4096 {
+		t.Fatalf("after abort: %+v", u)
 	}
 }

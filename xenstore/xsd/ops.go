@@ -159,7 +159,11 @@ func (v *view) del(p string) {
 
 func (v *view) emit(ev event) {
 	if v.tx != nil {
-		v.tx.events = append(v.tx.events, ev)
+		// Charged: rewriting one node again and again adds no node but
+		// an event each time.
+		if v.tx.chargeLocked(v.s, len(ev.path)+eventOverhead) {
+			v.tx.events = append(v.tx.events, ev)
+		}
 		return
 	}
 	v.s.fireLocked(ev)

@@ -112,6 +112,7 @@ const (
 	nodeOverhead  = 96
 	seenOverhead  = 48
 	watchOverhead = 64
+	eventOverhead = 64 // a transaction's pending watch event
 )
 
 // nodeCost is what a stored node at p is charged to its owner.
@@ -134,6 +135,7 @@ type Usage struct {
 	Watches      int
 	Transactions int // open, over all its connections
 	Connections  int
+	QueuedBytes  int // replies and events waiting for its connections to read them
 }
 
 // Usage reports domid's consumption of the quotas.
@@ -144,6 +146,9 @@ func (s *Server) Usage(domid uint32) Usage {
 	for c := range s.conns {
 		if c.domid == domid {
 			u.Transactions += len(c.txs)
+			c.outMu.Lock()
+			u.QueuedBytes += c.queuedBytes + c.inflightBytes
+			c.outMu.Unlock()
 		}
 	}
 	return u
