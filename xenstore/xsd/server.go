@@ -74,24 +74,7 @@ type Server struct {
 
 // New builds a server, loading cfg.PersistFile if it exists.
 func New(cfg Config) (*Server, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	s := &Server{
-		log: log, quota: cfg.Quota.withDefaults(), file: cfg.PersistFile, trace: cfg.Trace,
-		nodes:      map[string]*node{},
-		specials:   map[string]xenstore.Perms{},
-		owned:      map[uint32]int{},
-		mem:        map[uint32]int{},
-		watchN:     map[uint32]int{},
-		connN:      map[uint32]int{},
-		stop:       make(chan struct{}),
-		introduced: map[uint32]bool{0: true},
-		conns:      map[*conn]struct{}{},
-		saveKick:   make(chan struct{}, 1),
-		saveDone:   make(chan struct{}),
-	}
+	s := newState(cfg)
 	loaded := false
 	if s.file != "" {
 		var err error
@@ -109,6 +92,28 @@ func New(cfg Config) (*Server, error) {
 		close(s.saveDone)
 	}
 	return s, nil
+}
+
+// newState is a server with no tree and no saver.
+func newState(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Server{
+		log: log, quota: cfg.Quota.withDefaults(), file: cfg.PersistFile, trace: cfg.Trace,
+		nodes:      map[string]*node{},
+		specials:   map[string]xenstore.Perms{},
+		owned:      map[uint32]int{},
+		mem:        map[uint32]int{},
+		watchN:     map[uint32]int{},
+		connN:      map[uint32]int{},
+		introduced: map[uint32]bool{0: true},
+		conns:      map[*conn]struct{}{},
+		stop:       make(chan struct{}),
+		saveKick:   make(chan struct{}, 1),
+		saveDone:   make(chan struct{}),
+	}
 }
 
 // initTree builds what a freshly booted Dom0 has: the root, Dom0's home
