@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -539,5 +540,37 @@ func TestTransactionRewritesBounded(t *testing.T) {
 	}
 	if u := srv.Usage(5); u.Transactions != 0 || u.MemoryBytes > 4096 {
 		t.Fatalf("after abort: %+v", u)
+	}
+}
+
+// TestDocQuotas keeps docs/xenstore.md's quota table equal to the code:
+// every name Quota.Set knows, each with DefaultQuota's value.
+func TestDocQuotas(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/xenstore.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got xsd.Quota
+	var names []string
+	for _, l := range strings.Split(string(doc), "\n") {
+		f := strings.Split(l, "|")
+		if len(f) < 4 || !strings.HasPrefix(strings.TrimSpace(f[1]), "`") {
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(f[1]), "`")
+		if !slices.Contains(xsd.QuotaNames(), name) {
+			continue
+		}
+		if err := got.Set(name, strings.TrimSpace(f[2])); err != nil {
+			t.Fatalf("docs/xenstore.md: %v", err)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, xsd.QuotaNames()) {
+		t.Fatalf("docs/xenstore.md lists quotas %v, the server has %v", names, xsd.QuotaNames())
+	}
+	if got != xsd.DefaultQuota {
+		t.Fatalf("docs/xenstore.md defaults %+v, DefaultQuota %+v", got, xsd.DefaultQuota)
 	}
 }

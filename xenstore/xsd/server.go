@@ -8,9 +8,10 @@
 // relative paths below /local/domain/<domid>. The server enforces per-node
 // permissions per domain, fires watches (including @introduceDomain and
 // @releaseDomain), runs transactions with per-node conflict detection
-// (EAGAIN), applies xenstored's default quotas to unprivileged domains,
-// kills connections that send an oversize payload, and, when given a file,
-// persists the tree across restarts.
+// (EAGAIN), holds unprivileged domains to quotas (xenstored's defaults,
+// plus per-domain memory, per-transaction nodes and connections) and every
+// connection to bounded output, kills connections that send an oversize
+// payload, and, when given a file, persists the tree across restarts.
 //
 // docs/xenstore.md describes the protocol and semantics as implemented.
 package xsd
