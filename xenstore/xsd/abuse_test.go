@@ -108,6 +108,17 @@ func newServer(t *testing.T, cfg xsd.Config) (*xsd.Server, string) {
 	return srv, sock
 }
 
+// newGuestServer is newServer with defaults and a socket for domain 5.
+func newGuestServer(t *testing.T) (srv *xsd.Server, sock, dom5 string) {
+	t.Helper()
+	srv, sock = newServer(t, xsd.Config{})
+	dom5 = filepath.Join(t.TempDir(), "dom5")
+	if err := srv.ListenDomain(dom5, 5); err != nil {
+		t.Fatal(err)
+	}
+	return srv, sock, dom5
+}
+
 // deepPath is an absolute path of depth components below base, as long
 // as the protocol allows.
 func deepPath(base string, depth int) string {
@@ -119,11 +130,7 @@ func deepPath(base string, depth int) string {
 // missing path made the server record every ancestor, and a few thousand
 // such READs grew it by hundreds of megabytes.
 func TestTransactionNodeQuota(t *testing.T) {
-	srv, _ := newServer(t, xsd.Config{})
-	dsock := filepath.Join(t.TempDir(), "dom5")
-	if err := srv.ListenDomain(dsock, 5); err != nil {
-		t.Fatal(err)
-	}
+	_, _, dsock := newGuestServer(t)
 	g := dialRaw(t, dsock)
 	tx := g.startTx()
 	deep := deepPath("/local/domain/5/data", 1500) // 1500 missing ancestors
@@ -151,11 +158,7 @@ func TestTransactionNodeQuota(t *testing.T) {
 // together leave the domain owning more than the quota: the count is
 // checked again at commit (ENOSPC), as xenstored does.
 func TestNodeQuotaAtCommit(t *testing.T) {
-	srv, sock := newServer(t, xsd.Config{})
-	dsock := filepath.Join(t.TempDir(), "dom5")
-	if err := srv.ListenDomain(dsock, 5); err != nil {
-		t.Fatal(err)
-	}
+	_, sock, dsock := newGuestServer(t)
 	g := dialRaw(t, dsock)
 	const txs, perTx = 10, 150
 	for i := 0; i < txs; i++ {
@@ -280,24 +283,6 @@ func TestWireReleaseAndReintroduce(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // emfileChild is the server half of TestAcceptSurvivesEMFILE, run in a
 // child process so that lowering RLIMIT_NOFILE cannot hurt the tests.
 func emfileChild(sock string) {
@@ -347,8 +332,17 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
+	// The child's log goes to a file the test reads while it runs.
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close()
+	cmd.Stderr = errFile
+	stderr := func() string {
+		b, _ := os.ReadFile(errFile.Name())
+		return string(b)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +352,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	}()
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if line != "ready\n" {
-		t.Fatalf("child: %q %v\n%s", line, err, stderr.String())
+		t.Fatalf("child: %q %v\n%s", line, err, stderr())
 	}
 	// More connections than the child has descriptors for: accept fails.
 	var held []*rawConn
@@ -370,9 +364,9 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 		t.Fatalf("first connection: %q %s", p, e)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "too many open files") {
+	for !strings.Contains(stderr(), "too many open files") {
 		if time.Now().After(deadline) {
-			t.Fatalf("the child never ran out of descriptors:\n%s", stderr.String())
+			t.Fatalf("the child never ran out of descriptors:\n%s", stderr())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -384,7 +378,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	fresh.send(xenstore.TypeGetDomainPath, 0, js("4"))
 	m, err := fresh.recv()
 	if err != nil || string(m.Payload) != "/local/domain/4\x00" {
-		t.Fatalf("after EMFILE the server no longer accepts: %v %q\n%s", err, m.Payload, stderr.String())
+		t.Fatalf("after EMFILE the server no longer accepts: %v %q\n%s", err, m.Payload, stderr())
 	}
 }
 
@@ -413,11 +407,7 @@ func rssKiB() int {
 // within the domain's quota, the heap grows by a bounded amount, and Dom0
 // is still served.
 func TestHostileGuestBounded(t *testing.T) {
-	srv, sock := newServer(t, xsd.Config{})
-	dsock := filepath.Join(t.TempDir(), "dom5")
-	if err := srv.ListenDomain(dsock, 5); err != nil {
-		t.Fatal(err)
-	}
+	srv, sock, dsock := newGuestServer(t)
 	q := xsd.DefaultQuota
 	d := dialRaw(t, sock)
 	if _, e := d.call(xenstore.TypeWrite, 0, append([]byte("/big\x00"), bytes.Repeat([]byte("v"), 4000)...)); e != "" {
@@ -517,11 +507,7 @@ func TestHostileGuestBounded(t *testing.T) {
 // queues a watch event for the commit: those are charged too, so the
 // transaction is refused long before it holds much.
 func TestTransactionRewritesBounded(t *testing.T) {
-	srv, _ := newServer(t, xsd.Config{})
-	dsock := filepath.Join(t.TempDir(), "dom5")
-	if err := srv.ListenDomain(dsock, 5); err != nil {
-		t.Fatal(err)
-	}
+	srv, _, dsock := newGuestServer(t)
 	g := dialRaw(t, dsock)
 	tx := g.startTx()
 	long := "data/" + strings.Repeat("n", 2000)
