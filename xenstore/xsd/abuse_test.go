@@ -479,15 +479,21 @@ func TestHostileGuestBounded(t *testing.T) {
 	}
 	u := srv.Usage(5)
 	heap1, rss1 := heapBytes(), rssKiB()
-	start := time.Now()
-	if p, e := d.call(xenstore.TypeRead, 0, js("/local/domain/5/domid")); p != "5" {
-		t.Fatalf("Dom0 READ during the attack: %q %s", p, e)
+	// Dom0 is still served while every guest connection sits unread.
+	lat := make([]time.Duration, 200)
+	for i := range lat {
+		start := time.Now()
+		if p, e := d.call(xenstore.TypeRead, 0, js("/local/domain/5/domid")); p != "5" {
+			t.Fatalf("Dom0 READ during the attack: %q %s", p, e)
+		}
+		lat[i] = time.Since(start)
 	}
+	slices.Sort(lat)
 	t.Logf("replies of the quotas: %v", errs)
 	t.Logf("unread requests sent: %d over %d connections", total, len(gs))
 	t.Logf("server accounting for domain 5: %+v (quota %d bytes)", u, q.DomainMemory)
-	t.Logf("heap +%.1f MiB, RSS +%.1f MiB; a Dom0 READ took %v",
-		float64(int64(heap1)-int64(heap0))/(1<<20), float64(rss1-rss0)/1024, time.Since(start))
+	t.Logf("heap +%.1f MiB, RSS +%.1f MiB; Dom0 READ p50 %v, p99 %v (not asserted: shared machine)",
+		float64(int64(heap1)-int64(heap0))/(1<<20), float64(rss1-rss0)/1024, lat[len(lat)/2], lat[len(lat)*99/100])
 	if u.MemoryBytes > q.DomainMemory {
 		t.Fatalf("domain 5 holds %d bytes, quota %d", u.MemoryBytes, q.DomainMemory)
 	}
