@@ -497,6 +497,11 @@ func TestHostileGuestBounded(t *testing.T) {
 	if u.MemoryBytes > q.DomainMemory {
 		t.Fatalf("domain 5 holds %d bytes, quota %d", u.MemoryBytes, q.DomainMemory)
 	}
+	// Throttled (the server stopped reading them), not dropped for
+	// overflowing their output queue.
+	if u.Connections != q.Connections {
+		t.Fatalf("%d of the guest's %d connections left", u.Connections, q.Connections)
+	}
 	if max := q.Connections * q.Outstanding * (xenstore.HeaderSize + 4000); u.QueuedBytes > max {
 		t.Fatalf("%d bytes queued for unread replies, bound %d", u.QueuedBytes, max)
 	}
