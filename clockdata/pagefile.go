@@ -31,10 +31,13 @@ import (
 )
 
 // Reader retry policy on a busy writer: spin this many times, then keep
-// retrying (yielding the processor) until BusyDeadline has passed since the
-// first attempt, then give up with ErrBusy. A writer holds the page odd for
-// well under a microsecond, so the deadline is only ever reached when a
-// writer died mid-update.
+// retrying (yielding the processor) until one odd seqlock value has lasted
+// BusyDeadline, then give up with ErrBusy. Every change of the value (the
+// writer finished one update and began the next) restarts the spins and the
+// deadline: a live writer is never taken for a dead one, however long it
+// keeps the page busy in total. A writer holds one value odd for well under
+// a microsecond, so the deadline is only ever reached when a writer died
+// mid-update (or was stopped in it).
 const (
 	busySpins    = 1000
 	BusyDeadline = 100 * time.Millisecond
@@ -162,6 +165,7 @@ type Page struct {
 	m     mapping
 	path  string
 	cache atomic.Pointer[cachedRecord]
+	clock func() time.Time // the busy policy's clock: time.Now
 }
 
 // cachedRecord is the record decoded and validated at one seqlock value;
@@ -194,7 +198,7 @@ func OpenPage(path string) (*Page, error) {
 		f.Close()
 		return nil, fmt.Errorf("clock page %s: mmap: %w", path, err)
 	}
-	return &Page{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path}, nil
+	return &Page{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path, clock: time.Now}, nil
 }
 
 // Close unmaps the page. Reads after Close panic.
@@ -203,17 +207,30 @@ func (p *Page) Close() error { return p.m.close() }
 // Path returns the page file's path.
 func (p *Page) Path() string { return p.path }
 
-// retry implements the busy-writer policy; it returns false once the
-// deadline has passed.
-func retry(tries int, start *time.Time) bool {
-	if tries < busySpins {
+// busyWait is one read's busy-writer policy (see BusyDeadline).
+type busyWait struct {
+	clock func() time.Time // time.Now; tests inject a clock
+	seq   uint64           // the odd value the deadline runs for
+	tries int
+	start time.Time
+}
+
+// again reports whether to retry after seeing the odd seqlock value seq.
+// A new value means the writer is alive and the deadline starts again; it
+// returns false once one value has lasted past the deadline.
+func (b *busyWait) again(seq uint64) bool {
+	if seq != b.seq {
+		*b = busyWait{clock: b.clock, seq: seq}
+	}
+	b.tries++
+	if b.tries <= busySpins {
 		return true
 	}
-	if start.IsZero() {
-		*start = time.Now()
+	if b.start.IsZero() {
+		b.start = b.clock()
 	}
 	runtime.Gosched()
-	return time.Since(*start) < BusyDeadline
+	return b.clock().Sub(b.start) < BusyDeadline
 }
 
 func (p *Page) snapshot(w *words) {
@@ -251,8 +268,8 @@ func (p *Page) badSeq(seq uint64) error {
 // Record returns a consistent, validated copy of the published record and
 // its seqlock value.
 func (p *Page) Record() (Record, uint64, error) {
-	var start time.Time
-	for tries := 0; ; tries++ {
+	busy := busyWait{clock: p.clock}
+	for {
 		s1 := p.m.load(seqWord)
 		if s1 != 0 && s1&1 == 0 {
 			if c := p.cache.Load(); c != nil && c.seq == s1 {
@@ -267,7 +284,7 @@ func (p *Page) Record() (Record, uint64, error) {
 				}
 				return c.rec, s1, nil
 			}
-		} else if s1 == 0 || !retry(tries, &start) {
+		} else if s1 == 0 || !busy.again(s1) {
 			return Record{}, s1, p.badSeq(s1)
 		}
 	}
@@ -288,8 +305,8 @@ func (p *Page) Now(c counter.Counter) (Now, error) {
 // the counter is read (then the loop goes round again), so the reading is
 // never taken tens of µs before the call returns.
 func (p *Page) ReadInto(c counter.Counter, n *Now) error {
-	var start time.Time
-	for tries := 0; ; tries++ {
+	busy := busyWait{clock: p.clock}
+	for {
 		s1 := p.m.load(seqWord)
 		if s1 != 0 && s1&1 == 0 {
 			cur := p.cache.Load()
@@ -314,7 +331,7 @@ func (p *Page) ReadInto(c counter.Counter, n *Now) error {
 				cur.rec.eval(&cur.d, c.Kind(), rd, n)
 				return nil
 			}
-		} else if s1 == 0 || !retry(tries, &start) {
+		} else if s1 == 0 || !busy.again(s1) {
 			*n = Now{}
 			return p.badSeq(s1)
 		}

@@ -23,9 +23,12 @@
  * while the writer updates it, even otherwise (it skips 0 on wrap). Readers
  * load it (acquire), copy the record, read the counter, load it again and
  * retry unless both loads are equal, even and non-zero. Policy on a busy
- * writer: spin XRC_BUSY_SPINS times, then retry until XRC_BUSY_DEADLINE_NS of
- * CLOCK_MONOTONIC have passed, then return XRC_ERR_BUSY. Readers never write
- * the page and never block the writer.
+ * writer: spin XRC_BUSY_SPINS times, then retry (yielding) until one odd
+ * seqlock value has lasted XRC_BUSY_DEADLINE_NS of CLOCK_MONOTONIC, then
+ * return XRC_ERR_BUSY. Every new odd value (the writer finished an update and
+ * began the next) restarts the spins and the deadline, so a live writer is
+ * never taken for a dead one. Readers never write the page and never block
+ * the writer.
  *
  * Thread safety: an xrc_clock is read-only after xrc_open; any number of
  * threads may call xrc_now on one xrc_clock at once. An xrc_reader caches the
@@ -42,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -643,6 +647,12 @@ static inline int64_t xrc_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The busy policy's clock (ns). A test may define XRC_BUSY_CLOCK_NS() before
+ * including this header to drive the policy with a fake clock. */
+#ifndef XRC_BUSY_CLOCK_NS
+#define XRC_BUSY_CLOCK_NS() xrc_mono_ns()
+#endif
+
 /* A reader: an open page plus the record decoded at one seqlock value, so
  * that reads while the page is unchanged only read the counter. Not
  * thread-safe: use one xrc_reader per thread (they may share an xrc_clock). */
@@ -669,9 +679,10 @@ static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn 
 	const uint64_t *pw = rd->clock->words;
 	uint64_t w[XRC_WORDS], s1, count, identity;
 	struct xrc_record r;
+	uint64_t busy_seq = 0;
 	int64_t start = 0;
-	int tries, i, err;
-	for (tries = 0;; tries++) {
+	int spins = 0, timing = 0, i, err;
+	for (;;) {
 		s1 = xrc_load(&pw[2], __ATOMIC_ACQUIRE); /* pairs with the writer's seq stores */
 		if (s1 != 0 && !(s1 & 1)) {
 			if (s1 != rd->seq) {
@@ -706,11 +717,20 @@ static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn 
 					       XRC_PAGE_SIZE);
 			return err ? err : XRC_ERR_UNINITIALISED;
 		}
-		if (tries >= XRC_BUSY_SPINS) {
-			if (start == 0)
-				start = xrc_mono_ns();
-			else if (xrc_mono_ns() - start > XRC_BUSY_DEADLINE_NS)
+		if (s1 != busy_seq) { /* a new odd value: the writer is alive */
+			busy_seq = s1;
+			spins = 0;
+			timing = 0;
+		}
+		if (++spins > XRC_BUSY_SPINS) {
+			int64_t now = XRC_BUSY_CLOCK_NS();
+			if (!timing) {
+				start = now;
+				timing = 1;
+			} else if (now - start > XRC_BUSY_DEADLINE_NS) {
 				return XRC_ERR_BUSY;
+			}
+			sched_yield();
 		}
 	}
 }
