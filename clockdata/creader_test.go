@@ -3,6 +3,7 @@
 package clockdata
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/counter"
@@ -274,6 +278,25 @@ func TestPythonReader(t *testing.T) {
 		}
 		if want := goLine(n); got[i] != want {
 			t.Errorf("count %d:\n     Go %s\n Python %s", c, want, got[i])
+		}
+	}
+}
+
+// TestCReaderOpenNotRegular: xrc_open refuses a FIFO, a device and a
+// directory with XRC_ERR_NOT_FILE (−9), without blocking on the FIFO.
+func TestCReaderOpenNotRegular(t *testing.T) {
+	bin := buildCReader(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/null", dir} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang, not a timing assertion
+		out, err := exec.CommandContext(ctx, bin, "live", path, "3", "1", "5").Output()
+		cancel()
+		if got := strings.TrimSpace(string(out)); err != nil || got != "err -9" {
+			t.Errorf("%s: %q, %v (want err -9)", path, got, err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ package clockdata
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -177,12 +178,14 @@ type cachedRecord struct {
 }
 
 // OpenPage maps the page file at path for reading. It fails when the file
-// is missing or not PageSize bytes; an uninitialised page opens and reads
-// give ErrUninitialised until a writer publishes.
+// is missing, not a regular file (ErrNotRegular: a FIFO, device or
+// directory, refused without blocking) or not PageSize bytes; an
+// uninitialised page opens and reads give ErrUninitialised until a writer
+// publishes.
 func OpenPage(path string) (*Page, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("clock page: %w", err)
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -201,11 +204,52 @@ func OpenPage(path string) (*Page, error) {
 	return &Page{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path, clock: time.Now}, nil
 }
 
+// openRegular opens path read-only with O_NONBLOCK, so that a FIFO with no
+// writer cannot block the open, and refuses anything fstat does not call a
+// regular file.
+func openRegular(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("clock page: %w", &fs.PathError{Op: "open", Path: path, Err: err})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("clock page %s: fstat: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("clock page %s: %w (%s)", path, ErrNotRegular, fileType(st.Mode))
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// fileType names a stat mode's file type for error messages.
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFSOCK:
+		return "a socket"
+	}
+	return fmt.Sprintf("file type %#o", mode&unix.S_IFMT)
+}
+
 // Close unmaps the page. Reads after Close panic.
 func (p *Page) Close() error { return p.m.close() }
 
 // Path returns the page file's path.
 func (p *Page) Path() string { return p.path }
+
+// ErrNotRegular: the page path names something other than a regular file
+// (a FIFO, a device, a directory), which no publisher creates.
+var ErrNotRegular = errors.New("not a regular file")
 
 // busyWait is one read's busy-writer policy (see BusyDeadline).
 type busyWait struct {

@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/counter"
@@ -468,6 +471,35 @@ func TestBusyWriterMakingProgress(t *testing.T) {
 		}
 		if err := w.Publish(&r); err != nil { // a restarted writer completes the page
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestOpenPageNotARegularFile: a FIFO, a device and a directory at the page
+// path are refused at once with an error naming the path; none of them
+// blocks the open (a FIFO with no writer used to hang it).
+func TestOpenPageNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/null", dir} {
+		done := make(chan error, 1)
+		go func() {
+			p, err := OpenPage(path)
+			if err == nil {
+				p.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+				t.Errorf("%s: %v (want ErrNotRegular naming the path)", path, err)
+			}
+		case <-time.After(20 * time.Second): // a hang, not a timing assertion
+			t.Fatalf("OpenPage(%s) hangs", path)
 		}
 	}
 }

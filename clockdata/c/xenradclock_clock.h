@@ -155,6 +155,7 @@ enum xrc_error {
 	XRC_ERR_BUSY = -6,          /* writer busy past the deadline */
 	XRC_ERR_INVALID = -7,       /* impossible values or text syntax */
 	XRC_ERR_COUNTER = -8,       /* the counter read function failed */
+	XRC_ERR_NOT_FILE = -9,      /* the path is a FIFO, device or directory */
 };
 
 struct xrc_time {
@@ -598,21 +599,27 @@ static inline int xrc_parse_text(const char *s, struct xrc_record *r)
 
 /* ---- the live page ---- */
 
-/* Map the page at path (NULL: XRC_DEFAULT_PATH) read-only. */
+/* Map the page at path (NULL: XRC_DEFAULT_PATH) read-only. The open does not
+ * block (O_NONBLOCK: a FIFO with no writer would hang it) and anything that
+ * is not a regular file is refused with XRC_ERR_NOT_FILE. */
 static inline int xrc_open(struct xrc_clock *c, const char *path)
 {
 	struct stat st;
 	void *m;
+	int err = XRC_ERR_SYSCALL, i;
 	c->words = NULL;
-	c->fd = open(path ? path : XRC_DEFAULT_PATH, O_RDONLY | O_CLOEXEC);
+	c->fd = open(path ? path : XRC_DEFAULT_PATH, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (c->fd < 0)
 		return XRC_ERR_SYSCALL;
 	if (fstat(c->fd, &st) != 0)
 		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		err = XRC_ERR_NOT_FILE;
+		goto fail;
+	}
 	if (st.st_size < XRC_PAGE_SIZE) {
-		close(c->fd);
-		c->fd = -1;
-		return XRC_ERR_SIZE;
+		err = XRC_ERR_SIZE;
+		goto fail;
 	}
 	m = mmap(NULL, XRC_PAGE_SIZE, PROT_READ, MAP_SHARED, c->fd, 0);
 	if (m == MAP_FAILED)
@@ -620,9 +627,11 @@ static inline int xrc_open(struct xrc_clock *c, const char *path)
 	c->words = (const uint64_t *)m;
 	return XRC_OK;
 fail:
+	i = errno; /* close must not clobber the caller's errno */
 	close(c->fd);
+	errno = i;
 	c->fd = -1;
-	return XRC_ERR_SYSCALL;
+	return err;
 }
 
 static inline void xrc_close(struct xrc_clock *c)
