@@ -112,19 +112,8 @@ func TestPageFileLifecycle(t *testing.T) {
 // after the reader copied the record. The read must say "disrupted" and
 // carry no time, and a counter of the wrong kind "counter mismatch".
 func TestMigrationBetweenPageAndCounter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "clock")
-	w, err := CreatePage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	r := testRecord(t)
-	w.Publish(&r)
-	p, err := OpenPage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, p := publishedPage(t, &r)
 	fc := &fakeCounter{kind: r.CounterKind, count: r.RefCount + 1000, id: r.CounterIdentity}
 	fc.onRead = func(f *fakeCounter) { f.id = 0xdead; f.count = 42 } // now on another host
 	n, err := p.Now(fc)
@@ -423,21 +412,8 @@ func (s *steppingWriter) clock() time.Time {
 // Deterministic: the fake clock drives the writer, no real time is
 // measured.
 func TestBusyWriterMakingProgress(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "clock")
-	w, err := CreatePage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	r := testRecord(t)
-	if err := w.Publish(&r); err != nil {
-		t.Fatal(err)
-	}
-	p, err := OpenPage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	w, p := publishedPage(t, &r)
 	fc := &fakeCounter{kind: r.CounterKind, count: r.RefCount, id: r.CounterIdentity}
 	reads := map[string]func() (uint64, error){
 		"Record": func() (uint64, error) { got, _, err := p.Record(); return got.Generation, err },
@@ -502,4 +478,25 @@ func TestOpenPageNotARegularFile(t *testing.T) {
 			t.Fatalf("OpenPage(%s) hangs", path)
 		}
 	}
+}
+
+// publishedPage creates a page file in a temporary directory, publishes r
+// and maps the page for reading; both are closed when the test ends.
+func publishedPage(t *testing.T, r *Record) (*Writer, *Page) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Publish(r); err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return w, p
 }

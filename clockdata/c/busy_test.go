@@ -5,7 +5,6 @@ package cclock
 import (
 	"testing"
 
-	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/counter"
 )
@@ -16,15 +15,7 @@ import (
 // odd value past the deadline is dead (XRC_ERR_BUSY). Deterministic: the
 // policy's clock is a fake one that plays the writer.
 func TestCBusyWriterMakingProgress(t *testing.T) {
-	per, _ := clockdata.PeriodFromFloat(1e-9)
-	r, err := clockdata.Builder{NewMarker: func() uint64 { return 7 }}.Next(nil, clockdata.Raw{
-		HostID: [16]byte{1}, CounterKind: counter.KindXenSystem, CounterHz: 1e9, CounterIdentity: 5,
-		State: clockdata.StateSynchronised, RefCount: 1e12, RefTime: bintime.Time{Sec: 1700000000},
-		Period: per, MaxErrorNs: 1000, PollNs: 16e9,
-	}, 1e12)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := xenSystemRecord(t)
 	image := clockdata.EncodePage(&r, 2)
 	kind := uint16(counter.KindXenSystem)
 	tick := clockdata.BusyDeadline / 3

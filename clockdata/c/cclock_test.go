@@ -157,15 +157,7 @@ func TestConcurrentWriterCReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	per, _ := clockdata.PeriodFromFloat(1e-9)
-	base, err := clockdata.Builder{NewMarker: func() uint64 { return 99 }}.Next(nil, clockdata.Raw{
-		HostID: [16]byte{1}, CounterKind: counter.KindXenSystem, CounterHz: 1e9, CounterIdentity: 5,
-		State: clockdata.StateSynchronised, RefCount: 1e12, RefTime: bintime.Time{Sec: 1700000000},
-		Period: per, MaxErrorNs: 1000, PollNs: 16e9,
-	}, 1e12)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := xenSystemRecord(t)
 	mk := func(g uint64) clockdata.Record {
 		r := base
 		r.Generation = g
@@ -219,4 +211,20 @@ func TestConcurrentWriterCReader(t *testing.T) {
 	if res, _ := rd.Read(uint16(counter.KindXenSystem), 1e12, 5); res.Generation != updates {
 		t.Errorf("final generation %d, want %d", res.Generation, updates)
 	}
+}
+
+// xenSystemRecord is a synchronised record on the xen-system counter
+// (1 GHz, identity 5), referenced at count 1e12 to 1700000000 s.
+func xenSystemRecord(t testing.TB) clockdata.Record {
+	t.Helper()
+	per, _ := clockdata.PeriodFromFloat(1e-9)
+	r, err := clockdata.Builder{NewMarker: func() uint64 { return 99 }}.Next(nil, clockdata.Raw{
+		HostID: [16]byte{1}, CounterKind: counter.KindXenSystem, CounterHz: 1e9, CounterIdentity: 5,
+		State: clockdata.StateSynchronised, RefCount: 1e12, RefTime: bintime.Time{Sec: 1700000000},
+		Period: per, MaxErrorNs: 1000, PollNs: 16e9,
+	}, 1e12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
