@@ -268,6 +268,19 @@ func TestPythonReader(t *testing.T) {
 	if len(got) != len(counts) {
 		t.Fatalf("python printed %d lines for %d counts:\n%s", len(got), len(counts), out)
 	}
+	// A FIFO at the page path: refused at once, the error named.
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang, not a timing assertion
+	defer cancel()
+	probe := "import sys; sys.path.insert(0, sys.argv[1]); import xenradclock as x\n" +
+		"try:\n x.Clock(sys.argv[3], sys.argv[2])\nexcept x.ClockError as e:\n print(e)"
+	msg, err := exec.CommandContext(ctx, py, "-B", "-c", probe, filepath.Join("c", "python"), lib, fifo).CombinedOutput()
+	if want := "xrc_open " + fifo + ": error -9 (not a regular file"; err != nil || !strings.HasPrefix(string(msg), want) {
+		t.Errorf("python on a FIFO: %v %q (want %q...)", err, msg, want)
+	}
 	for i, c := range counts {
 		n, err := p.Now(&fakeCounter{kind: r.CounterKind, count: c, id: r.CounterIdentity})
 		if err != nil {
