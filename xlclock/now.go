@@ -44,7 +44,8 @@ inside the page's seqlock loop, between two readings of the system clock
   ca           Ca(T), the feed-forward absolute clock (UNIX seconds and UTC)
   earliest     ca − max_error: true UTC is not earlier, if the host's guarantee holds
   latest       ca + max_error
-  error_bound  the statistical error bound; max_error: the guaranteed one
+  error_bound  the statistical error bound
+  max_error    the guaranteed error bound: true UTC is within ca ± max_error
   status       the read: fresh, late (update overdue), void (past the record's
                horizon), disrupted (a migration: the counter is not the page's timeline)
   state        the clock: synchronised, warm-up, free-running, starving,
@@ -60,6 +61,7 @@ max_error (seconds), status, state, mode, bracket_ns.
 
 Exit status: 0 usable, 1 usable but late, 2 not synchronised (the time shown
 is not trustworthy), 3 void, no clock or disrupted, 4 usage or I/O error.
+The output is a stable interface, documented in docs/xlclock.md.
 
 Examples:
   xlclock now
