@@ -82,7 +82,8 @@ type Writer struct {
 }
 
 // CreatePage opens the page file at path for writing, creating it (mode
-// 0644, parent directories 0755) and sizing it to PageSize if needed. An
+// 0644, parent directories 0755) and sizing it to PageSize if needed; a
+// path that is not a regular file is ErrNotRegular. An
 // existing page keeps its seqlock value, so readers that have it mapped see
 // the next update as newer; the file is never replaced, because readers hold
 // a mapping of its inode.
@@ -90,9 +91,9 @@ func CreatePage(path string) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("clock page %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openRegular(path, unix.O_RDWR|unix.O_CREAT)
 	if err != nil {
-		return nil, fmt.Errorf("clock page: %w", err)
+		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -183,7 +184,7 @@ type cachedRecord struct {
 // uninitialised page opens and reads give ErrUninitialised until a writer
 // publishes.
 func OpenPage(path string) (*Page, error) {
-	f, err := openRegular(path)
+	f, err := openRegular(path, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +205,14 @@ func OpenPage(path string) (*Page, error) {
 	return &Page{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path, clock: time.Now}, nil
 }
 
-// openRegular opens path read-only with O_NONBLOCK, so that a FIFO with no
-// writer cannot block the open, and refuses anything fstat does not call a
-// regular file.
-func openRegular(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// openRegular opens path with flags (O_RDONLY, or O_RDWR|O_CREAT: mode
+// 0644) and O_NONBLOCK, so that a FIFO with no writer (or a device) cannot
+// block the open, and refuses anything fstat does not call a regular file.
+func openRegular(path string, flags int) (*os.File, error) {
+	fd, err := unix.Open(path, flags|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if err == unix.EISDIR { // opened for writing
+		return nil, fmt.Errorf("clock page %s: %w (a directory)", path, ErrNotRegular)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clock page: %w", &fs.PathError{Op: "open", Path: path, Err: err})
 	}

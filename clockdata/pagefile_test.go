@@ -452,8 +452,9 @@ func TestBusyWriterMakingProgress(t *testing.T) {
 }
 
 // TestOpenPageNotARegularFile: a FIFO, a device and a directory at the page
-// path are refused at once with an error naming the path; none of them
-// blocks the open (a FIFO with no writer used to hang it).
+// path are refused at once with an error naming the path, by the reader
+// and by the writer; none of them blocks the open (a FIFO with no writer
+// used to hang the reader).
 func TestOpenPageNotARegularFile(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
@@ -461,6 +462,12 @@ func TestOpenPageNotARegularFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{fifo, "/dev/null", dir} {
+		if w, err := CreatePage(path); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+			t.Errorf("CreatePage(%s): %v (want ErrNotRegular naming the path)", path, err)
+			if err == nil {
+				w.Close()
+			}
+		}
 		done := make(chan error, 1)
 		go func() {
 			p, err := OpenPage(path)
