@@ -14,11 +14,11 @@ func cbSegment(asOf, voidAfter Timespec) Segment {
 // The vectors of ClockBound's own client tests: bound 10 µs, drift 1 ppm.
 func TestBoundsAtLikeClockBound(t *testing.T) {
 	cases := []struct {
-		name               string
-		asOf, void         Timespec
-		real, mono         int64
-		earliest, latest   int64
-		status             Status
+		name             string
+		asOf, void       Timespec
+		real, mono       int64
+		earliest, latest int64
+		status           Status
 	}{
 		{"ok", Timespec{0, 0}, Timespec{10, 0}, 2e9, 2e9, 2e9 - 12000, 2e9 + 12000, StatusSynchronized},
 		{"real ahead", Timespec{0, 0}, Timespec{10, 0}, 20e9, 4e9, 20e9 - 14000, 20e9 + 14000, StatusSynchronized},
