@@ -15,15 +15,17 @@ import (
 	"github.com/xenradclock/xenradclock/clockdata"
 )
 
-// cbcheckPath is our reader built on ClockBound's own client library
-// (testdata/build-clockbound-client.sh).
-func cbcheckPath(t *testing.T) string {
-	p := os.Getenv("XENRADCLOCK_CLOCKBOUND_CHECK")
-	if p == "" {
-		p = "/var/tmp/xenradclock-clockbound/bin/cbcheck"
+// cbcheckPath is one of our readers built on ClockBound's own client
+// libraries by testdata/build-clockbound-client.sh: cbcheck (Rust,
+// clock-bound-client) or cbcheck-c (C, libclockbound).
+func cbcheckPath(t *testing.T, name string) string {
+	dir := os.Getenv("XENRADCLOCK_CLOCKBOUND_BIN")
+	if dir == "" {
+		dir = "/var/tmp/xenradclock-clockbound/bin"
 	}
+	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("ClockBound's client is not built (%v): run guestclock/clockbound/testdata/build-clockbound-client.sh CLOCKBOUND_SRC, or point XENRADCLOCK_CLOCKBOUND_CHECK at its cbcheck", err)
+		t.Skipf("ClockBound's client is not built (%v): run guestclock/clockbound/testdata/build-clockbound-client.sh CLOCKBOUND_SRC, or set XENRADCLOCK_CLOCKBOUND_BIN to the directory holding %s", err, name)
 	}
 	return p
 }
@@ -58,9 +60,13 @@ func runClient(t *testing.T, bin, path string) (clientResult, string) {
 // carried to the client's instant, it is no wider than the written bound
 // plus its growth, and the status follows the sample.
 func TestClockBoundClient(t *testing.T) {
-	bin := cbcheckPath(t)
+	t.Run("rust", func(t *testing.T) { testClient(t, cbcheckPath(t, "cbcheck"), "kind=SegmentNotInitialized") })
+	t.Run("libclockbound", func(t *testing.T) { testClient(t, cbcheckPath(t, "cbcheck-c"), "kind=2") })
+}
+
+func testClient(t *testing.T, bin, notInitialised string) {
 	w, path := newWriter(t, Config{})
-	if _, msg := runClient(t, bin, path); !strings.Contains(msg, "SegmentNotInitialized") {
+	if _, msg := runClient(t, bin, path); !strings.Contains(msg, notInitialised) {
 		t.Fatalf("client on an uninitialised segment: %q", msg)
 	}
 	const offsetNs, maxErrNs = 1_234_567, 50_000

@@ -1,15 +1,17 @@
 #!/bin/bash
-# build-clockbound-client.sh: build ClockBound's own Rust client library
-# (clock-bound-client, from a checkout of ClockBound's public source) and our
-# small reader on it (testdata/cbcheck), offline, against Debian's packaged
-# Rust crates (/usr/share/cargo/registry), for TestClockBoundClient.
+# build-clockbound-client.sh: build ClockBound's own client libraries from a
+# checkout of ClockBound's public source -- the Rust clock-bound-client and
+# the C libclockbound (crate clock-bound-ffi) -- and our small readers on
+# them (testdata/cbcheck: cbcheck in Rust, cbcheck-c in C), offline, against
+# Debian's packaged Rust crates (/usr/share/cargo/registry), for
+# TestClockBoundClient.
 #
 #   build-clockbound-client.sh CLOCKBOUND_SRC [OUTDIR]
 #
 # CLOCKBOUND_SRC is a checked-out tree of ClockBound (2.0.x, protocol v2).
 # OUTDIR defaults to /var/tmp/xenradclock-clockbound; the reader ends up as
-# OUTDIR/bin/cbcheck, which the test finds there (or wherever
-# XENRADCLOCK_CLOCKBOUND_CHECK points). Nothing of ClockBound's is copied into this
+# OUTDIR/bin/cbcheck and OUTDIR/bin/cbcheck-c, which the test finds there (or
+# in the directory XENRADCLOCK_CLOCKBOUND_BIN names). Nothing of ClockBound's is copied into this
 # repository. As root the script installs the Debian packages it needs.
 #
 # Debian 12 packages every crate the client needs (nix 0.26, libc 0.2,
@@ -68,3 +70,14 @@ mkdir -p "$out/bin"
 cp "$out/target/release/cbcheck" "$out/bin/cbcheck.tmp"
 mv "$out/bin/cbcheck.tmp" "$out/bin/cbcheck"
 echo "built $out/bin/cbcheck"
+
+# ClockBound's C library, libclockbound (static), and our C reader on it.
+mkdir -p "$out/libclockbound"
+sed "s|@CLOCKBOUND_SRC@|$src|" "$here/cbcheck/libclockbound.toml.in" >"$out/libclockbound/Cargo.toml"
+rm -f "$out/libclockbound/Cargo.lock"
+CARGO_HOME=$out/cargo-home cargo build --offline --release \
+	--manifest-path "$out/libclockbound/Cargo.toml" --target-dir "$out/target"
+gcc -O2 -Wall -Wextra -Werror -I "$src/clock-bound-ffi/include" -o "$out/bin/cbcheck-c.tmp" \
+	"$here/cbcheck/cbcheck.c" "$out/target/release/libclockbound.a" -lpthread -ldl -lm
+mv "$out/bin/cbcheck-c.tmp" "$out/bin/cbcheck-c"
+echo "built $out/bin/cbcheck-c (libclockbound)"
