@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestWriterReaderRoundTrip(t *testing.T) {
@@ -131,8 +132,11 @@ func TestGarbageFileWiped(t *testing.T) {
 // body whose fields agree (bound = marker = as-of seconds).
 func TestConcurrentReaders(t *testing.T) {
 	w, path := newWriter(t, Config{})
-	s := liveSample(t, 0, 1000)
-	w.Update(&s)
+	consistent := func(i int64) *Segment {
+		return &Segment{SegmentSize: 80, Version: 2, AsOf: Timespec{i, 0}, VoidAfter: Timespec{i, 0},
+			BoundNs: i, DisruptionMarker: uint64(i), Status: StatusSynchronized}
+	}
+	w.publish(consistent(0))
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var torn, reads atomic.Int64
@@ -158,10 +162,10 @@ func TestConcurrentReaders(t *testing.T) {
 			}
 		}()
 	}
-	for i := int64(1); i < 20000; i++ {
-		seg := Segment{SegmentSize: 80, Version: 2, AsOf: Timespec{i, 0}, VoidAfter: Timespec{i, 0},
-			BoundNs: i, DisruptionMarker: uint64(i), Status: StatusSynchronized}
-		w.publish(&seg)
+	// Half a second of back-to-back updates (a torn read needs a reader's
+	// copy to overlap an update, so the race is run for long enough).
+	for i, end := int64(1), time.Now().Add(500*time.Millisecond); time.Now().Before(end); i++ {
+		w.publish(consistent(i))
 	}
 	stop.Store(true)
 	wg.Wait()
