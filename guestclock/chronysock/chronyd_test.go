@@ -41,7 +41,7 @@ type chronyd struct {
 	t              *testing.T
 }
 
-func startChronyd(t *testing.T, extra string) *chronyd {
+func startChronyd(t *testing.T, extra string, env ...string) *chronyd {
 	t.Helper()
 	bin, err := exec.LookPath("chronyd")
 	if err != nil {
@@ -67,6 +67,7 @@ func startChronyd(t *testing.T, extra string) *chronyd {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmd := exec.CommandContext(ctx, bin, "-x", "-d", "-u", "root", "-f", confPath)
+	cmd.Env = append(os.Environ(), env...)
 	logf, _ := os.Create(filepath.Join(dir, "chronyd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -187,19 +188,43 @@ func TestChronydSelectsAgent(t *testing.T) {
 	t.Logf("after the clock became unusable:\n%s", out)
 }
 
+// libfaketime lets chronyd live on a leap day: chronyd accepts a leap only
+// on the last day of June or December (its own check when it has no
+// leap-second table).
+const libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+// leapDayShift is the whole number of days from today (UTC) to the next 30
+// June or 31 December.
+func leapDayShift(now time.Time) int {
+	for d := 0; d < 200; d++ {
+		day := now.AddDate(0, 0, d)
+		if day.Month() == time.June && day.Day() == 30 || day.Month() == time.December && day.Day() == 31 {
+			return d
+		}
+	}
+	return -1
+}
+
 // A pending leap in the samples reaches chronyd as its leap status. chronyd
-// accepts a leap only on the last day of June or December (its own check,
-// without a leap-second table), so on other days this test cannot run.
+// runs under libfaketime shifted by whole days onto the next leap day
+// (CLOCK_MONOTONIC left alone), and the samples carry the same shift.
 func TestChronydLeap(t *testing.T) {
 	now := time.Now().UTC()
-	if !(now.Month() == time.June && now.Day() == 30 || now.Month() == time.December && now.Day() == 31) {
-		t.Skipf("chronyd takes a leap only on 30 June or 31 December (today %s); TestFeedLeapCodes checks the wire", now.Format("2 January"))
+	days := leapDayShift(now)
+	var env []string
+	if days > 0 {
+		if _, err := os.Stat(libfaketime); err != nil {
+			t.Skipf("chronyd takes a leap only on 30 June or 31 December and libfaketime (package faketime) is not installed to move it there: %v", err)
+		}
+		env = []string{"LD_PRELOAD=" + libfaketime, fmt.Sprintf("FAKETIME=+%dd", days), "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_NO_CACHE=1"}
 	}
-	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Unix()
-	if midnight-now.Unix() < 120 {
+	shiftNs := int64(days) * 86400e9
+	fakeNow := now.AddDate(0, 0, days)
+	midnight := time.Date(fakeNow.Year(), fakeNow.Month(), fakeNow.Day()+1, 0, 0, 0, 0, time.UTC).Unix()
+	if midnight-fakeNow.Unix() < 120 {
 		t.Skip("too close to UTC midnight for a leap test")
 	}
-	c := startChronyd(t, "")
+	c := startChronyd(t, "", env...)
 	f, err := New(Config{Path: c.sock}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +232,8 @@ func TestChronydLeap(t *testing.T) {
 	defer f.Close()
 	mk := func() sink.Sample {
 		s := liveSample(t, 200_000)
+		s.ClockNs += shiftNs
+		s.RealtimeNs += shiftNs
 		s.LeapNext, s.LeapAtUnixSec = 1, midnight
 		return s
 	}
@@ -216,4 +243,5 @@ func TestChronydLeap(t *testing.T) {
 	if !ok {
 		t.Fatalf("chronyd's leap status is not 'Insert second' within 45 s:\n%s", out)
 	}
+	t.Logf("chronyd on %s (shifted %d days):\n%s", fakeNow.Format("2 January 2006"), days, out)
 }
