@@ -15,13 +15,13 @@ import (
 // HostDoc is `xlclock host --json`: dom0d's status document as it wrote
 // it, the record in Xenstore, the ages derived from them, and the peers.
 type HostDoc struct {
-	NowUnixNs   int64                 `json:"now_unix_ns"`
-	Status      *hostclock.StatusDoc  `json:"status,omitempty"`
-	StatusError string                `json:"status_error,omitempty"`
-	StatusAgeNs *int64                `json:"status_age_ns,omitempty"` // now − status updated_at
-	FastStart   string                `json:"fast_start"`              // running, done, or unknown
-	Host        Host                  `json:"host"`
-	Peers       []Peer                `json:"peers,omitempty"`
+	NowUnixNs   int64                `json:"now_unix_ns"`
+	Status      *hostclock.StatusDoc `json:"status,omitempty"`
+	StatusError string               `json:"status_error,omitempty"`
+	StatusAgeNs *int64               `json:"status_age_ns,omitempty"` // now − status updated_at
+	FastStart   string               `json:"fast_start"`              // running, done, or unknown
+	Host        Host                 `json:"host"`
+	Peers       []Peer               `json:"peers,omitempty"`
 }
 
 // NewHostDoc combines the status file (nil with statusErr when it could not
