@@ -37,7 +37,10 @@ func newTestHost(t *testing.T) *testHost {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	srv, err := xsd.New(xsd.Config{})
+	// The node size quota is raised to the protocol's payload limit, so a
+	// guest can write the largest value any xenstored would accept and the
+	// CLI's own bounds are what is tested.
+	srv, err := xsd.New(xsd.Config{Quota: xsd.Quota{NodeSize: 4096}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ const (
 	NoteFuture    = "future"
 	NoteOtherHost = "other-host"
 	NoteBehind    = "behind"
+	NoteUndated   = "undated"
 )
 
 // minStaleAfter is the shortest default staleness limit: an agent rewrites
@@ -51,12 +52,16 @@ func (d *Domain) derive(s *Snapshot, staleAfter time.Duration) {
 	if r == nil {
 		return
 	}
-	d.DataAgeNs = s.NowUnixNs - r.ReportedUnixNs
 	switch {
-	case d.DataAgeNs > int64(staleAfter):
+	case r.ReportedUnixNs <= 0:
+		d.Notes = append(d.Notes, NoteUndated)
+	case s.NowUnixNs-r.ReportedUnixNs > int64(staleAfter):
 		d.Notes = append(d.Notes, NoteStale)
-	case d.DataAgeNs < -int64(futureSlack):
+	case s.NowUnixNs-r.ReportedUnixNs < -int64(futureSlack):
 		d.Notes = append(d.Notes, NoteFuture)
+	}
+	if r.ReportedUnixNs > 0 {
+		d.DataAgeNs = s.NowUnixNs - r.ReportedUnixNs
 	}
 	h := s.Host.Record
 	if r.Mode != "dependent" || h == nil {

@@ -91,12 +91,15 @@ func (s *Snapshot) listRow(d *Domain) []string {
 	if m := r.LastMigration; m != nil {
 		step, pause = FmtStepNs(m.StepNs), FmtNs(m.PauseNs)
 	}
-	gen := none
+	gen, age := none, none
+	if r.ReportedUnixNs > 0 {
+		age = FmtNs(d.DataAgeNs)
+	}
 	if r.Mode == "dependent" {
 		gen = strconv.FormatUint(r.Generation, 10)
 	}
 	return append(row, cell(r.Mode), cell(r.Counter), cell(r.State), gen,
-		FmtNs(d.DataAgeNs), fmtU(r.ErrorBoundNs), fmtU(r.MaxErrorNs), strconv.FormatUint(r.Disruptions, 10),
+		age, fmtU(r.ErrorBoundNs), fmtU(r.MaxErrorNs), strconv.FormatUint(r.Disruptions, 10),
 		step, pause, cell(r.AgentVersion), notes(d.Notes))
 }
 

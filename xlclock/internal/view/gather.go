@@ -92,7 +92,8 @@ type Domain struct {
 	DataAgeNs int64 `json:"data_age_ns"`
 	// Notes: stale (the report is older than StaleAfter), future (reported
 	// later than now), other-host (a dependent guest on another host's
-	// clock), behind (an older generation of this host's record).
+	// clock), behind (an older generation of this host's record), undated
+	// (no reported_unix_ns).
 	Notes []string `json:"notes,omitempty"`
 }
 

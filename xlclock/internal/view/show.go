@@ -143,6 +143,7 @@ var noteMeaning = map[string]string{
 	NoteFuture:    "future: the report is dated later than this host's clock",
 	NoteOtherHost: "other-host: the guest serves another host's clock",
 	NoteBehind:    "behind: the guest serves an older generation of this host's record",
+	NoteUndated:   "undated: the report does not say when it was written",
 }
 
 func noteText(n []string) string {
