@@ -17,12 +17,12 @@ func TestClean(t *testing.T) {
 		{"\x1b[2J\x1b[31mred", 24, "?[2J?[31mred"},
 		{"a\nb\tc\rd", 24, "a?b?c?d"},
 		{"bad\xff\xfeutf8", 24, "bad??utf8"},
-		{"\u202egnp.exe", 24, "?gnp.exe"},   // right-to-left override
-		{"a\u0085b\u009bc", 24, "a?b?c"},    // C1 controls (NEL, CSI)
-		{"a\u2028b\x7f", 24, "a?b?"},        // line separator, DEL
-		{"héllo wörld", 24, "héllo wörld"},  // printable Unicode stays
-		{"abcdefghij", 5, "abcd…"},          // cut with an ellipsis
-		{"abcde", 5, "abcde"},               // exactly the limit
+		{"\u202egnp.exe", 24, "?gnp.exe"},  // right-to-left override
+		{"a\u0085b\u009bc", 24, "a?b?c"},   // C1 controls (NEL, CSI)
+		{"a\u2028b\x7f", 24, "a?b?"},       // line separator, DEL
+		{"héllo wörld", 24, "héllo wörld"}, // printable Unicode stays
+		{"abcdefghij", 5, "abcd…"},         // cut with an ellipsis
+		{"abcde", 5, "abcde"},              // exactly the limit
 		{"\x00\x00\x00\x00\x00\x00", 3, "??…"},
 		{"x", 0, "x"},
 	} {
