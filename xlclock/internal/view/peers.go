@@ -140,7 +140,7 @@ func writePeers(w io.Writer, peers []Peer) error {
 	for _, p := range peers {
 		step, unc, rtt := none, none, none
 		if p.Exchanges > 0 {
-			step, unc, rtt = FmtStepNs(p.StepNs), FmtNs(p.UncertaintyNs), FmtNs(p.RTTNs)
+			step, unc, rtt = FmtStepMicros(p.StepNs), FmtNs(p.UncertaintyNs), FmtNs(p.RTTNs)
 		}
 		e := p.Error
 		if e == "" {
@@ -154,4 +154,21 @@ func writePeers(w io.Writer, peers []Peer) error {
 		return fmt.Errorf("writing the peers: %w", err)
 	}
 	return nil
+}
+
+// FmtStepMicros prints a signed step to the microsecond, whatever its
+// size: "+249.998ms", "-1.500021s", "+12.345µs".
+func FmtStepMicros(ns int64) string {
+	a := ns
+	if a < 0 {
+		a = -a
+	}
+	switch {
+	case a >= 1e9:
+		return fmt.Sprintf("%+.6fs", float64(ns)/1e9)
+	case a >= 1e6:
+		return fmt.Sprintf("%+.3fms", float64(ns)/1e6)
+	default:
+		return fmt.Sprintf("%+.3fµs", float64(ns)/1e3)
+	}
 }
