@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/xenstore"
 	"github.com/xenradclock/xenradclock/xlclock/internal/view"
 )
@@ -52,7 +53,7 @@ func snapshot(c *cli.Context) (*view.Snapshot, error) {
 		return nil, err
 	}
 	defer xs.Close()
-	s, err := view.Gather(ctx, xs, view.Options{Now: nowFunc, StaleAfter: c.Duration("stale-after")})
+	s, err := view.Gather(ctx, xs, view.Options{Now: nowFunc, StaleAfter: c.Duration("stale-after"), ReadCounter: readCounter})
 	if err != nil {
 		return nil, fmt.Errorf("reading Xenstore at %s: %w", xs.Target(), err)
 	}
@@ -67,4 +68,16 @@ func noArgs(c *cli.Context) error {
 		return fmt.Errorf("%s takes no arguments (got %q); see xlclock %s --help", c.Command.Name, c.Args().Slice(), c.Command.Name)
 	}
 	return nil
+}
+
+// readCounter reads a counter of the kind given, for the host record's age.
+func readCounter(k counter.Kind) (counter.Reading, error) {
+	c, err := counter.Open(k.String())
+	if err != nil {
+		return counter.Reading{}, err
+	}
+	if cl, ok := c.(interface{ Close() error }); ok {
+		defer cl.Close()
+	}
+	return c.Read()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/guestclock/report"
 	"github.com/xenradclock/xenradclock/xenstore"
 )
@@ -75,8 +76,10 @@ type HostRecord struct {
 	ErrorBoundNs uint64 `json:"error_bound_ns"`
 	MaxErrorNs   uint64 `json:"max_error_ns"`
 	RefTime      string `json:"ref_time"` // Ca at the reference count, UNIX seconds, 9 decimals
-	AgeNs        int64  `json:"age_ns"`   // now − RefTime, by this machine's clock
-	PollNs       uint64 `json:"poll_ns"`
+	// AgeNs is how long ago the record took over: on the record's counter
+	// when this machine can read it, else now − RefTime by the system clock.
+	AgeNs  int64  `json:"age_ns"`
+	PollNs uint64 `json:"poll_ns"`
 }
 
 // Domain is one domain and what its agent reports.
@@ -104,6 +107,11 @@ type Options struct {
 	// StaleAfter: a report older than this is stale (default: three of
 	// the host's polls, at least 10 s).
 	StaleAfter time.Duration
+	// ReadCounter, when set, reads the counter the host record is defined
+	// on, so that the record's age is measured on its own timeline instead
+	// of against this machine's system clock (which may differ from the
+	// host clock by its offset). A failure falls back to the system clock.
+	ReadCounter func(counter.Kind) (counter.Reading, error)
 }
 
 // Gather reads the host's record and every domain's name and report. It
@@ -130,6 +138,11 @@ func Gather(ctx context.Context, c *xenstore.Client, o Options) (*Snapshot, erro
 	}
 	s.NowUnixNs = now().UnixNano()
 	s.derive(o.StaleAfter)
+	if r := s.Host.Record; r != nil && o.ReadCounter != nil {
+		if rd, err := o.ReadCounter(r.CounterKind); err == nil && rd.Identity == r.CounterIdentity {
+			s.Host.Clock.AgeNs = r.Difference(r.RefCount, rd.Count).Nanos()
+		}
+	}
 	return s, nil
 }
 
