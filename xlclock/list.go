@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -82,6 +83,11 @@ Examples:
 		Flags: xenstoreFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
+				for _, a := range c.Args().Slice() {
+					if strings.HasPrefix(a, "-") {
+						return fmt.Errorf("flags go before DOMAIN (xlclock show --json %s); see xlclock show --help", c.Args().First())
+					}
+				}
 				return fmt.Errorf("show takes one DOMAIN (an id or a name); see xlclock show --help")
 			}
 			s, err := snapshot(c)
