@@ -53,7 +53,7 @@ func snapshot(c *cli.Context) (*view.Snapshot, error) {
 		return nil, err
 	}
 	defer xs.Close()
-	s, err := view.Gather(ctx, xs, view.Options{Now: nowFunc, StaleAfter: c.Duration("stale-after"), ReadCounter: readCounter})
+	s, err := view.Gather(ctx, xs, view.Options{Now: nowFunc, StaleAfter: c.Duration("stale-after"), ReadCounter: readCounter, XLDomains: xlDomains})
 	if err != nil {
 		return nil, fmt.Errorf("reading Xenstore at %s: %w", xs.Target(), err)
 	}

@@ -120,18 +120,44 @@ func notes(n []string) string {
 	return strings.Join(n, ",")
 }
 
-// WriteList prints the list table: a header and one row per domain.
+// hasXL reports whether libxl's view is part of the snapshot.
+func (s *Snapshot) hasXL() bool {
+	for i := range s.Domains {
+		if s.Domains[i].XL != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteList prints the list table: a header and one row per domain; with
+// libxl's view (the xenlight build) an XL-STATE column after ID.
 func (s *Snapshot) WriteList(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(listHeader, "\t"))
+	xl := s.hasXL()
+	withXL := func(cells []string, x string) []string {
+		if !xl {
+			return cells
+		}
+		return append(cells[:2:2], append([]string{x}, cells[2:]...)...)
+	}
+	fmt.Fprintln(tw, strings.Join(withXL(listHeader, "XL-STATE"), "\t"))
 	for i := range s.Domains {
-		fmt.Fprintln(tw, strings.Join(s.listRow(&s.Domains[i]), "\t"))
+		d := &s.Domains[i]
+		x := none
+		if d.XL != nil {
+			x = d.XL.State
+		}
+		fmt.Fprintln(tw, strings.Join(withXL(s.listRow(d), x), "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing the list: %w", err)
 	}
-	if s.Host.Error != "" {
-		if _, err := fmt.Fprintf(w, "host clock: %s\n", s.Host.Error); err != nil {
+	for _, l := range []struct{ what, err string }{{"host clock", s.Host.Error}, {"libxl", s.XLError}} {
+		if l.err == "" {
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s\n", l.what, l.err); err != nil {
 			return fmt.Errorf("writing the list: %w", err)
 		}
 	}

@@ -54,6 +54,8 @@ type Snapshot struct {
 	Host      Host     `json:"host"`
 	Domains   []Domain `json:"domains"`
 	Skipped   int      `json:"skipped,omitempty"` // /local/domain entries not read (not a domid, or past MaxDomains)
+	// XLError says why libxl's view is missing (xenlight builds only).
+	XLError string `json:"xl_error,omitempty"`
 }
 
 // Host is this host's published clock as Xenstore has it.
@@ -93,6 +95,8 @@ type Domain struct {
 	// DataAgeNs is now − the report's reported_unix_ns (the guest's clock);
 	// 0 without a report.
 	DataAgeNs int64 `json:"data_age_ns"`
+	// XL is libxl's view of the domain (xenlight builds only).
+	XL *XLInfo `json:"xl,omitempty"`
 	// Notes: stale (the report is older than StaleAfter), future (reported
 	// later than now), other-host (a dependent guest on another host's
 	// clock), behind (an older generation of this host's record), undated
@@ -112,6 +116,10 @@ type Options struct {
 	// of against this machine's system clock (which may differ from the
 	// host clock by its offset). A failure falls back to the system clock.
 	ReadCounter func(counter.Kind) (counter.Reading, error)
+	// XLDomains, when set, lists the domains as libxl sees them (the
+	// xenlight build); when it fails the snapshot is Xenstore's alone and
+	// says why in XLError.
+	XLDomains func() (map[uint32]XLInfo, error)
 }
 
 // Gather reads the host's record and every domain's name and report. It
@@ -135,6 +143,13 @@ func Gather(ctx context.Context, c *xenstore.Client, o Options) (*Snapshot, erro
 			return nil, err
 		}
 		s.Domains = append(s.Domains, d)
+	}
+	if o.XLDomains != nil {
+		if xl, err := o.XLDomains(); err != nil {
+			s.XLError = Clean("listing domains through libxl: "+err.Error(), 200)
+		} else {
+			s.mergeXL(xl)
+		}
 	}
 	s.NowUnixNs = now().UnixNano()
 	s.derive(o.StaleAfter)
@@ -239,4 +254,8 @@ func cleanReport(r *report.Report) {
 			*p = Clean(*p, maxReportRunes)
 		}
 	}
+}
+
+func sortDomains(ds []Domain) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].Domid < ds[j].Domid })
 }
