@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +108,22 @@ func TestGoldenHost(t *testing.T) {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(m.Run())
+}
+
+// docs/xlclock.md shows the golden list and show outputs verbatim, so the
+// documentation cannot drift from what the commands print.
+func TestDocsMatchGolden(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "xlclock.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"list.golden", "show-moved.golden"} {
+		g, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(doc), "```\n"+string(g)+"```\n") {
+			t.Errorf("docs/xlclock.md does not show testdata/%s verbatim", name)
+		}
+	}
 }

@@ -23,7 +23,7 @@ func xenstoreFlags() []cli.Flag {
 		&cli.StringFlag{Name: "xenstore", Value: "auto", Usage: "auto (XENSTORED_PATH if set, else xenstored's socket, else the xenbus device) or a socket `PATH`"},
 		&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, Usage: "give up on Xenstore after `DURATION`"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the table"},
-		&cli.DurationFlag{Name: "stale-after", Usage: "a report older than `DURATION` is stale (default: 3 host polls, at least 10s)"},
+		&cli.DurationFlag{Name: "stale-after", Usage: "a report older than `DURATION` is stale", DefaultText: "3 host polls, at least 10s"},
 	}
 }
 
