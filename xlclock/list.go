@@ -37,7 +37,7 @@ as dom0d publishes it (/xenradclock/clock). Columns:
   LAST-STEP    the clock step of the last migration (new host minus old)
   PAUSE        how long that migration paused the guest
   AGENT        the agent's version, or (no agent), (invalid report)
-  NOTES        stale, future, other-host, behind (see xlclock show)
+  NOTES        stale, future, undated, other-host, behind (see xlclock show)
 
 Everything a guest writes is shown sanitised: control characters, escape
 sequences and invalid UTF-8 become '?', long values are cut with '…'.
