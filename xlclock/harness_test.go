@@ -116,7 +116,7 @@ func (h *testHost) publish(rec *clockdata.Record, name string) {
 
 // xl runs xlclock in this process against the host's Xenstore.
 func (h *testHost) xl(args ...string) (string, error) {
-	return run(append(args[:1:1], append([]string{"--xenstore", h.sock}, args[1:]...)...)...)
+	return xlRun(append(args[:1:1], append([]string{"--xenstore", h.sock}, args[1:]...)...)...)
 }
 
 // xlJSON runs a --json command and decodes its output into v.
@@ -225,4 +225,14 @@ func golden(t *testing.T, name, got string) {
 	if !bytes.Equal(want, []byte(got)) {
 		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", name, got, want)
 	}
+}
+
+// xlRun runs xlclock in this process: its output (stdout and stderr) and
+// the command's error.
+func xlRun(args ...string) (string, error) {
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	err := app.Run(append([]string{"xlclock"}, args...))
+	return out.String(), err
 }

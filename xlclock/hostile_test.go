@@ -157,16 +157,16 @@ func TestGuestCannotForgeOthers(t *testing.T) {
 func TestXenstoreUnreachable(t *testing.T) {
 	dir := t.TempDir()
 	for _, cmd := range []string{"list", "host", "watch"} {
-		_, err := run(cmd, "--xenstore", filepath.Join(dir, "none"))
+		_, err := xlRun(cmd, "--xenstore", filepath.Join(dir, "none"))
 		if err == nil || !strings.Contains(err.Error(), "cannot reach Xenstore") {
 			t.Errorf("%s without Xenstore: %v", cmd, err)
 		}
 	}
-	if _, err := run("show", "--xenstore", filepath.Join(dir, "none"), "1"); err == nil || !strings.Contains(err.Error(), "cannot reach Xenstore") {
+	if _, err := xlRun("show", "--xenstore", filepath.Join(dir, "none"), "1"); err == nil || !strings.Contains(err.Error(), "cannot reach Xenstore") {
 		t.Errorf("show without Xenstore: %v", err)
 	}
 	t.Setenv("XENSTORED_PATH", filepath.Join(dir, "none"))
-	if _, err := run("list"); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "none")) {
+	if _, err := xlRun("list"); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "none")) {
 		t.Errorf("auto with XENSTORED_PATH: %v", err)
 	}
 
@@ -186,7 +186,7 @@ func TestXenstoreUnreachable(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	_, err = run("list", "--xenstore", sock, "--timeout", "300ms")
+	_, err = xlRun("list", "--xenstore", sock, "--timeout", "300ms")
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("a mute Xenstore: %v", err)
 	}
@@ -200,7 +200,7 @@ func TestXenstoredPath(t *testing.T) {
 	h := newTestHost(t)
 	goldenGuests(h)
 	t.Setenv("XENSTORED_PATH", h.sock)
-	out, err := run("list")
+	out, err := xlRun("list")
 	if err != nil || !strings.Contains(out, "moved") {
 		t.Errorf("list through XENSTORED_PATH: %v\n%s", err, out)
 	}
