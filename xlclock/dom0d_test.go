@@ -151,6 +151,7 @@ func TestListWithDom0d(t *testing.T) {
 	if !strings.Contains(out, "Domain-0  0   host         simulated") {
 		t.Errorf("Domain-0's row is not dom0d's clock:\n%s", out)
 	}
+	golden(t, "list-dom0d.golden", maskLive(out))
 
 	var hd view.HostDoc
 	h.xlJSON(&hd, "host", "--status", status)
@@ -170,4 +171,22 @@ func TestListWithDom0d(t *testing.T) {
 			t.Errorf("host output lacks %q", w)
 		}
 	}
+}
+
+// maskLive replaces what a live run cannot reproduce (GEN, AGE, ERR-BOUND,
+// MAX-ERR where present) with '*' and joins the cells with one space, so
+// the rest of a live list (names, modes, counters, states, disruptions,
+// steps, agents, notes) is compared with a golden file.
+func maskLive(out string) string {
+	var b strings.Builder
+	for i, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		f := strings.Fields(l)
+		for c := 5; i > 0 && c <= 8 && c < len(f); c++ {
+			if f[c] != "-" {
+				f[c] = "*"
+			}
+		}
+		b.WriteString(strings.Join(f, " ") + "\n")
+	}
+	return b.String()
 }
