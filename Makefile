@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
 RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/...
 
-.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches
+.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight
 
 all: build
 
@@ -47,6 +47,11 @@ demo: build
 
 kernel-patches:
 	$(MAKE) -C kernel-patches check
+
+# xlclock with libxl's view of the domains (cgo, Debian's libxen-dev, Xen's Go
+# binding from the Xen source): bin/xlclock-xenlight.
+xlclock-xenlight:
+	GO=$(GO) ./xlclock/build-xenlight.sh
 
 clean:
 	rm -rf $(BIN)

@@ -21,7 +21,17 @@ func newApp() *cli.App {
 		Name:  "xlclock",
 		Usage: "show the xenradclock clock of this host and its guests",
 		Description: `xlclock reads the clock record that dom0d publishes (a shared page, or
-Xenstore) and prints the clock it defines, with its error bounds and status.`,
+Xenstore) and prints the clock it defines, with its error bounds and status.
+
+In Dom0, list, show and watch show every domain's clock as its domu-agent
+reports it in Xenstore, like xl list; host shows dom0d's servers and estimate
+and, with --peers, the step a guest would see migrating to another host.
+
+Examples:
+  xlclock list
+  xlclock show web1
+  xlclock host --peers 192.0.2.7
+  xlclock watch`,
 		Commands: commands,
 	}
 }
