@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// runApp runs dom0d in-process with args and returns its output and error;
+// a panic fails the test.
+func runApp(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("dom0d %s panicked: %v", strings.Join(args, " "), r)
+		}
+	}()
+	err := app.Run(append([]string{"dom0d"}, args...))
+	return out.String(), err
+}
+
+// Every demo flag is checked before anything starts: a bad value is an
+// error naming the flag, never a panic or a run with a misleading summary.
+func TestDemoRejectsBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--interval", "0"}, "--interval"},
+		{[]string{"--interval", "-1s"}, "--interval"},
+		{[]string{"--duration", "-5s"}, "--duration"},
+		{[]string{"--duration", "0"}, "--duration"},
+		{[]string{"--poll", "100ms"}, "--poll"},
+		{[]string{"--poll", "2000s"}, "--poll"},
+		{[]string{"--counter-ppm", "1e6"}, "--counter-ppm"},
+		{[]string{"--skew-ppm", "NaN"}, "--skew-ppm"},
+		{[]string{"--skew-ppm", "600"}, "--skew-ppm"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+	} {
+		out, err := runApp(t, append([]string{"demo"}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("demo %v: error %v, want one naming %s", c.args, err, c.flag)
+		}
+		if strings.Contains(out, "summary") || strings.Contains(out, "test NTP server") {
+			t.Errorf("demo %v started before failing:\n%s", c.args, out)
+		}
+	}
+}
+
+// A file that is no trace at all says so; it is not asked for the
+// counter frequency, which is not what is wrong with it.
+func TestReplayGarbageIsNotAskedForCounterHz(t *testing.T) {
+	for _, in := range []string{"hello world\n1 2 3\n", "\x00\xff\xfe garbage"} {
+		_, _, _, err := runReplay(t, in, replayOptions{name: "garbage"})
+		if err == nil || !strings.Contains(err.Error(), "not a stamp trace") || strings.Contains(err.Error(), "--counter-hz") {
+			t.Errorf("replay of %q: %v; want 'not a stamp trace' without --counter-hz", in, err)
+		}
+	}
+}
+
+// The trace may be the argument (dom0d replay FILE) or --in, not both.
+func TestReplayFileArgument(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"replay", "testdata/sample.trace", "--out", dir + "/a.csv"},
+		{"replay", "--out", dir + "/b.csv", "testdata/sample.trace"},
+		{"replay", "--in", "testdata/sample.trace", "--out", dir + "/c.csv"},
+	} {
+		if out, err := runApp(t, args...); err != nil {
+			t.Errorf("dom0d %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay"}, "give the trace FILE"},
+		{[]string{"replay", "--in", "testdata/sample.trace", "testdata/sample.trace"}, "give one"},
+		{[]string{"replay", "a", "b"}, "one trace FILE"},
+	} {
+		out, err := runApp(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("dom0d %v: %v, want %q", c.args, err, c.want)
+		}
+		if strings.Contains(out, "USAGE") {
+			t.Errorf("dom0d %v printed the whole help:\n%s", c.args, out)
+		}
+	}
+}
+
+// Flags after the server are flags; a closed loopback port is "refused".
+func TestCheckFlagsAfterArgument(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	_, err = runApp(t, "check", addr, "--timeout", "2s")
+	if err == nil || strings.Contains(err.Error(), "exactly one") || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("dom0d check %s --timeout 2s: %v; want connection refused", addr, err)
+	}
+	if _, err := runApp(t, "check", addr, "--timeout"); err == nil || !strings.Contains(err.Error(), "needs an argument") {
+		t.Errorf("dom0d check %s --timeout: %v", addr, err)
+	}
+}
+
+// An argument dom0d run does not take is an error, not ignored.
+func TestRunRejectsArguments(t *testing.T) {
+	_, err := runApp(t, "run", "--server", "127.0.0.1:1", "extra")
+	if err == nil || !strings.Contains(err.Error(), "no arguments") {
+		t.Errorf("dom0d run ... extra: %v", err)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	out, err := runApp(t, "--version")
+	if err != nil || !strings.HasPrefix(out, "dom0d version ") {
+		t.Errorf("dom0d --version: %q, %v", out, err)
+	}
+}
