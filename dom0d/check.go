@@ -28,10 +28,14 @@ config; dom0d run itself uses its own raw-counter exchange.`,
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION`"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("check: give exactly one SERVER[:PORT]", 2)
+			args, err := positional(c)
+			if err != nil {
+				return cli.Exit("check: "+err.Error(), 2)
 			}
-			return runCheck(c.Args().First(), c.Duration("timeout"), c.App.Writer)
+			if len(args) != 1 {
+				return cli.Exit(fmt.Sprintf("check: give exactly one SERVER[:PORT] (got %d arguments)", len(args)), 2)
+			}
+			return runCheck(args[0], c.Duration("timeout"), c.App.Writer)
 		},
 	}
 }

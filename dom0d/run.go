@@ -41,6 +41,9 @@ Examples:
   dom0d run --server 127.0.0.1:11123 --poll 1s --counter simulated --xenstore none`,
 		Flags: daemonFlags(),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
