@@ -49,7 +49,11 @@ time ("vs served": the clock minus the served time, both at one counter
 reading; not the estimator's offset estimate that 'dom0d status' shows), both error bounds, the clock state and
 status bits, the preferred server and the record generation. It exits after
 --duration or on Ctrl-C and prints a summary. While it runs, try the commands
-it prints (dom0d status, xenstore-ls -p with XENSTORED_PATH).`,
+it prints (dom0d status, xenstore-ls -p with XENSTORED_PATH).
+
+Examples:
+  dom0d demo --duration 15s --interval 3s
+  dom0d demo --duration 10s --interval 2s --offset -1s --skew-ppm -30 --dir demo-run`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 60 * time.Second, Usage: "stop after `DURATION` (> 0)"},
 			&cli.DurationFlag{Name: "interval", Value: 5 * time.Second, Usage: "print a line every `DURATION` (> 0)"},

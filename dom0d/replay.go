@@ -67,11 +67,13 @@ docs/trace-format.md.
 Examples:
   dom0d replay dom0d/testdata/sample.trace
   dom0d replay --in dom0d/testdata/sample.trace --grid 60 --out sample.csv
-  dom0d replay --in radclock-stamps.txt --counter-hz 14318180
+  dom0d replay --in trace/testdata/radclock-v4.txt --counter-hz 14318180
   # only the rejected stamps, with their line numbers and reasons:
-  dom0d replay --in run.trace 2>&1 >/dev/null | grep rejected
+  dom0d replay dom0d/testdata/rejected.trace 2>&1 >/dev/null | grep rejected
   # only the grid rows (status 0x4....... to 0x7.......):
-  dom0d replay --in run.trace --grid 10 | grep -E ',0x[4-7][0-9a-f]{7}$'`,
+  dom0d replay dom0d/testdata/sample.trace --grid 10 | grep -E ',0x[4-7][0-9a-f]{7}$'
+
+(The files named are in the source tree; run them from its root.)`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "in", Aliases: []string{"i"}, Usage: "trace `FILE` to replay (- for stdin); the same as giving FILE as the argument"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "-", Usage: "write the CSV to `FILE` (- for stdout)"},

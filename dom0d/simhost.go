@@ -46,9 +46,9 @@ and its true rate error. Rewriting a file in use changes the counter of every
 process reading it at their next read.
 
 Examples:
-  dom0d simhost create --file /tmp/xenradclock-sim-a --host-id 1 --ppm -25
-  dom0d simhost create --file /tmp/xenradclock-sim-b --host-id 2 --hz 14318180 --ppm 12.5 --offset 1000000
-  XENRADCLOCK_SIM_COUNTER=/tmp/xenradclock-sim-a dom0d run --server 127.0.0.1:11123 --poll 1s --counter simulated --xenstore none --page /tmp/xenradclock-clock --state "" --status-file /tmp/xenradclock-status.json`,
+  dom0d simhost create --file sim-a --host-id 1 --ppm -25
+  dom0d simhost create --file sim-b --host-id 2 --hz 14318180 --ppm 12.5 --offset 1000000
+  XENRADCLOCK_SIM_COUNTER=sim-a dom0d run --server 127.0.0.1:11123 --poll 1s --counter simulated --xenstore none --page clock --state "" --status-file status.json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Usage: "the state `FILE` to write", Required: true},
 			&cli.Uint64Flag{Name: "host-id", Usage: "the host's identity `ID` (not 0)", Required: true},
@@ -99,8 +99,10 @@ migration in it. A guest's agent and readers open the guest's file, never the
 host's, so this is what a live migration does to their counter.
 
 Examples:
-  dom0d simhost create --file /tmp/xenradclock-sim-a --host-id 1 --ppm -25
-  dom0d simhost migrate --guest /tmp/xenradclock-guest1 --to /tmp/xenradclock-sim-a`,
+  dom0d simhost create --file sim-a --host-id 1 --ppm -25
+  dom0d simhost create --file sim-b --host-id 2 --ppm 30
+  dom0d simhost migrate --guest guest1 --to sim-a
+  dom0d simhost migrate --guest guest1 --to sim-b     # prints migration 2`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "guest", Usage: "the guest's counter `FILE` (created when missing)", Required: true},
 			&cli.StringFlag{Name: "to", Usage: "the destination host's counter `FILE`", Required: true},
