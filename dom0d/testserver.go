@@ -40,9 +40,9 @@ Examples:
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:11123", Usage: "serve on UDP `ADDR` (HOST:PORT)"},
 			&cli.DurationFlag{Name: "offset", Value: 2500 * time.Millisecond, Usage: "served time minus system time at start, `DURATION` (may be negative)"},
 			&cli.Float64Flag{Name: "skew-ppm", Value: 40, Usage: "served clock's rate error in `PPM`, within ±500"},
-			&cli.DurationFlag{Name: "delay", Usage: "emulated one-way delay `DURATION`, each way"},
-			&cli.DurationFlag{Name: "jitter", Usage: "up to `DURATION` more, uniform, drawn per packet and way"},
-			&cli.DurationFlag{Name: "asymmetry", Usage: "extra `DURATION` on the way to the server only"},
+			&cli.DurationFlag{Name: "delay", Usage: "emulated one-way delay `DURATION`, each way", DefaultText: "none"},
+			&cli.DurationFlag{Name: "jitter", Usage: "up to `DURATION` more, uniform, drawn per packet and way", DefaultText: "none"},
+			&cli.DurationFlag{Name: "asymmetry", Usage: "extra `DURATION` on the way to the server only", DefaultText: "none"},
 		},
 		Action: runTestServer,
 	}
