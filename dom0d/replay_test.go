@@ -628,7 +628,7 @@ func FuzzReplay(f *testing.F) {
 	})
 }
 
-// Issue 2's outage: a 6-hour server outage on the LAN path. Both bounds of
+// The reference outage: a 6-hour server outage on the LAN path. Both bounds of
 // every --grid row during the outage contain the true error; after warm-up
 // max_error contains it on every row and error_bound on at least 99%,
 // pooled over eight seeds: one 11-hour run holds only a few independent
