@@ -10,6 +10,8 @@ import (
 	"sort"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/internal/version"
 )
 
 var commands []*cli.Command
@@ -21,6 +23,7 @@ func newApp() *cli.App {
 		Usage: "show the xenradclock clock of this host and its guests",
 		Description: `xlclock reads the clock record that dom0d publishes (a shared page, or
 Xenstore) and prints the clock it defines, with its error bounds and status.`,
+		Version:  version.String(),
 		Commands: commands,
 	}
 }
