@@ -126,3 +126,32 @@ func TestVersionFlag(t *testing.T) {
 		t.Errorf("dom0d --version: %q, %v", out, err)
 	}
 }
+
+// positional applies flags of every kind after the arguments.
+func TestPositionalTrailingFlags(t *testing.T) {
+	var got []string
+	var n int
+	var b bool
+	app := &cli.App{Name: "x", Commands: []*cli.Command{{
+		Name:  "c",
+		Flags: []cli.Flag{&cli.IntFlag{Name: "num", Aliases: []string{"n"}}, &cli.BoolFlag{Name: "yes"}},
+		Action: func(c *cli.Context) error {
+			var err error
+			got, err = positional(c)
+			n, b = c.Int("num"), c.Bool("yes")
+			return err
+		},
+	}}}
+	if err := app.Run([]string{"x", "c", "a", "-n", "3", "b", "--yes", "--", "--num"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "a,b,--num" || n != 3 || !b {
+		t.Errorf("args %q, num %d, yes %v", got, n, b)
+	}
+	if err := app.Run([]string{"x", "c", "a", "--nope"}); err == nil || !strings.Contains(err.Error(), "not defined") {
+		t.Errorf("unknown trailing flag: %v", err)
+	}
+	if err := app.Run([]string{"x", "c", "a", "--num=x"}); err == nil {
+		t.Error("--num=x accepted")
+	}
+}

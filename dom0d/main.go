@@ -59,9 +59,8 @@ func positional(c *cli.Context) ([]string, error) {
 		if f == nil {
 			return nil, fmt.Errorf("flag provided but not defined: %s", a)
 		}
-		if bf, ok := f.(*cli.BoolFlag); ok && !hasValue {
+		if _, ok := f.(*cli.BoolFlag); ok && !hasValue {
 			value, hasValue = "true", true
-			name = bf.Name
 		}
 		if !hasValue {
 			if i+1 >= len(in) {
