@@ -257,7 +257,8 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 		}
 	}
 	fmt.Fprintf(w, "while it runs, try:\n")
-	fmt.Fprintf(w, "      %s status --status-file %s\n", self, cfg.Status)
+	// dom0d status also reads the page, over the daemon's counter.
+	fmt.Fprintf(w, "      %s=%s %s status --status-file %s\n", counter.SimulatedEnv, simPath, self, cfg.Status)
 	fmt.Fprintf(w, "      XENSTORED_PATH=%s xenstore-ls -p /xenradclock\n", sock)
 	fmt.Fprintf(w, "      %s=%s %s now --page %s\n", counter.SimulatedEnv, simPath, xlclock, cfg.Page)
 	if addr := d.MetricsAddr(); addr != "" {
