@@ -25,7 +25,7 @@ distance) and exits non-zero when the server is unusable.
 It is a quick test that a server is reachable and sane before adding it to the
 config; dom0d run itself uses its own raw-counter exchange.`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION`"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION` (at most 1m)"},
 		},
 		Action: func(c *cli.Context) error {
 			args, err := positional(c)
@@ -34,6 +34,9 @@ config; dom0d run itself uses its own raw-counter exchange.`,
 			}
 			if len(args) != 1 {
 				return cli.Exit(fmt.Sprintf("check: give exactly one SERVER[:PORT] (got %d arguments)", len(args)), 2)
+			}
+			if d := c.Duration("timeout"); d <= 0 || d > time.Minute {
+				return cli.Exit(fmt.Sprintf("check: --timeout %v: want a duration in (0, 1m], e.g. 2s", d), 2)
 			}
 			return runCheck(args[0], c.Duration("timeout"), c.App.Writer)
 		},

@@ -110,6 +110,11 @@ func TestCheckFlagsAfterArgument(t *testing.T) {
 	if _, err := runApp(t, "check", addr, "--timeout"); err == nil || !strings.Contains(err.Error(), "needs an argument") {
 		t.Errorf("dom0d check %s --timeout: %v", addr, err)
 	}
+	for _, d := range []string{"0", "-1s", "2m"} {
+		if _, err := runApp(t, "check", addr, "--timeout", d); err == nil || !strings.Contains(err.Error(), "--timeout") {
+			t.Errorf("dom0d check %s --timeout %s: %v", addr, d, err)
+		}
+	}
 }
 
 // An argument dom0d run does not take is an error, not ignored.
