@@ -387,6 +387,10 @@ loop:
 		if s.Address == res.Preferred {
 			res.PreferredMinRTT = s.MinRTT
 		}
+		if s.Accepted == 0 {
+			fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d: no stamps, no clock yet\n", names[s.Address], s.Address, s.Accepted, rej)
+			continue
+		}
 		fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d, min RTT %s, its clock %s from served time (error bound %s)\n", names[s.Address], s.Address,
 			s.Accepted, rej, fmtDur(s.MinRTT), own, fmtDur(s.ErrorBound))
 	}
@@ -395,7 +399,11 @@ loop:
 			fmtDur(res.LastOffset), fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), map[bool]string{true: "within the guaranteed bound", false: "OUTSIDE the guaranteed bound"}[res.WithinMaxError])
 		fmt.Fprintf(w, "  record:             generation %d, disruption marker %016x\n", res.Generation, st.Clock.Disruption)
 	}
-	fmt.Fprintf(w, "  xenstore:           %s: %d bytes, permissions %q\n", cfg.XenstorePath, res.XenstoreBytes, res.XenstorePerms)
+	if res.XenstoreBytes == 0 {
+		fmt.Fprintf(w, "  xenstore:           %s: not published\n", cfg.XenstorePath)
+	} else {
+		fmt.Fprintf(w, "  xenstore:           %s: %d bytes, permissions %q\n", cfg.XenstorePath, res.XenstoreBytes, res.XenstorePerms)
+	}
 	if res.Lines == 0 {
 		return res, fmt.Errorf("demo: no clock was published in %v", o.Duration)
 	}

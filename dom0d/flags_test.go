@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -158,5 +160,43 @@ func TestPositionalTrailingFlags(t *testing.T) {
 	}
 	if err := app.Run([]string{"x", "c", "a", "--num=x"}); err == nil {
 		t.Error("--num=x accepted")
+	}
+}
+
+// A demo that ends before any clock is published says so: no preferred
+// server, no offset "OUTSIDE the guaranteed bound", and no clock for a
+// server without stamps.
+func TestDemoSummaryWithoutClock(t *testing.T) {
+	// A 1 ns demo ends before the daemon's first exchange has returned;
+	// on a machine stalled long enough for one, try again.
+	var s string
+	var err error
+	for range 3 {
+		var out bytes.Buffer
+		_, err = demo(context.Background(), &out, demoOptions{
+			Duration: time.Nanosecond, Interval: time.Hour, Offset: time.Second,
+			SkewPPM: 10, CounterPPM: -5, Poll: time.Second, LogLevel: "error",
+		})
+		if s = out.String(); err != nil {
+			break
+		}
+	}
+	t.Logf("demo output:\n%s", s)
+	if err == nil || !strings.Contains(err.Error(), "no clock was published") {
+		t.Fatalf("demo error %v, want 'no clock was published'", err)
+	}
+	summary := s[strings.Index(s, "summary after"):]
+	for _, bad := range []string{"preferred server:", "OUTSIDE", "error against served time", "bytes, permissions"} {
+		if strings.Contains(summary, bad) {
+			t.Errorf("summary without a clock contains %q", bad)
+		}
+	}
+	if !strings.Contains(summary, "published clock:    none") {
+		t.Error("summary does not say no clock was published")
+	}
+	for _, l := range strings.Split(summary, "\n") {
+		if strings.Contains(l, "accepted   0") && !strings.Contains(l, "no stamps") {
+			t.Errorf("a server without stamps is given a clock: %q", l)
+		}
 	}
 }
