@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -29,6 +30,9 @@ config; dom0d run itself uses its own raw-counter exchange.`,
 		},
 		Action: func(c *cli.Context) error {
 			args, err := positional(c)
+			if errors.Is(err, errHelpShown) {
+				return err
+			}
 			if err != nil {
 				return cli.Exit("check: "+err.Error(), 2)
 			}

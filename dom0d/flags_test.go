@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/counter"
 )
 
 // runApp runs dom0d in-process with args and returns its output and error;
@@ -127,6 +131,14 @@ func TestRunRejectsArguments(t *testing.T) {
 	}
 }
 
+// --help after an argument shows the help, as before one.
+func TestHelpAfterArgument(t *testing.T) {
+	out, err := runApp(t, "check", "127.0.0.1:9", "--help")
+	if !errors.Is(err, errHelpShown) || !strings.Contains(out, "SERVER[:PORT]") {
+		t.Errorf("dom0d check 127.0.0.1:9 --help: %v\n%s", err, out)
+	}
+}
+
 func TestVersionFlag(t *testing.T) {
 	out, err := runApp(t, "--version")
 	if err != nil || !strings.HasPrefix(out, "dom0d version ") {
@@ -197,6 +209,72 @@ func TestDemoSummaryWithoutClock(t *testing.T) {
 	for _, l := range strings.Split(summary, "\n") {
 		if strings.Contains(l, "accepted   0") && !strings.Contains(l, "no stamps") {
 			t.Errorf("a server without stamps is given a clock: %q", l)
+		}
+	}
+}
+
+// Whatever follows the arguments, positional returns an error or the
+// arguments, never panics.
+func FuzzPositional(f *testing.F) {
+	for _, s := range []string{"a -n 3 b", "a --num=3", "-- --num", "a --num", "a -", "a --yes=false", "--=x", "a ---num 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		app := &cli.App{Name: "x", Commands: []*cli.Command{{
+			Name:   "c",
+			Flags:  []cli.Flag{&cli.IntFlag{Name: "num", Aliases: []string{"n"}}, &cli.BoolFlag{Name: "yes"}},
+			Action: func(c *cli.Context) error { _, err := positional(c); return err },
+		}}}
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		app.ExitErrHandler = func(*cli.Context, error) {}
+		_ = app.Run(append([]string{"x", "c", "arg"}, strings.Fields(line)...))
+	})
+}
+
+// simhost create writes a counter any process opens; migrate moves a
+// guest's file to a host: identity and migration count follow.
+func TestSimhostCommands(t *testing.T) {
+	dir := t.TempDir()
+	a, b, g := dir+"/a", dir+"/b", dir+"/g"
+	for _, args := range [][]string{
+		{"simhost", "create", "--file", a, "--host-id", "11", "--ppm", "-25"},
+		{"simhost", "create", "--file", b, "--host-id", "12", "--hz", "14318180"},
+		{"simhost", "migrate", "--guest", g, "--to", a},
+		{"simhost", "migrate", "--guest", g, "--to", b},
+	} {
+		if out, err := runApp(t, args...); err != nil {
+			t.Fatalf("dom0d %v: %v\n%s", args, err, out)
+		}
+	}
+	gc, err := counter.OpenSimulated(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	bc, err := counter.OpenSimulated(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	rg, _ := gc.Read()
+	rb, _ := bc.Read()
+	if rg.Identity != rb.Identity || gc.Migrations() != 2 || gc.NominalHz() != 14318180 {
+		t.Errorf("guest after two migrations: identity %#x (host b %#x), migrations %d, %g Hz", rg.Identity, rb.Identity, gc.Migrations(), gc.NominalHz())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"simhost", "create", "--host-id", "1"}, "--file"},
+		{[]string{"simhost", "create", "--file", a}, "--host-id"},
+		{[]string{"simhost", "create", "--file", a, "--host-id", "1", "--hz", "10"}, "--hz"},
+		{[]string{"simhost", "create", "--file", a, "--host-id", "1", "--ppm", "2e5"}, "--ppm"},
+		{[]string{"simhost", "create", "--file", a, "--host-id", "1", "stray"}, "no arguments"},
+		{[]string{"simhost", "migrate", "--guest", g}, "--to"},
+		{[]string{"simhost", "migrate", "--guest", g, "--to", dir + "/missing"}, "missing"},
+	} {
+		if _, err := runApp(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("dom0d %v: %v, want an error naming %s", c.args, err, c.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -39,6 +40,10 @@ when asked, to an embedded Xenstore.`,
 	}
 }
 
+// errHelpShown ends a command whose arguments asked for its help: the
+// help was printed, and dom0d exits 0.
+var errHelpShown = errors.New("help shown")
+
 // positional returns the command's positional arguments, applying the
 // flags given after them (`dom0d check HOST --timeout 2s`): urfave/cli
 // stops parsing flags at the first argument. A "--" ends the flags.
@@ -55,6 +60,16 @@ func positional(c *cli.Context) ([]string, error) {
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" || name == "h" {
+			parent := c
+			if l := c.Lineage(); len(l) > 1 {
+				parent = l[1]
+			}
+			if err := cli.ShowCommandHelp(parent, c.Command.Name); err != nil {
+				return nil, err
+			}
+			return nil, errHelpShown
+		}
 		f := lookupFlag(c.Command.Flags, name)
 		if f == nil {
 			return nil, fmt.Errorf("flag provided but not defined: %s", a)
@@ -100,7 +115,7 @@ func noArgs(c *cli.Context) error {
 }
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	if err := newApp().Run(os.Args); err != nil && !errors.Is(err, errHelpShown) {
 		fmt.Fprintln(os.Stderr, "dom0d:", err)
 		os.Exit(1)
 	}

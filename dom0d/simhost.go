@@ -50,15 +50,18 @@ Examples:
   dom0d simhost create --file sim-b --host-id 2 --hz 14318180 --ppm 12.5 --offset 1000000
   XENRADCLOCK_SIM_COUNTER=sim-a dom0d run --server 127.0.0.1:11123 --poll 1s --counter simulated --xenstore none --page clock --state "" --status-file status.json`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Usage: "the state `FILE` to write", Required: true},
-			&cli.Uint64Flag{Name: "host-id", Usage: "the host's identity `ID` (not 0)", Required: true},
+			&cli.StringFlag{Name: "file", Usage: "the state `FILE` to write (required)"},
+			&cli.Uint64Flag{Name: "host-id", Usage: "the host's identity `ID` (required, not 0)"},
 			&cli.Float64Flag{Name: "hz", Value: 1e9, Usage: "nominal frequency in `HZ`, 1e3..1e10"},
 			&cli.Float64Flag{Name: "ppm", Usage: "the true rate's error against nominal, `PPM` (|PPM| < 1e5)"},
 			&cli.Uint64Flag{Name: "offset", Value: 1 << 40, Usage: "the count `TICKS` when CLOCK_MONOTONIC_RAW reads 0"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("simhost create takes no arguments (got %q)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			if c.String("file") == "" {
+				return errors.New("simhost create: give the state file with --file FILE")
 			}
 			cfg := counter.SimHostConfig{HostID: c.Uint64("host-id"), NominalHz: c.Float64("hz"), PPM: c.Float64("ppm"), Offset: c.Uint64("offset")}
 			if err := checkSimHost(cfg); err != nil {
@@ -104,12 +107,15 @@ Examples:
   dom0d simhost migrate --guest guest1 --to sim-a
   dom0d simhost migrate --guest guest1 --to sim-b     # prints migration 2`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "guest", Usage: "the guest's counter `FILE` (created when missing)", Required: true},
-			&cli.StringFlag{Name: "to", Usage: "the destination host's counter `FILE`", Required: true},
+			&cli.StringFlag{Name: "guest", Usage: "the guest's counter `FILE` (required; created when missing)"},
+			&cli.StringFlag{Name: "to", Usage: "the destination host's counter `FILE` (required)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("simhost migrate takes no arguments (got %q)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			if c.String("guest") == "" || c.String("to") == "" {
+				return errors.New("simhost migrate: give the guest's file with --guest FILE and the host's with --to FILE")
 			}
 			if err := counter.MigrateSim(c.String("guest"), c.String("to")); err != nil {
 				return fmt.Errorf("simhost migrate: %w", err)
