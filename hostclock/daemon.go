@@ -79,9 +79,8 @@ type Daemon struct {
 	events  chan sourceEvent
 	reload  chan Config
 	pollers map[string]*poller
-	// failing is each server's exchange-level failure (timeout, network,
-	// resolve) last logged; a server is absent while it answers. Only the
-	// event loop touches it.
+	// failing is each server's failure (serverFailure) last logged; a
+	// server is absent while it answers. Only the event loop touches it.
 	failing map[string]ntp.Reason
 }
 
@@ -529,7 +528,7 @@ func (d *Daemon) noteReach(ev sourceEvent) {
 		delete(d.failing, ev.Name)
 		d.log.Info("server answers again", zap.String("server", ev.Name), zap.String("after", last.String()))
 	case ev.Reject == nil || ev.Dropped:
-	case ev.Reject.Reason == ntp.ReasonTimeout || ev.Reject.Reason == ntp.ReasonNetwork || ev.Reject.Reason == ntp.ReasonResolve:
+	case serverFailure(ev.Reject.Reason):
 		if wasFailing && last == ev.Reject.Reason {
 			return
 		}
@@ -537,6 +536,16 @@ func (d *Daemon) noteReach(ev sourceEvent) {
 		d.log.Warn("server not answering", zap.String("server", ev.Name), zap.String("reason", ev.Reject.Reason.String()),
 			zap.String("detail", ev.Reject.Error()))
 	}
+}
+
+// serverFailure: the exchange says the server is not serving us (not a
+// stray or damaged packet, which the next exchange may well not see).
+func serverFailure(r ntp.Reason) bool {
+	switch r {
+	case ntp.ReasonTimeout, ntp.ReasonNetwork, ntp.ReasonResolve, ntp.ReasonUnsynchronised, ntp.ReasonStratum:
+		return true
+	}
+	return false
 }
 
 func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {

@@ -4,12 +4,16 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/ntp"
 )
 
 // closedUDPPort returns a loopback address nothing listens on.
@@ -72,4 +76,63 @@ func rejectedSum(d *Daemon) uint64 {
 		}
 	}
 	return n
+}
+
+// A server that answers "unsynchronised" is failing too: one warning, and
+// one info line when it serves time again.
+func TestUnsynchronisedServerWarnsThenRecovers(t *testing.T) {
+	dir := t.TempDir()
+	mono, err := counter.Open("monotonic-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ntp.NewSkewedClock(mono, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced atomic.Bool
+	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "127.0.0.1:0", Time: func() ntp.ServerReading {
+		r := sk.Reading()
+		r.Synced = synced.Load()
+		return r
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stopSrv := context.WithCancel(context.Background())
+	defer stopSrv()
+	go func() { _ = srv.Serve(sctx) }()
+	defer srv.Close()
+	addr := srv.Addr().String()
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	d, err := New(testConfig(t, dir, []string{addr}), Options{Log: zap.New(core), Counter: simCounter(t, dir, 0), BurstInterval: testBurstInterval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 10 s", what)
+			}
+		}
+	}
+	waitFor("5 rejected exchanges", func() bool { return rejectedSum(d) >= 5 })
+	synced.Store(true)
+	waitFor("a stamp", func() bool { s := d.Status().Servers; return len(s) == 1 && s[0].Accepted > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mine := logs.FilterField(zap.String("server", addr))
+	if w := mine.FilterLevelExact(zapcore.WarnLevel).All(); len(w) != 1 || w[0].ContextMap()["reason"] != "unsynchronised" {
+		t.Errorf("warnings %v, want one with reason unsynchronised", w)
+	}
+	if n := mine.FilterMessage("server answers again").Len(); n != 1 {
+		t.Errorf("%d 'server answers again' lines, want 1", n)
+	}
 }
