@@ -4,7 +4,10 @@
 
 GO        ?= go
 BIN       := bin
-BINARIES  := dom0d xlclock
+BINARIES  := dom0d xlclock domu-agent
+# --version of every binary: internal/version, set from git when available.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -X github.com/xenradclock/xenradclock/internal/version.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
 RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/...
@@ -15,8 +18,9 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
+	@echo "build: $(BINARIES) into $(BIN)/, version $(VERSION) (a first build also fetches the Go modules: a minute or so)"
 	@for b in $(BINARIES); do \
-		if [ -d $$b ]; then $(GO) build -o $(BIN)/$$b ./$$b || exit 1; fi; \
+		if [ -d $$b ]; then $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$$b ./$$b || exit 1; fi; \
 	done
 
 deps:
@@ -42,7 +46,10 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# The demo needs only Go and the module proxy; `make deps` (as root) adds
+# the tools its suggested commands use (xenstore-ls) and the tests need.
 demo: build
+	@echo "demo: starting ./$(BIN)/dom0d demo (Ctrl-C stops it)"
 	./$(BIN)/dom0d demo
 
 kernel-patches:

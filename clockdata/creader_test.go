@@ -18,16 +18,14 @@ import (
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/internal/testtool"
 )
 
 // buildCReader compiles clockdata/c/testdata/xrc_vectors.c against the header, with
 // warnings as errors.
 func buildCReader(t *testing.T) string {
 	t.Helper()
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not installed (make deps installs it): the C reader cross-check cannot run")
-	}
+	gcc := testtool.Require(t, "gcc")
 	bin := filepath.Join(t.TempDir(), "xrc_vectors")
 	out, err := exec.Command(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-D_GNU_SOURCE",
 		"-o", bin, filepath.Join("c", "testdata", "xrc_vectors.c")).CombinedOutput()
@@ -227,10 +225,7 @@ func TestCReaderLivePage(t *testing.T) {
 // a live page from Python (c/python/xenradclock.py): the same status, time
 // to the 2^-64 s and bounds as the Go reader at every probe count.
 func TestPythonReader(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not installed: cannot build the ctypes shim")
-	}
+	gcc := testtool.Require(t, "gcc")
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: the ctypes reader cannot be checked here")

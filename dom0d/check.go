@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -25,13 +26,23 @@ distance) and exits non-zero when the server is unusable.
 It is a quick test that a server is reachable and sane before adding it to the
 config; dom0d run itself uses its own raw-counter exchange.`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION`"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after `DURATION` (at most 1m)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("check: give exactly one SERVER[:PORT]", 2)
+			args, err := positional(c)
+			if errors.Is(err, errHelpShown) {
+				return err
 			}
-			return runCheck(c.Args().First(), c.Duration("timeout"), c.App.Writer)
+			if err != nil {
+				return cli.Exit("check: "+err.Error(), 2)
+			}
+			if len(args) != 1 {
+				return cli.Exit(fmt.Sprintf("check: give exactly one SERVER[:PORT] (got %d arguments)", len(args)), 2)
+			}
+			if d := c.Duration("timeout"); d <= 0 || d > time.Minute {
+				return cli.Exit(fmt.Sprintf("check: --timeout %v: want a duration in (0, 1m], e.g. 2s", d), 2)
+			}
+			return runCheck(args[0], c.Duration("timeout"), c.App.Writer)
 		},
 	}
 }

@@ -44,21 +44,26 @@ func demoCommand() *cli.Command {
     publishes to the embedded Xenstore at /xenradclock/clock and to a shared
     page.
 
-Every --interval it prints the published clock's offset from the served time
-(read back to back with the counter), both error bounds, the clock state and
+Every --interval it prints the published clock's error against the served
+time ("vs served": the clock minus the served time, both at one counter
+reading; not the estimator's offset estimate that 'dom0d status' shows), both error bounds, the clock state and
 status bits, the preferred server and the record generation. It exits after
 --duration or on Ctrl-C and prints a summary. While it runs, try the commands
-it prints (dom0d status, xenstore-ls -p with XENSTORED_PATH).`,
+it prints (dom0d status, xenstore-ls -p with XENSTORED_PATH).
+
+Examples:
+  dom0d demo --duration 15s --interval 3s
+  dom0d demo --duration 10s --interval 2s --offset -1s --skew-ppm -30 --dir demo-run`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "duration", Value: 60 * time.Second, Usage: "stop after `DURATION`"},
-			&cli.DurationFlag{Name: "interval", Value: 5 * time.Second, Usage: "print a line every `DURATION`"},
-			&cli.DurationFlag{Name: "offset", Value: 2500 * time.Millisecond, Usage: "served time minus system time at start"},
-			&cli.Float64Flag{Name: "skew-ppm", Value: 40, Usage: "served clock's rate error, ppm"},
-			&cli.Float64Flag{Name: "counter-ppm", Value: -25, Usage: "simulated counter's true rate against its nominal 1 GHz, ppm"},
-			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "poll period of both servers"},
+			&cli.DurationFlag{Name: "duration", Value: 60 * time.Second, Usage: "stop after `DURATION` (> 0)"},
+			&cli.DurationFlag{Name: "interval", Value: 5 * time.Second, Usage: "print a line every `DURATION` (> 0)"},
+			&cli.DurationFlag{Name: "offset", Value: 2500 * time.Millisecond, Usage: "served time minus system time at start, `DURATION` (may be negative)"},
+			&cli.Float64Flag{Name: "skew-ppm", Value: 40, Usage: "served clock's rate error in `PPM`, within ±500"},
+			&cli.Float64Flag{Name: "counter-ppm", Value: -25, Usage: "simulated counter's true rate against its nominal 1 GHz, `PPM` within ±500"},
+			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "poll period `DURATION` of both servers, 1s..1024s"},
 			&cli.StringFlag{Name: "dir", Usage: "work in `DIR` (kept) instead of a temporary directory (removed)"},
 			&cli.StringFlag{Name: "metrics", Usage: "also serve Prometheus metrics on `ADDR`"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "dom0d's log level"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "dom0d's log `LEVEL`: debug, info, warn or error"},
 		},
 		Action: func(c *cli.Context) error {
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
@@ -109,7 +114,35 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	return err
 }
 
+// maxDemoPPM bounds the demo's rate errors: real oscillators are within
+// ±100 ppm, and the estimator's sanity checks assume rates within ±500.
+const maxDemoPPM = 500
+
+// validate checks every option before the demo starts anything.
+func (o demoOptions) validate() error {
+	switch {
+	case o.Duration <= 0:
+		return fmt.Errorf("demo: --duration %v: want a positive duration, e.g. 60s", o.Duration)
+	case o.Interval <= 0:
+		return fmt.Errorf("demo: --interval %v: want a positive duration, e.g. 5s", o.Interval)
+	case o.Poll < ntp.MinPoll || o.Poll > ntp.MaxPoll:
+		return fmt.Errorf("demo: --poll %v outside %v..%v", o.Poll, ntp.MinPoll, ntp.MaxPoll)
+	case !(math.Abs(o.SkewPPM) <= maxDemoPPM):
+		return fmt.Errorf("demo: --skew-ppm %g outside ±%d", o.SkewPPM, maxDemoPPM)
+	case !(math.Abs(o.CounterPPM) <= maxDemoPPM):
+		return fmt.Errorf("demo: --counter-ppm %g outside ±%d", o.CounterPPM, maxDemoPPM)
+	}
+	lvl := zap.NewAtomicLevel()
+	if err := lvl.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return fmt.Errorf("demo: --log-level %q: want debug, info, warn or error", o.LogLevel)
+	}
+	return nil
+}
+
 func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err error) {
+	if err := o.validate(); err != nil {
+		return res, err
+	}
 	dir := o.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "xenradclock-demo-"); err != nil {
@@ -214,7 +247,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 	if err != nil {
 		return res, err
 	}
-	fmt.Fprintf(w, "served time = system time %+v, running %+g ppm fast; counter: simulated 1 GHz nominal, %+g ppm\n", o.Offset, o.SkewPPM, o.CounterPPM)
+	fmt.Fprintf(w, "served time = system time %s, running %+g ppm fast; counter: simulated 1 GHz nominal, %+g ppm\n", signedDur(o.Offset), o.SkewPPM, o.CounterPPM)
 	fmt.Fprintf(w, "shared page %s, embedded Xenstore %s\n", cfg.Page, sock)
 	self, xlclock := "dom0d", "xlclock"
 	if len(os.Args) > 0 && strings.ContainsRune(os.Args[0], '/') {
@@ -224,14 +257,15 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 		}
 	}
 	fmt.Fprintf(w, "while it runs, try:\n")
-	fmt.Fprintf(w, "      %s status --status-file %s\n", self, cfg.Status)
+	// dom0d status also reads the page, over the daemon's counter.
+	fmt.Fprintf(w, "      %s=%s %s status --status-file %s\n", counter.SimulatedEnv, simPath, self, cfg.Status)
 	fmt.Fprintf(w, "      XENSTORED_PATH=%s xenstore-ls -p /xenradclock\n", sock)
 	fmt.Fprintf(w, "      %s=%s %s now --page %s\n", counter.SimulatedEnv, simPath, xlclock, cfg.Page)
 	if addr := d.MetricsAddr(); addr != "" {
 		fmt.Fprintf(w, "      curl http://%s/metrics\n", addr)
 	}
 	fmt.Fprintf(w, "running for %v (Ctrl-C stops)\n\n", o.Duration)
-	fmt.Fprintf(w, "%6s  %12s  %11s  %11s  %-14s  %-5s  %5s  %s\n", "time", "offset", "error bnd", "max error", "state", "pref", "gen", "status")
+	fmt.Fprintf(w, "%6s  %12s  %11s  %11s  %-14s  %-5s  %5s  %s\n", "time", "vs served", "error bnd", "max error", "state", "pref", "gen", "status")
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -321,7 +355,11 @@ loop:
 	}
 	st := d.Status()
 	fmt.Fprintf(w, "\nsummary after %v:\n", time.Since(start).Round(time.Second))
-	fmt.Fprintf(w, "  preferred server:   %s (%s); %d switches\n", res.Preferred, names[res.Preferred], st.Switches)
+	if res.Lines == 0 {
+		fmt.Fprintf(w, "  published clock:    none: no clock was published in %v\n", o.Duration)
+	} else {
+		fmt.Fprintf(w, "  preferred server:   %s (%s); %s\n", res.Preferred, names[res.Preferred], plural(int(st.Switches), "switch", "switches"))
+	}
 	// Each server's own clock against the served time, at one counter
 	// reading: the published clock is only the preferred one's. (The
 	// estimator's offset, thetahat, is the correction of its uncorrected
@@ -349,13 +387,23 @@ loop:
 		if s.Address == res.Preferred {
 			res.PreferredMinRTT = s.MinRTT
 		}
+		if s.Accepted == 0 {
+			fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d: no stamps, no clock yet\n", names[s.Address], s.Address, s.Accepted, rej)
+			continue
+		}
 		fmt.Fprintf(w, "  server %-4s %-16s accepted %3d, rejected %d, min RTT %s, its clock %s from served time (error bound %s)\n", names[s.Address], s.Address,
 			s.Accepted, rej, fmtDur(s.MinRTT), own, fmtDur(s.ErrorBound))
 	}
-	fmt.Fprintf(w, "  published clock:    offset from served time %s; error bound %s, max error %s -> %s\n",
-		fmtDur(res.LastOffset), fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), map[bool]string{true: "within the guaranteed bound", false: "OUTSIDE the guaranteed bound"}[res.WithinMaxError])
-	fmt.Fprintf(w, "  record:             generation %d, disruption marker %016x\n", res.Generation, st.Clock.Disruption)
-	fmt.Fprintf(w, "  xenstore:           %s: %d bytes, permissions %q\n", cfg.XenstorePath, res.XenstoreBytes, res.XenstorePerms)
+	if res.Lines > 0 {
+		fmt.Fprintf(w, "  published clock:    error against served time %s; error bound %s, max error %s -> %s\n",
+			fmtDur(res.LastOffset), fmtDur(res.LastErrorBound), fmtDur(res.LastMaxError), map[bool]string{true: "within the guaranteed bound", false: "OUTSIDE the guaranteed bound"}[res.WithinMaxError])
+		fmt.Fprintf(w, "  record:             generation %d, disruption marker %016x\n", res.Generation, st.Clock.Disruption)
+	}
+	if res.XenstoreBytes == 0 {
+		fmt.Fprintf(w, "  xenstore:           %s: not published\n", cfg.XenstorePath)
+	} else {
+		fmt.Fprintf(w, "  xenstore:           %s: %d bytes, permissions %q\n", cfg.XenstorePath, res.XenstoreBytes, res.XenstorePerms)
+	}
 	if res.Lines == 0 {
 		return res, fmt.Errorf("demo: no clock was published in %v", o.Duration)
 	}
@@ -366,6 +414,22 @@ loop:
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// signedDur prints d with its sign always shown ("+2.5s", "-100ms").
+func signedDur(d time.Duration) string {
+	if d >= 0 {
+		return "+" + d.String()
+	}
+	return d.String()
+}
+
+// plural gives "1 switch", "2 switches".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // fmtDur prints seconds with a unit keeping a few digits.

@@ -6,11 +6,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/internal/version"
 )
 
 // commands is filled by the init functions of the subcommand files.
@@ -30,13 +34,88 @@ a stateless read function.
 
 On a machine without Xen, dom0d still runs: it publishes to the shared page and,
 when asked, to an embedded Xenstore.`,
+		Version:              version.String(),
 		Commands:             commands,
 		EnableBashCompletion: true,
 	}
 }
 
+// errHelpShown ends a command whose arguments asked for its help: the
+// help was printed, and dom0d exits 0.
+var errHelpShown = errors.New("help shown")
+
+// positional returns the command's positional arguments, applying the
+// flags given after them (`dom0d check HOST --timeout 2s`): urfave/cli
+// stops parsing flags at the first argument. A "--" ends the flags.
+func positional(c *cli.Context) ([]string, error) {
+	var args []string
+	in := c.Args().Slice()
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if a == "--" {
+			return append(args, in[i+1:]...), nil
+		}
+		if len(a) < 2 || a[0] != '-' {
+			args = append(args, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" || name == "h" {
+			parent := c
+			if l := c.Lineage(); len(l) > 1 {
+				parent = l[1]
+			}
+			if err := cli.ShowCommandHelp(parent, c.Command.Name); err != nil {
+				return nil, err
+			}
+			return nil, errHelpShown
+		}
+		f := lookupFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, fmt.Errorf("flag provided but not defined: %s", a)
+		}
+		if _, ok := f.(*cli.BoolFlag); ok && !hasValue {
+			value, hasValue = "true", true
+		}
+		if !hasValue {
+			if i+1 >= len(in) {
+				return nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			i++
+			value = in[i]
+		}
+		if err := c.Set(f.Names()[0], value); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", a, value, err)
+		}
+	}
+	return args, nil
+}
+
+func lookupFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// noArgs is the check of a command that takes no positional argument.
+func noArgs(c *cli.Context) error {
+	args, err := positional(c)
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("%s takes no arguments (got %q); see 'dom0d %s --help'", c.Command.Name, args[0], c.Command.Name)
+	}
+	return nil
+}
+
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	if err := newApp().Run(os.Args); err != nil && !errors.Is(err, errHelpShown) {
 		fmt.Fprintln(os.Stderr, "dom0d:", err)
 		os.Exit(1)
 	}

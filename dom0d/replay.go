@@ -28,7 +28,7 @@ func replayCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "replay",
 		Usage:     "run the estimator over a recorded stamp trace and print the clock after every stamp as CSV",
-		ArgsUsage: " ",
+		ArgsUsage: "[FILE]",
 		Description: `replay feeds the stamps of a trace, in file order, to the same estimator that
 'dom0d run' uses, with the same configuration, and writes one CSV row per data
 line of the input:
@@ -65,26 +65,40 @@ none is added before the clock is synchronised. Formats:
 docs/trace-format.md.
 
 Examples:
-  dom0d replay --in dom0d/testdata/sample.trace
+  dom0d replay dom0d/testdata/sample.trace
   dom0d replay --in dom0d/testdata/sample.trace --grid 60 --out sample.csv
-  dom0d replay --in radclock-stamps.txt --counter-hz 14318180
+  dom0d replay --in trace/testdata/radclock-v4.txt --counter-hz 14318180
   # only the rejected stamps, with their line numbers and reasons:
-  dom0d replay --in run.trace 2>&1 >/dev/null | grep rejected
+  dom0d replay dom0d/testdata/rejected.trace 2>&1 >/dev/null | grep rejected
   # only the grid rows (status 0x4....... to 0x7.......):
-  dom0d replay --in run.trace --grid 10 | grep -E ',0x[4-7][0-9a-f]{7}$'`,
+  dom0d replay dom0d/testdata/sample.trace --grid 10 | grep -E ',0x[4-7][0-9a-f]{7}$'
+
+(The files named are in the source tree; run them from its root.)`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "in", Aliases: []string{"i"}, Usage: "trace `FILE` to replay (- for stdin)", Required: true},
+			&cli.StringFlag{Name: "in", Aliases: []string{"i"}, Usage: "trace `FILE` to replay (- for stdin); the same as giving FILE as the argument"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "-", Usage: "write the CSV to `FILE` (- for stdout)"},
 			&cli.Float64Flag{Name: "counter-hz", Usage: "nominal counter frequency in `HZ`, overriding the trace's counter_hz header (required for RADclock files)", DefaultText: "the trace's counter_hz"},
 			&cli.Float64Flag{Name: "grid", Usage: "add a row every `SECONDS` of counter time between stamps", DefaultText: "no grid rows"},
 			&cli.Float64Flag{Name: "poll-period", Usage: "poll period in `SECONDS` the estimator is configured with, overriding the trace's poll_period header", DefaultText: "the trace's poll_period, else 16"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("replay takes no arguments (got %q); the trace is given with --in", c.Args().First())
+			args, err := positional(c)
+			if err != nil {
+				return err
+			}
+			path := c.String("in")
+			switch {
+			case len(args) > 1:
+				return fmt.Errorf("replay takes one trace FILE (got %d arguments)", len(args))
+			case len(args) == 1 && path != "":
+				return fmt.Errorf("replay: the trace is both --in %s and the argument %s: give one", path, args[0])
+			case len(args) == 1:
+				path = args[0]
+			case path == "":
+				return errors.New("replay: give the trace FILE (or - for stdin) as the argument or with --in")
 			}
 			in, name := io.Reader(os.Stdin), "stdin"
-			if p := c.String("in"); p != "-" {
+			if p := path; p != "-" {
 				f, err := os.Open(p)
 				if err != nil {
 					return err
@@ -165,6 +179,10 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 		what := "has no counter_hz header"
 		if h.Format.IsRADclock() {
 			what = "is a RADclock file, which never says the counter frequency"
+		} else if _, err := r.Next(); err != nil && err != io.EOF {
+			// No header and no stamp: not a trace at all, and the counter
+			// frequency is not what is missing.
+			return st, fmt.Errorf("%s is not a stamp trace (docs/trace-format.md): %w", opt.name, err)
 		}
 		return st, fmt.Errorf("%s %s: give the nominal counter frequency with --counter-hz HZ", opt.name, what)
 	}

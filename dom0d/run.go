@@ -35,12 +35,28 @@ dist/dom0d.conf), then the flags. SIGHUP reloads the file (servers, poll,
 selection); SIGTERM or SIGINT stops cleanly and saves the state file, so a
 restarted daemon has a good clock within a few exchanges.
 
-Examples:
+On a Xen host (as root; the defaults publish to xenstored, the page in
+/run/xenradclock and the state in /var/lib/xenradclock):
   dom0d run --server ntp1.example.org --server ntp2.example.org
   dom0d run --config /etc/xenradclock/dom0d.conf --metrics 127.0.0.1:9477
-  dom0d run --server 127.0.0.1:11123 --poll 1s --counter simulated --xenstore none`,
+
+Examples (any Linux machine, no root; start 'dom0d testserver' first):
+  dom0d run --config dist/dom0d.example.conf
+
+  dom0d run --config dist/dom0d.example.conf --metrics 127.0.0.1:9477 --log-level warn
+
+  dom0d simhost create --file simhost --host-id 7
+  XENRADCLOCK_SIM_COUNTER=simhost dom0d run --server 127.0.0.1:11123 --poll 1s --counter simulated --xenstore none --page clock --state state.json --status-file status.json
+
+They poll 127.0.0.1:11123 and write below the current directory. The
+simulated counter is the state file named by XENRADCLOCK_SIM_COUNTER
+('dom0d simhost --help'); dist/dom0d.example.conf uses monotonic-raw, which
+serves a page to this machine's own processes only.`,
 		Flags: daemonFlags(),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err

@@ -40,15 +40,15 @@ Without --persist the tree lives in memory and is lost when the server stops.
 With --persist FILE it is loaded from FILE at start (if present) and written
 back atomically shortly after every change.
 
-Examples:
-  dom0d xenstored --socket /tmp/xs/socket
-  XENSTORED_PATH=/tmp/xs/socket xenstore-write /foo bar
-  XENSTORED_PATH=/tmp/xs/socket xenstore-ls -p /
+Examples (xenstore-write, -ls and -read are Debian's xenstore-utils):
+  dom0d xenstored --socket xs.socket
+  XENSTORED_PATH=xs.socket xenstore-write /foo bar
+  XENSTORED_PATH=xs.socket xenstore-ls -p /
 
-  dom0d xenstored --socket /tmp/xs/socket --domain-socket 5=/tmp/xs/dom5 --persist /tmp/xs/tree.json
-  XENSTORED_PATH=/tmp/xs/dom5 xenstore-read domid      # prints 5
+  dom0d xenstored --socket xs.socket --domain-socket 5=dom5.socket --persist tree.json
+  XENSTORED_PATH=dom5.socket xenstore-read domid      # prints 5
 
-  dom0d xenstored --socket /tmp/xs/socket --domain-socket 5=/tmp/xs/dom5 --quota nodes=2000 --quota connections=4
+  dom0d xenstored --socket xs-quota.socket --domain-socket 5=dom5-quota.socket --quota nodes=2000 --quota connections=4
 
 Stop it with SIGINT or SIGTERM.`,
 		Flags: []cli.Flag{

@@ -79,6 +79,9 @@ type Daemon struct {
 	events  chan sourceEvent
 	reload  chan Config
 	pollers map[string]*poller
+	// failing is each server's failure (serverFailure) last logged; a
+	// server is absent while it answers. Only the event loop touches it.
+	failing map[string]ntp.Reason
 }
 
 // New prepares a daemon: it opens the counter, the page, Xenstore, the
@@ -121,6 +124,9 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		d.page = pw
 	}
 	if err := d.openXenstore(); err != nil {
+		return nil, err
+	}
+	if err := d.checkGuestsCanRead(); err != nil {
 		return nil, err
 	}
 	d.hz = d.counter.NominalHz()
@@ -176,9 +182,15 @@ func (d *Daemon) openCounter() error {
 	}
 	var c counter.Counter
 	var err error
-	if d.cfg.Counter == "auto" {
+	switch d.cfg.Counter {
+	case "auto":
 		c, err = counter.Detect(counter.Dependent)
-	} else {
+	case "monotonic-raw":
+		// A plain clock daemon for this OS's own processes (no guests):
+		// the page is read on the same timeline. checkGuestsCanRead
+		// refuses it once Xenstore would carry the record to guests.
+		c, err = counter.OpenFor(d.cfg.Counter, counter.Independent)
+	default:
 		c, err = counter.OpenFor(d.cfg.Counter, counter.Dependent)
 	}
 	if err != nil {
@@ -187,6 +199,16 @@ func (d *Daemon) openCounter() error {
 	d.counter = c
 	d.log.Info("counter opened", zap.String("counter", c.Name()), zap.Float64("nominal_hz", c.NominalHz()))
 	return nil
+}
+
+// checkGuestsCanRead refuses a record published to guests over a counter
+// only this OS can read (monotonic-raw: each domain has its own).
+func (d *Daemon) checkGuestsCanRead() error {
+	if d.xs == nil || counter.CheckPurpose(d.counter, counter.Dependent) == nil {
+		return nil
+	}
+	return fmt.Errorf("counter %s: its timeline is this OS's own, so guests reading %s could not use the clock: publish to the shared page only (xenstore = none) or choose a counter guests share (auto)",
+		d.counter.Name(), d.xsDesc)
 }
 
 func (d *Daemon) openXenstore() error {
@@ -458,6 +480,7 @@ func (d *Daemon) handle(ev sourceEvent) {
 	if rd, err := d.counter.Read(); err == nil {
 		ev.now = rd.Count
 	}
+	d.noteReach(ev)
 	if ev.Sample != nil {
 		st := ev.Sample.Stamp
 		st.Side.Server = ev.Name
@@ -490,6 +513,39 @@ func (d *Daemon) handle(ev sourceEvent) {
 	}
 	lvl("exchange rejected", zap.String("server", ev.Name), zap.String("reason", r.Reason.String()),
 		zap.String("detail", r.Error()), zap.Bool("dropped_packet", ev.Dropped), zap.Bool("server_unusable", fatal))
+}
+
+// noteReach logs, once per server and change, that a server stopped
+// answering (at Warn, with the reason) or answers again: a daemon whose
+// servers all fail must say so at the default level, not once per poll.
+func (d *Daemon) noteReach(ev sourceEvent) {
+	if d.failing == nil {
+		d.failing = map[string]ntp.Reason{}
+	}
+	last, wasFailing := d.failing[ev.Name]
+	switch {
+	case ev.Sample != nil && wasFailing:
+		delete(d.failing, ev.Name)
+		d.log.Info("server answers again", zap.String("server", ev.Name), zap.String("after", last.String()))
+	case ev.Reject == nil || ev.Dropped:
+	case serverFailure(ev.Reject.Reason):
+		if wasFailing && last == ev.Reject.Reason {
+			return
+		}
+		d.failing[ev.Name] = ev.Reject.Reason
+		d.log.Warn("server not answering", zap.String("server", ev.Name), zap.String("reason", ev.Reject.Reason.String()),
+			zap.String("detail", ev.Reject.Error()))
+	}
+}
+
+// serverFailure: the exchange says the server is not serving us (not a
+// stray or damaged packet, which the next exchange may well not see).
+func serverFailure(r ntp.Reason) bool {
+	switch r {
+	case ntp.ReasonTimeout, ntp.ReasonNetwork, ntp.ReasonResolve, ntp.ReasonUnsynchronised, ntp.ReasonStratum:
+		return true
+	}
+	return false
 }
 
 func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {

@@ -23,6 +23,7 @@ import (
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/internal/testtool"
 	"github.com/xenradclock/xenradclock/ntp"
 	"github.com/xenradclock/xenradclock/ntp/ntptest"
 	"github.com/xenradclock/xenradclock/trace"
@@ -363,10 +364,7 @@ func TestDaemonConvergesSkewedServer(t *testing.T) {
 // Debian's xenstore-utils against the socket.
 func checkDebianXenstoreTools(t *testing.T, sock string) {
 	t.Helper()
-	if _, err := exec.LookPath("xenstore-read"); err != nil {
-		t.Logf("xenstore-utils not installed (scripts/install-deps.sh installs it): Debian tool check skipped")
-		return
-	}
+	testtool.Require(t, "xenstore-read")
 	env := append(os.Environ(), "XENSTORED_PATH="+sock)
 	cmd := exec.Command("xenstore-read", "/xenradclock/clock")
 	cmd.Env = env

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/xenradclock/xenradclock/internal/testtool"
 )
 
 const abiHeader = "../kernel-patches/include/xenradclock_abi.h"
@@ -64,10 +66,7 @@ int main(void) {
 
 func compileProbe(t *testing.T) map[string]string {
 	t.Helper()
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not installed (scripts/install-deps.sh installs it): cannot compile the C ABI header")
-	}
+	gcc := testtool.Require(t, "gcc")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "probe.c")
 	if err := os.WriteFile(src, []byte(abiProbe), 0o644); err != nil {

@@ -249,6 +249,10 @@ func (c *Client) Exchange(ctx context.Context) (s Sample, dropped []Rejection, e
 			if fds[0].Revents&unix.POLLERR != 0 {
 				c.discardErrQueue()
 			}
+			if ierr := c.sock.takeICMPErr(); ierr != nil {
+				// The only peer of this socket said it will not answer.
+				return s, dropped, c.reject(ReasonNetwork, netip.AddrPort{}, "ICMP: "+ierr.Error())
+			}
 			continue
 		}
 		nr, oobn, flags, from, rerr := unix.Recvmsg(c.sock.fd, c.buf, c.oob, unix.MSG_DONTWAIT)
@@ -361,6 +365,7 @@ func (c *Client) discardErrQueue() {
 // it; none can answer a request not yet sent.
 func (c *Client) drain(dropped []Rejection, nonce uint64) []Rejection {
 	c.discardErrQueue()
+	_ = c.sock.takeICMPErr() // about an earlier exchange
 	for range 64 {
 		n, _, flags, from, err := unix.Recvmsg(c.sock.fd, c.buf, c.oob, unix.MSG_DONTWAIT)
 		if err != nil {

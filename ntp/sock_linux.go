@@ -25,6 +25,9 @@ type udpSocket struct {
 	fd     int
 	family int
 	kernTS bool // SO_TIMESTAMPING accepted
+	// icmpErr is the last ICMP error (port unreachable: ECONNREFUSED) the
+	// error queue held; IP_RECVERR makes an unconnected socket get them.
+	icmpErr error
 }
 
 func openSocket(server netip.AddrPort, local netip.Addr, kernelTS bool) (*udpSocket, error) {
@@ -68,6 +71,12 @@ func openSocket(server netip.AddrPort, local netip.Addr, kernelTS bool) (*udpSoc
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
 	}
+	// Not fatal: without it a closed port only shows as a timeout.
+	if family == unix.AF_INET6 {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+	} else {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+	}
 	if kernelTS {
 		// Not fatal: without kernel stamps every stamp is a user one.
 		s.kernTS = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, tsFlags) == nil
@@ -76,6 +85,13 @@ func openSocket(server netip.AddrPort, local netip.Addr, kernelTS bool) (*udpSoc
 }
 
 func (s *udpSocket) close() error { return unix.Close(s.fd) }
+
+// takeICMPErr returns and forgets the last ICMP error the error queue held.
+func (s *udpSocket) takeICMPErr() error {
+	err := s.icmpErr
+	s.icmpErr = nil
+	return err
+}
 
 func sockaddrOf(ap netip.AddrPort) (unix.Sockaddr, error) {
 	a := ap.Addr()
@@ -162,8 +178,11 @@ func (s *udpSocket) readTxStamp(oob []byte) (ns int64, id uint32, ok bool, err e
 			(h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_RECVERR):
 			if len(data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})) {
 				ee := (*unix.SockExtendedErr)(unsafe.Pointer(&data[0]))
-				if ee.Origin == unix.SO_EE_ORIGIN_TIMESTAMPING && ee.Info == unix.SCM_TSTAMP_SND {
+				switch {
+				case ee.Origin == unix.SO_EE_ORIGIN_TIMESTAMPING && ee.Info == unix.SCM_TSTAMP_SND:
 					id, haveID = ee.Data, true
+				case (ee.Origin == unix.SO_EE_ORIGIN_ICMP || ee.Origin == unix.SO_EE_ORIGIN_ICMP6) && ee.Errno != 0:
+					s.icmpErr = unix.Errno(ee.Errno)
 				}
 			}
 		}

@@ -19,11 +19,24 @@ if [ ${#need[@]} -gt 0 ]; then
 	echo "install-deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	# chrony's package starts its daemon through policy-rc.d-less invoke-rc.d;
-	# keep it from running (and from touching the system clock) here.
-	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+	# chrony's package starts its daemon through invoke-rc.d; a policy-rc.d
+	# that says 101 keeps it from running (and from touching the system
+	# clock) here. Debian container images ship their own policy-rc.d: it
+	# is put back as it was, whatever happens to the install.
+	# (XENRADCLOCK_POLICY_RC_D moves it for scripts/install_deps_test.go.)
+	policy=${XENRADCLOCK_POLICY_RC_D:-/usr/sbin/policy-rc.d} saved=
+	if [ -e "$policy" ] || [ -L "$policy" ]; then
+		saved=$(mktemp "$(dirname "$policy")/.policy-rc.d.saved.XXXXXX")
+		cp -a "$policy" "$saved"
+	fi
+	restore_policy() {
+		if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+	}
+	trap restore_policy EXIT
+	printf '#!/bin/sh\nexit 101\n' > "$policy.new" && chmod +x "$policy.new" && mv -f "$policy.new" "$policy"
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-	rm -f /usr/sbin/policy-rc.d
+	restore_policy
+	trap - EXIT
 	systemctl disable --now chrony >/dev/null 2>&1 || true
 fi
 go mod download

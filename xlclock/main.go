@@ -11,6 +11,8 @@ import (
 	"sort"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/internal/version"
 )
 
 var commands []*cli.Command
@@ -32,6 +34,7 @@ Examples:
   xlclock show web1
   xlclock host --peers 192.0.2.7
   xlclock watch`,
+		Version:  version.String(),
 		Commands: commands,
 	}
 }

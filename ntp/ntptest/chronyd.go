@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenradclock/xenradclock/internal/testtool"
 	"github.com/xenradclock/xenradclock/ntp"
 )
 
@@ -61,11 +62,7 @@ func StartChronydWith(t testing.TB, o ChronydOptions) *Chronyd {
 	}
 	path := ChronydPath
 	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chronyd")
-		if lerr != nil {
-			t.Skipf("chronyd not installed (%v): install Debian's chrony package (scripts/install-deps.sh does) to run this test", err)
-		}
-		path = p
+		path = testtool.Require(t, "chronyd")
 	}
 	dir := t.TempDir()
 	// chronyd drops root for its own user; let it reach and write the

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xenradclock/xenradclock/internal/testtool"
 )
 
 // NetnsPair is two network namespaces created by a test and joined by a
@@ -33,10 +35,7 @@ func NewNetnsPair(t testing.TB) *NetnsPair {
 	if os.Geteuid() != 0 {
 		t.Skip("network namespaces need root")
 	}
-	ipPath, err := exec.LookPath("ip")
-	if err != nil {
-		t.Skipf("iproute2's ip is missing (scripts/install-deps.sh installs it): %v", err)
-	}
+	ipPath := testtool.Require(t, "ip")
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	tag := hex.EncodeToString(rnd[:])

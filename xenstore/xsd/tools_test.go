@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/xenradclock/xenradclock/internal/testtool"
 	"github.com/xenradclock/xenradclock/xenstore"
 	"github.com/xenradclock/xenradclock/xenstore/xsd"
 )
@@ -40,9 +41,7 @@ type toolEnv struct {
 func needTools(t *testing.T) {
 	for _, b := range []string{"xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-chmod",
 		"xenstore-watch", "xenstore-rm", "xenstore-list", "xenstore-exists"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed (Debian package xenstore-utils; scripts/install-deps.sh installs it)", b)
-		}
+		testtool.Require(t, b)
 	}
 }
 
