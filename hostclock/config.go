@@ -38,6 +38,7 @@ const (
 	DefaultNTPPort       = "123"
 	DefaultSelectStamps  = 20
 	DefaultSelectGain    = 0.2
+	DefaultMinSources    = 1
 	DefaultLogLevel      = "info"
 	// DefaultHoldPolls is the anti-churn hold time in poll periods when
 	// select_hold is not set.
@@ -75,6 +76,10 @@ type Config struct {
 	// RelAsymBound bounds the path asymmetry as a fraction of the minimum
 	// RTT; it scales the RTT term of the path penalty.
 	RelAsymBound float64
+	// MinSources is how many servers must agree (their intervals share a
+	// point) before the clock is published as synchronised, when more than
+	// one server is configured.
+	MinSources int
 }
 
 // Default returns the built-in configuration: no servers (a daemon needs at
@@ -95,6 +100,7 @@ func Default() Config {
 		SelectStamps:  DefaultSelectStamps,
 		SelectGain:    DefaultSelectGain,
 		RelAsymBound:  0.5,
+		MinSources:    DefaultMinSources,
 	}
 }
 
@@ -238,6 +244,8 @@ func (c *Config) Set(key, value string) error {
 		c.SelectStamps, err = parseIntRange(value, 1, 100000)
 	case "select_gain":
 		c.SelectGain, err = parseFloatRange(value, 0, 0.99)
+	case "minsources":
+		c.MinSources, err = parseIntRange(value, 1, 64)
 	case "relasym_bound":
 		c.RelAsymBound, err = parseFloatRange(value, 0, 1)
 	default:

@@ -271,8 +271,10 @@ func (d *Daemon) openRecord() error {
 
 func (d *Daemon) engineConfig(cfg Config) EngineConfig {
 	ec := EngineConfig{
-		Select:    SelectConfig{MinStamps: cfg.SelectStamps, Hold: cfg.Hold(), Gain: cfg.SelectGain, RelAsymBound: cfg.RelAsymBound},
-		CounterHz: d.hz,
+		Select:     SelectConfig{MinStamps: cfg.SelectStamps, Hold: cfg.Hold(), Gain: cfg.SelectGain, RelAsymBound: cfg.RelAsymBound},
+		CounterHz:  d.hz,
+		MinSources: cfg.MinSources,
+		Log:        d.log.Named("select"),
 	}
 	for _, s := range cfg.Servers {
 		s.Poll = cfg.PollOf(s)

@@ -103,6 +103,9 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if u.State != clockdata.StateUnknown {
+		raw.State = u.State
+	}
 	// Until the clock first synchronises its time is a guess; slewing from
 	// a guess at 500 ppm would drag its error on for minutes. The clock
 	// steps once, onto the first synchronised estimate, with a new
