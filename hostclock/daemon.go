@@ -124,7 +124,10 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.hz = d.counter.NominalHz()
-	saved, prev := d.loadState()
+	saved, prev, err := d.loadState()
+	if err != nil {
+		return nil, err
+	}
 	if saved != nil {
 		d.hz = saved.CounterHz
 	}
@@ -284,14 +287,20 @@ func (d *Daemon) engineConfig(cfg Config) EngineConfig {
 	return ec
 }
 
-// loadState reads the state file; any problem is a warning and a fresh
-// start (the first record then gets a new disruption marker).
-func (d *Daemon) loadState() (*State, *clockdata.Record) {
+// loadState reads the state file; any problem with its contents is a
+// warning and a fresh start (the first record then gets a new disruption
+// marker). Something other than a regular file at the path (a FIFO, a
+// device, a directory) is an error: the daemon would later rename its state
+// over it.
+func (d *Daemon) loadState() (*State, *clockdata.Record, error) {
 	if d.cfg.State == "" {
 		d.restore = "disabled"
-		return nil, nil
+		return nil, nil, nil
 	}
 	st, err := LoadState(d.cfg.State)
+	if errors.Is(err, ErrNotRegular) {
+		return nil, nil, fmt.Errorf("state file (config key state): %w", err)
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			d.restore = "no state file"
@@ -300,18 +309,18 @@ func (d *Daemon) loadState() (*State, *clockdata.Record) {
 			d.restore = "ignored: " + err.Error()
 			d.log.Warn("state file ignored: starting afresh with a new disruption marker", zap.String("state", d.cfg.State), zap.Error(err))
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	rd, err := d.counter.Read()
 	if err != nil {
 		d.restore = "ignored: " + err.Error()
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := st.Usable(StateCheck{Counter: d.counter.Name(), CounterIdentity: rd.Identity, CounterHz: d.counter.NominalHz(),
 		Count: rd.Count, MaxAge: d.cfg.StateMaxAge}); err != nil {
 		d.restore = "ignored: " + err.Error()
 		d.log.Warn("state file ignored: starting afresh with a new disruption marker", zap.String("state", d.cfg.State), zap.Error(err))
-		return nil, nil
+		return nil, nil, nil
 	}
 	var prev *clockdata.Record
 	if st.Record != "" {
@@ -323,7 +332,7 @@ func (d *Daemon) loadState() (*State, *clockdata.Record) {
 		}
 	}
 	d.log.Info("state restored", zap.String("state", d.cfg.State), zap.Int("servers", len(st.Servers)))
-	return st, prev
+	return st, prev, nil
 }
 
 // SaveState writes the state file now.
