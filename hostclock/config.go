@@ -39,7 +39,11 @@ const (
 	DefaultSelectStamps  = 20
 	DefaultSelectGain    = 0.2
 	DefaultMinSources    = 1
-	DefaultLogLevel      = "info"
+	// DefaultMaxInitialStep limits the first step onto the servers' time
+	// where the host has a prior (the state file's clock, a synchronised
+	// system clock).
+	DefaultMaxInitialStep = time.Second
+	DefaultLogLevel       = "info"
 	// DefaultHoldPolls is the anti-churn hold time in poll periods when
 	// select_hold is not set.
 	DefaultHoldPolls = 32
@@ -80,27 +84,33 @@ type Config struct {
 	// point) before the clock is published as synchronised, when more than
 	// one server is configured.
 	MinSources int
+	// MaxInitialStep is the largest first step onto the servers' time from
+	// the host's prior (0: no limit); AllowInitialStep lets a larger one
+	// through with a warning.
+	MaxInitialStep   time.Duration
+	AllowInitialStep bool
 }
 
 // Default returns the built-in configuration: no servers (a daemon needs at
 // least one from the file or the flags).
 func Default() Config {
 	return Config{
-		Poll:          DefaultPoll,
-		Burst:         DefaultBurst,
-		Counter:       DefaultCounter,
-		Page:          DefaultPage,
-		Status:        DefaultStatus,
-		State:         DefaultState,
-		StateInterval: DefaultStateInterval,
-		StateMaxAge:   DefaultStateMaxAge,
-		Xenstore:      DefaultXenstore,
-		XenstorePath:  DefaultXenstorePath,
-		LogLevel:      DefaultLogLevel,
-		SelectStamps:  DefaultSelectStamps,
-		SelectGain:    DefaultSelectGain,
-		RelAsymBound:  0.5,
-		MinSources:    DefaultMinSources,
+		Poll:           DefaultPoll,
+		Burst:          DefaultBurst,
+		Counter:        DefaultCounter,
+		Page:           DefaultPage,
+		Status:         DefaultStatus,
+		State:          DefaultState,
+		StateInterval:  DefaultStateInterval,
+		StateMaxAge:    DefaultStateMaxAge,
+		Xenstore:       DefaultXenstore,
+		XenstorePath:   DefaultXenstorePath,
+		LogLevel:       DefaultLogLevel,
+		SelectStamps:   DefaultSelectStamps,
+		SelectGain:     DefaultSelectGain,
+		RelAsymBound:   0.5,
+		MinSources:     DefaultMinSources,
+		MaxInitialStep: DefaultMaxInitialStep,
 	}
 }
 
@@ -246,6 +256,14 @@ func (c *Config) Set(key, value string) error {
 		c.SelectGain, err = parseFloatRange(value, 0, 0.99)
 	case "minsources":
 		c.MinSources, err = parseIntRange(value, 1, 64)
+	case "max_initial_step":
+		if value == "none" || value == "0" {
+			c.MaxInitialStep = 0
+		} else {
+			c.MaxInitialStep, err = parseDurationRange(value, time.Millisecond, 100*365*24*time.Hour)
+		}
+	case "allow_initial_step":
+		c.AllowInitialStep, err = parseBool(value)
 	case "relasym_bound":
 		c.RelAsymBound, err = parseFloatRange(value, 0, 1)
 	default:
@@ -338,6 +356,16 @@ func parseDurationRange(v string, lo, hi time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%v is outside %v..%v", d, lo, hi)
 	}
 	return d, nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch v {
+	case "yes", "true", "on", "1":
+		return true, nil
+	case "no", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", v)
 }
 
 func parseIntRange(v string, lo, hi int) (int, error) {

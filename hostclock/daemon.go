@@ -46,6 +46,9 @@ type Options struct {
 	// Tick is how often starvation, the status file and the periodic state
 	// save are looked at (default 1 s).
 	Tick time.Duration
+	// SystemClock is the system clock as a prior for the first step
+	// (default KernelClock; NoSystemClock never uses it).
+	SystemClock SystemClock
 }
 
 // Daemon is dom0d's running state.
@@ -75,6 +78,7 @@ type Daemon struct {
 	ntpSrv   *ntp.Server
 	rec      *trace.FileWriter
 	restore  string
+	prior    *clockdata.Record // the state file's last record
 
 	events  chan sourceEvent
 	reload  chan Config
@@ -101,6 +105,9 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 	}
 	if opt.Factory == nil {
 		opt.Factory = &ClocksyncFactory{}
+	}
+	if opt.SystemClock == nil {
+		opt.SystemClock = KernelClock
 	}
 	d := &Daemon{log: opt.Log, opt: opt, cfg: cfg, metrics: opt.Metrics,
 		events: make(chan sourceEvent, 64), reload: make(chan Config, 1), pollers: map[string]*poller{}}
@@ -131,6 +138,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 	if saved != nil {
 		d.hz = saved.CounterHz
 	}
+	d.prior = prev
 	m := d.metrics
 	if fs, ok := d.opt.Factory.(interface{ SetCounterHz(float64) }); ok {
 		fs.SetCounterHz(d.hz)
@@ -278,6 +286,7 @@ func (d *Daemon) engineConfig(cfg Config) EngineConfig {
 		CounterHz:  d.hz,
 		MinSources: cfg.MinSources,
 		Log:        d.log.Named("select"),
+		StepCheck:  d.checkInitialStep,
 	}
 	for _, s := range cfg.Servers {
 		s.Poll = cfg.PollOf(s)

@@ -156,6 +156,11 @@ func startDaemon(t *testing.T, cfg Config, opt Options) *running {
 	}
 	opt.BurstInterval = testBurstInterval
 	opt.Tick = 200 * time.Millisecond
+	if opt.SystemClock == nil {
+		// The test servers serve their own time, seconds off the system
+		// clock: whether the host's is synchronised must not matter.
+		opt.SystemClock = NoSystemClock
+	}
 	d, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -65,6 +65,10 @@ type EngineConfig struct {
 	MinSources int
 	// Log receives the changes of source agreement (nil: none).
 	Log *zap.Logger
+	// StepCheck, when set, vets the first clock published from the servers
+	// (the step onto their time): an error refuses it, and it is asked again
+	// at the next publication until it passes.
+	StepCheck func(server string, p clocksync.Params) error
 }
 
 // Engine runs one estimator per server, chooses the preferred server and
@@ -97,6 +101,9 @@ type Engine struct {
 	// with growing bounds) while they do not.
 	good *Update
 	held bool // the held clock is published now
+
+	stepped bool   // the first clock passed StepCheck
+	refused string // the server whose first clock StepCheck refused, logged once
 }
 
 type serverState struct {
@@ -203,6 +210,7 @@ func (e *Engine) Reconfigure(cfg EngineConfig) error {
 	e.cfg.Servers = cfg.Servers
 	e.cfg.Select = cfg.Select
 	e.cfg.MinSources = cfg.MinSources
+	e.cfg.StepCheck = cfg.StepCheck
 	e.sel.SetConfig(cfg.Select)
 	e.servers, e.byName = list, keep
 	return nil
@@ -431,9 +439,32 @@ func (e *Engine) selectAndPublish(stamped string) error {
 	if c := ag.Cover(params.Absolute(e.lastCount)); c > grown {
 		params.MaxError += c - grown
 	}
+	if !e.stepAllowed(d.Preferred, params) {
+		return nil
+	}
 	u := Update{Server: d.Preferred, Params: params, Poll: p.cfg.Poll, Switched: d.Switched && d.Previous != ""}
 	e.good = &u
 	return e.publish(u)
+}
+
+// stepAllowed asks StepCheck about the first clock to be published; a
+// refusal is logged once and shown as the selection's reason.
+func (e *Engine) stepAllowed(server string, p clocksync.Params) bool {
+	if e.stepped || e.cfg.StepCheck == nil {
+		return true
+	}
+	err := e.cfg.StepCheck(server, p)
+	if err == nil {
+		e.stepped, e.refused = true, ""
+		return true
+	}
+	e.decision.Reason = "initial step refused: " + err.Error()
+	if server != e.refused {
+		e.refused = server
+		e.cfg.Log.Error("initial step refused: the servers' time is too far from what the host knew; nothing published",
+			zap.String("server", server), zap.Error(err))
+	}
+	return false
 }
 
 // hold publishes, once, the last agreed clock under a state saying why it
