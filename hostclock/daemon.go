@@ -165,7 +165,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		d.metricsS = ms
 	}
 	if cfg.ServeNTP != "" {
-		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: cfg.ServeNTP, Time: d.servedTime})
+		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: cfg.ServeNTP, Time: d.servedTime, RateLimit: cfg.ServeNTPRateLimit})
 		if err != nil {
 			return nil, err
 		}
@@ -520,6 +520,7 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 		{"counter", old.Counter, cfg.Counter}, {"page", old.Page, cfg.Page}, {"xenstore", old.Xenstore, cfg.Xenstore},
 		{"xenstore_path", old.XenstorePath, cfg.XenstorePath}, {"metrics", old.Metrics, cfg.Metrics},
 		{"serve_ntp", old.ServeNTP, cfg.ServeNTP}, {"record", old.Record, cfg.Record},
+		{"serve_ntp_ratelimit", fmtRateLimit(old.ServeNTPRateLimit), fmtRateLimit(cfg.ServeNTPRateLimit)},
 	} {
 		if k.a != k.b {
 			d.log.Warn("reload: this key only changes at restart", zap.String("key", k.name), zap.String("running", k.a), zap.String("configured", k.b))
@@ -528,6 +529,7 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 	keep := Config(cfg)
 	keep.Counter, keep.Page, keep.Xenstore, keep.XenstorePath = old.Counter, old.Page, old.Xenstore, old.XenstorePath
 	keep.Metrics, keep.ServeNTP, keep.Record = old.Metrics, old.ServeNTP, old.Record
+	keep.ServeNTPRateLimit = old.ServeNTPRateLimit
 	if err := d.engine.Reconfigure(d.engineConfig(keep)); err != nil {
 		d.log.Error("reload failed; keeping the running configuration", zap.Error(err))
 		return
@@ -564,6 +566,13 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 		d.startPoller(pollCtx, sc)
 	}
 	d.log.Info("configuration reloaded", zap.Int("servers", len(keep.Servers)))
+}
+
+func fmtRateLimit(rl *ntp.RateLimit) string {
+	if rl == nil {
+		return "off"
+	}
+	return fmt.Sprintf("interval=%v burst=%d kod=%v", rl.Interval, rl.Burst, rl.KoD)
 }
 
 // poller is one server's running source.
