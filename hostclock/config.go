@@ -352,7 +352,7 @@ func checkXenstorePath(v string) error {
 		return fmt.Errorf("%q is not an absolute Xenstore node path", v)
 	}
 	if len(v) > 3072 {
-		return fmt.Errorf("Xenstore path of %d bytes, longer than 3072", len(v))
+		return fmt.Errorf("xenstore_path of %d bytes, longer than 3072", len(v))
 	}
 	for _, el := range strings.Split(v[1:], "/") {
 		switch el {

@@ -313,7 +313,7 @@ func (e *Engine) paths(ag Agreement) []PathInput {
 		paths[i] = PathInput{
 			Name: s.cfg.Address, Usable: s.usable && s.haveParams && e.sane(s.params), Stamps: n,
 			MinRTT: s.params.MinRTT, ErrorBound: s.params.ErrorBound, RateErrorBound: s.params.RateErrorBound,
-			Gap: gap, Poll: s.cfg.Poll, Falseticker: has && !ok,
+			Gap: gap, Poll: s.cfg.Poll, Falseticker: has && !ok, Unsynced: s.params.Status&clocksync.StatusUnsync != 0,
 		}
 	}
 	return paths

@@ -36,6 +36,8 @@ type PathInput struct {
 	// Falseticker: the server's interval is outside the servers' agreement
 	// (see Intersect); it cannot be chosen, not even provisionally.
 	Falseticker bool
+	// Unsynced: the server's estimate is still unsynchronised (a guess).
+	Unsynced bool
 }
 
 // Starving tells whether the server has had no accepted stamp for more than
@@ -218,7 +220,10 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 		d.Preferred = s.current
 		d.Reason = "kept"
 		bn := paths[best].Name
-		if best != cur && bestPen < (1-s.cfg.Gain)*curPen {
+		// Never from a synchronised clock to a guess: the published state
+		// would dip to unsynchronised.
+		guess := paths[best].Unsynced && !paths[cur].Unsynced
+		if best != cur && bestPen < (1-s.cfg.Gain)*curPen && !guess {
 			switch {
 			case !held:
 				d.Preferred, d.Reason = bn, "better path"
