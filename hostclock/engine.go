@@ -411,14 +411,7 @@ func (e *Engine) selectAndPublish(stamped string) error {
 		e.metrics.Switched()
 	}
 	e.noteAgreement(ag)
-	for _, s := range e.servers {
-		ok, has := ag.Truechimer[s.cfg.Address]
-		e.metrics.SetServer(s.cfg.Address, ServerView{
-			Offset: s.params.Offset, ErrorBound: s.params.ErrorBound, MaxError: s.params.MaxError,
-			MinRTT: s.params.MinRTT, Period: s.params.Period, Penalty: d.Penalties[s.cfg.Address],
-			Status: uint32(s.params.Status), Preferred: s.cfg.Address == d.Preferred, Falseticker: has && !ok,
-		})
-	}
+	e.serverMetrics(ag, d)
 	if !e.trusted {
 		return e.hold(ag)
 	}
@@ -465,6 +458,17 @@ func (e *Engine) stepAllowed(server string, p clocksync.Params) bool {
 			zap.String("server", server), zap.Error(err))
 	}
 	return false
+}
+
+func (e *Engine) serverMetrics(ag Agreement, d Decision) {
+	for _, s := range e.servers {
+		ok, has := ag.Truechimer[s.cfg.Address]
+		e.metrics.SetServer(s.cfg.Address, ServerView{
+			Offset: s.params.Offset, ErrorBound: s.params.ErrorBound, MaxError: s.params.MaxError,
+			MinRTT: s.params.MinRTT, Period: s.params.Period, Penalty: d.Penalties[s.cfg.Address],
+			Status: uint32(s.params.Status), Preferred: s.cfg.Address == d.Preferred, Falseticker: has && !ok,
+		})
+	}
 }
 
 // hold publishes, once, the last agreed clock under a state saying why it

@@ -137,7 +137,9 @@ func PenaltyPtr(p float64) *float64 {
 func FormatStatus(w io.Writer, d *StatusDoc) error {
 	bw := &errWriter{w: w}
 	pref := d.Preferred
-	if pref == "" {
+	if pref == "" && d.Clock.Published {
+		pref = "(none: no clock is followed now, see selection)"
+	} else if pref == "" {
 		pref = "(none yet)"
 	} else if d.Provisional {
 		pref += " (provisional: no server has enough stamps yet)"
