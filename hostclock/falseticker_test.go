@@ -236,8 +236,8 @@ func TestDaemonFalsetickers(t *testing.T) {
 }
 
 // TestDaemonTwoServersDisagree: with two servers 50 ms apart neither is
-// trusted: no clock is published as usable, both are falsetickers, and the
-// status says there is no majority.
+// trusted: no clock is published at all (there never was an agreed one),
+// both are falsetickers, and the status says there is no majority.
 func TestDaemonTwoServersDisagree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: runs the daemon for a few seconds")
@@ -252,6 +252,9 @@ func TestDaemonTwoServersDisagree(t *testing.T) {
 	st := r.d.Status()
 	t.Logf("%d samples, states %v; status: preferred %q, truechimers %d, reason %q, clock %s",
 		w.samples, w.states, st.Preferred, st.Truechimers, st.SelectionReason, st.Clock.State)
+	if l := r.d.Publisher().Last(); l != nil {
+		t.Errorf("a clock was published from two servers that never agreed: %+v", l)
+	}
 	for state, n := range w.states {
 		if state != clockdata.StateUnsynchronised && state != clockdata.StateServerFault {
 			t.Errorf("%d samples of a clock in state %v from two servers that disagree", n, state)
