@@ -184,3 +184,27 @@ func TestEngineBoundCoversAgreement(t *testing.T) {
 		t.Errorf("published max error %g s, want at least 18 µs", m)
 	}
 }
+
+// At start a server that has not answered counts in the majority, until it
+// has failed three exchanges or four polls have passed: the first server to
+// answer is not published alone.
+func TestEngineWaitsForSilentServers(t *testing.T) {
+	e, pub := shiftedEngine(t, 1)
+	now := uint64(1e9)
+	stampAll(t, e, &now, 2, "a:123")
+	if len(pub.updates) != 0 {
+		t.Fatalf("published from the first server alone: %+v", pub.updates)
+	}
+	// b fails three exchanges; c stays silent past four polls.
+	for range startupTries {
+		_ = e.Reject("b:123", "timeout", false, now)
+	}
+	stampAll(t, e, &now, 1, "a:123")
+	if len(pub.updates) != 0 {
+		t.Fatalf("published while c is awaited: %+v", pub.updates)
+	}
+	stampAll(t, e, &now, startupPolls, "a:123")
+	if len(pub.updates) == 0 {
+		t.Fatal("never published after the start-up wait")
+	}
+}

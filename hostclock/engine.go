@@ -321,10 +321,12 @@ func (e *Engine) paths(ag Agreement) []PathInput {
 
 // startupTries is how many failed exchanges a server without a clock may
 // have before the majority is counted without it; startupPolls bounds, in
-// its poll periods, how long after the start it is waited for.
+// its poll periods (at most the fast start's 16 s each), how long after the
+// start it is waited for.
 const (
-	startupTries = 3
-	startupPolls = 4
+	startupTries   = 3
+	startupPolls   = 4
+	startupMaxPoll = 16 * time.Second
 )
 
 // candidate tells whether a server's clock takes part in the agreement.
@@ -343,7 +345,7 @@ func (e *Engine) awaited(s *serverState) bool {
 	for _, n := range s.rejected {
 		tries += n
 	}
-	return tries < startupTries && e.now(e.lastCount-e.firstCount) < startupPolls*max(s.cfg.Poll, MinPoll)
+	return tries < startupTries && e.now(e.lastCount-e.firstCount) < startupPolls*min(max(s.cfg.Poll, MinPoll), startupMaxPoll)
 }
 
 // agree intersects the servers' intervals at counter value now.
