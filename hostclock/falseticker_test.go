@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/clocksync"
 	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/ntp"
 )
@@ -266,5 +268,57 @@ func TestDaemonTwoServersDisagree(t *testing.T) {
 	}
 	if st.Servers[0].Stamps < 10 || st.Servers[1].Stamps < 10 {
 		t.Errorf("servers polled too little: %d and %d stamps", st.Servers[0].Stamps, st.Servers[1].Stamps)
+	}
+}
+
+// TestDaemonHoldsAgreedClockWhenServersSplit: two servers agree, then one
+// jumps 50 ms (its estimator accepts the step after a 2 s suspect hold
+// here instead of 30 min). Without a majority the last agreed clock is
+// published once more as server-fault and then only ages: read through the
+// page it stays within its growing max_error of the truth.
+func TestDaemonHoldsAgreedClockWhenServersSplit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs the daemon for a few seconds")
+	}
+	dir := t.TempDir()
+	ctr := simCounter(t, dir, 12)
+	srv := startServers(t, []serverSpec{{}, {path: pathDelay{base: 300 * time.Microsecond, jitter: 50 * time.Microsecond}}})
+	cfg := testConfig(t, dir, srv.addrs)
+	base := clocksync.DefaultConfig()
+	base.SuspectHold = 2
+	r := startDaemon(t, cfg, Options{Counter: ctr, Factory: &ClocksyncFactory{Base: &base}})
+	var w boundWatch
+	deadline := time.Now().Add(25 * time.Second)
+	synced := func() bool {
+		l := r.d.Publisher().Last()
+		return counted(r.d, 22)() && l.State == clockdata.StateSynchronised
+	}
+	for !synced() && time.Now().Before(deadline) {
+		w.sample(t, r.d, cfg.Page, ctr, srv.now)
+		time.Sleep(50 * time.Millisecond)
+	}
+	agreed := r.d.Publisher().Last()
+	if agreed == nil || agreed.State != clockdata.StateSynchronised || r.d.Status().Truechimers != 2 {
+		t.Fatalf("no agreed clock: %+v", r.d.Status())
+	}
+	srv.clocks[1].extraNs.Store(int64(50 * time.Millisecond))
+	deadline = time.Now().Add(20 * time.Second)
+	for r.d.Publisher().Last().State != clockdata.StateServerFault && time.Now().Before(deadline) {
+		w.sample(t, r.d, cfg.Page, ctr, srv.now)
+		time.Sleep(50 * time.Millisecond)
+	}
+	held := r.d.Publisher().Last()
+	if held.State != clockdata.StateServerFault {
+		t.Fatalf("the servers split but the clock is %v (status %+v)", held.State, r.d.Status())
+	}
+	w.watchFor(t, 3*time.Second, r.d, cfg.Page, ctr, srv.now)
+	st := r.d.Status()
+	t.Logf("%d samples, worst |offset|/max_error %.3f, states %v; reason %q", w.samples, w.worst, w.states, st.SelectionReason)
+	if l := r.d.Publisher().Last(); l.Generation != held.Generation || l.DisruptionMarker != agreed.DisruptionMarker {
+		t.Errorf("after the split: generation %d → %d, marker %x → %x; want the held clock only, continuous",
+			held.Generation, l.Generation, agreed.DisruptionMarker, l.DisruptionMarker)
+	}
+	if st.Truechimers != 0 || st.Preferred != "" || !strings.Contains(st.SelectionReason, "no majority") {
+		t.Errorf("status: truechimers %d, preferred %q, reason %q", st.Truechimers, st.Preferred, st.SelectionReason)
 	}
 }
