@@ -32,6 +32,7 @@ func daemonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "record", Usage: "append every stamp to trace `FILE` (docs/trace-format.md), replayable with `dom0d replay` (config key record)"},
 		&cli.StringFlag{Name: "serve-ntp", Usage: "serve the host clock over NTP on `ADDR` (HOST:PORT) to guests that cannot run the agent (config key serve_ntp; default off)"},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (config key log_level)"},
+		&cli.BoolFlag{Name: "allow-initial-step", Usage: "accept a first step onto the servers' time further than max_initial_step from the state file's clock or the synchronised system clock (config key allow_initial_step; default: refuse it and say so)"},
 	}
 }
 
@@ -77,6 +78,9 @@ func applyFlags(c *cli.Context, cfg *hostclock.Config) error {
 		if err := cfg.Set("poll", c.Duration("poll").String()); err != nil {
 			return &hostclock.ConfigError{File: "--poll", Key: "poll", Err: err}
 		}
+	}
+	if c.IsSet("allow-initial-step") {
+		cfg.AllowInitialStep = c.Bool("allow-initial-step")
 	}
 	for _, fk := range flagKeys {
 		if c.IsSet(fk.flag) {

@@ -243,7 +243,9 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) (res demoResult, err 
 	cfg.Metrics = o.Metrics
 	cfg.LogLevel = o.LogLevel
 	sock := filepath.Join(dir, "xenstored.socket")
-	d, err := hostclock.New(cfg, hostclock.Options{Log: log, Counter: ctr, EmbeddedSocket: sock})
+	// The served time is deliberately off the system time: the system
+	// clock is no prior for the first step here.
+	d, err := hostclock.New(cfg, hostclock.Options{Log: log, Counter: ctr, EmbeddedSocket: sock, SystemClock: hostclock.NoSystemClock})
 	if err != nil {
 		return res, err
 	}

@@ -19,9 +19,12 @@ func statusCommand() *cli.Command {
 		Name:  "status",
 		Usage: "show the running daemon's servers, preferred server and published clock",
 		Description: `status reads the status file that dom0d run rewrites after every update
-(default ` + hostclock.DefaultStatus + `) and prints: each server with its
-stamps, warm-up progress, offset, error bound, minimum RTT, path penalty and
-rejections by reason; which server is preferred and why; the published clock's
+(default ` + hostclock.DefaultStatus + `) and prints: whether the daemon that
+wrote it still runs (a stopped daemon's status is its last word); each server
+with its stamps, warm-up progress, offset estimate, error bound, minimum RTT,
+path penalty, rejections by reason and whether it is a falseticker (outside
+the servers' agreement); how many servers agree against minsources; which
+server is preferred and why; the published clock's
 period, offset, both error bounds (statistical and guaranteed), status bits
 spelled out, and the record's generation and disruption marker.
 
@@ -30,7 +33,11 @@ with the daemon's counter and prints the clock now: time, earliest and latest,
 and the read status (fresh, late, void, ...).
 
 With --json it prints the status document itself (docs/dom0d.md), with the
-page read under "page_read".`,
+page read under "page_read" and "pid_running" (false: the daemon is gone).
+
+Examples:
+   dom0d status
+   dom0d status --json --status-file /run/xenradclock/status.json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "status-file", Value: hostclock.DefaultStatus, Usage: "read the status from `PATH`"},
 			&cli.BoolFlag{Name: "json", Usage: "print the status document as JSON"},
@@ -46,8 +53,9 @@ page read under "page_read".`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
 					*hostclock.StatusDoc
-					PageRead *pageRead `json:"page_read"`
-				}{doc, pr})
+					PIDRunning bool      `json:"pid_running"`
+					PageRead   *pageRead `json:"page_read"`
+				}{doc, hostclock.PIDRunning(doc.PID), pr})
 			}
 			if err := hostclock.FormatStatus(c.App.Writer, doc); err != nil {
 				return err

@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/xenradclock/xenradclock/ntp"
 )
 
 // Poll period limits, as RADclock's RAD_MINPOLL and RAD_MAXPOLL.
@@ -38,7 +41,12 @@ const (
 	DefaultNTPPort       = "123"
 	DefaultSelectStamps  = 20
 	DefaultSelectGain    = 0.2
-	DefaultLogLevel      = "info"
+	DefaultMinSources    = 1
+	// DefaultMaxInitialStep limits the first step onto the servers' time
+	// where the host has a prior (the state file's clock, a synchronised
+	// system clock).
+	DefaultMaxInitialStep = time.Second
+	DefaultLogLevel       = "info"
 	// DefaultHoldPolls is the anti-churn hold time in poll periods when
 	// select_hold is not set.
 	DefaultHoldPolls = 32
@@ -75,26 +83,41 @@ type Config struct {
 	// RelAsymBound bounds the path asymmetry as a fraction of the minimum
 	// RTT; it scales the RTT term of the path penalty.
 	RelAsymBound float64
+	// MinSources is how many servers must agree (their intervals share a
+	// point) before the clock is published as synchronised, when more than
+	// one server is configured.
+	MinSources int
+	// MaxInitialStep is the largest first step onto the servers' time from
+	// the host's prior (0: no limit); AllowInitialStep lets a larger one
+	// through with a warning.
+	MaxInitialStep   time.Duration
+	AllowInitialStep bool
+	// ServeNTPRateLimit limits how often each guest address is answered
+	// by serve_ntp (nil: no limit).
+	ServeNTPRateLimit *ntp.RateLimit
 }
 
 // Default returns the built-in configuration: no servers (a daemon needs at
 // least one from the file or the flags).
 func Default() Config {
 	return Config{
-		Poll:          DefaultPoll,
-		Burst:         DefaultBurst,
-		Counter:       DefaultCounter,
-		Page:          DefaultPage,
-		Status:        DefaultStatus,
-		State:         DefaultState,
-		StateInterval: DefaultStateInterval,
-		StateMaxAge:   DefaultStateMaxAge,
-		Xenstore:      DefaultXenstore,
-		XenstorePath:  DefaultXenstorePath,
-		LogLevel:      DefaultLogLevel,
-		SelectStamps:  DefaultSelectStamps,
-		SelectGain:    DefaultSelectGain,
-		RelAsymBound:  0.5,
+		Poll:              DefaultPoll,
+		Burst:             DefaultBurst,
+		Counter:           DefaultCounter,
+		Page:              DefaultPage,
+		Status:            DefaultStatus,
+		State:             DefaultState,
+		StateInterval:     DefaultStateInterval,
+		StateMaxAge:       DefaultStateMaxAge,
+		Xenstore:          DefaultXenstore,
+		XenstorePath:      DefaultXenstorePath,
+		LogLevel:          DefaultLogLevel,
+		SelectStamps:      DefaultSelectStamps,
+		SelectGain:        DefaultSelectGain,
+		RelAsymBound:      0.5,
+		MinSources:        DefaultMinSources,
+		MaxInitialStep:    DefaultMaxInitialStep,
+		ServeNTPRateLimit: DefaultRateLimit(),
 	}
 }
 
@@ -141,9 +164,18 @@ func (c *Config) Parse(r io.Reader, name string) error {
 	sc.Buffer(make([]byte, 4096), 64*1024)
 	line := 0
 	sawServer := false
+	seen := map[string]int{} // key → line it was set on
 	for sc.Scan() {
 		line++
 		text := sc.Text()
+		if line == 1 {
+			// A UTF-8 byte order mark (editors on some systems write one)
+			// is not part of the first key.
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
+		if !utf8.ValidString(text) {
+			return &ConfigError{File: name, Line: line, Err: errors.New("not valid UTF-8")}
+		}
 		if i := strings.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
 		}
@@ -161,6 +193,11 @@ func (c *Config) Parse(r io.Reader, name string) error {
 			c.Servers = nil
 			sawServer = true
 		}
+		if prev, dup := seen[key]; dup && key != "server" {
+			return &ConfigError{File: name, Line: line, Key: key,
+				Err: fmt.Errorf("set twice, on lines %d and %d (only server may repeat)", prev, line)}
+		}
+		seen[key] = line
 		if err := c.Set(key, value); err != nil {
 			return &ConfigError{File: name, Line: line, Key: key, Err: err}
 		}
@@ -209,9 +246,7 @@ func (c *Config) Set(key, value string) error {
 		}
 		c.Xenstore = value
 	case "xenstore_path":
-		if !strings.HasPrefix(value, "/") || strings.HasSuffix(value, "/") || strings.Contains(value, "//") {
-			err = fmt.Errorf("%q is not an absolute Xenstore node path", value)
-		}
+		err = checkXenstorePath(value)
 		c.XenstorePath = value
 	case "metrics":
 		err = checkListenAddr(value)
@@ -219,6 +254,8 @@ func (c *Config) Set(key, value string) error {
 	case "serve_ntp":
 		err = checkListenAddr(value)
 		c.ServeNTP = value
+	case "serve_ntp_ratelimit":
+		c.ServeNTPRateLimit, err = ParseRateLimit(value)
 	case "record":
 		c.Record = value
 	case "log_level":
@@ -238,6 +275,16 @@ func (c *Config) Set(key, value string) error {
 		c.SelectStamps, err = parseIntRange(value, 1, 100000)
 	case "select_gain":
 		c.SelectGain, err = parseFloatRange(value, 0, 0.99)
+	case "minsources":
+		c.MinSources, err = parseIntRange(value, 1, 64)
+	case "max_initial_step":
+		if value == "none" || value == "0" {
+			c.MaxInitialStep = 0
+		} else {
+			c.MaxInitialStep, err = parseDurationRange(value, time.Millisecond, 100*365*24*time.Hour)
+		}
+	case "allow_initial_step":
+		c.AllowInitialStep, err = parseBool(value)
 	case "relasym_bound":
 		c.RelAsymBound, err = parseFloatRange(value, 0, 1)
 	default:
@@ -297,6 +344,32 @@ func normalizeHostPort(s string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
+// checkXenstorePath accepts an absolute, normalised Xenstore node path: no
+// empty, "." or ".." element, only the characters Xenstore allows
+// (letters, digits, - _ @), at most 3072 bytes (XENSTORE_ABS_PATH_MAX).
+func checkXenstorePath(v string) error {
+	if !strings.HasPrefix(v, "/") || v == "/" {
+		return fmt.Errorf("%q is not an absolute Xenstore node path", v)
+	}
+	if len(v) > 3072 {
+		return fmt.Errorf("xenstore_path of %d bytes, longer than 3072", len(v))
+	}
+	for _, el := range strings.Split(v[1:], "/") {
+		switch el {
+		case "":
+			return fmt.Errorf("%q has an empty element (// or a trailing /)", v)
+		case ".", "..":
+			return fmt.Errorf("%q has a %q element; give the node's normalised path", v, el)
+		}
+		for _, r := range el {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '@') {
+				return fmt.Errorf("%q: character %q is not allowed in a Xenstore path", v, r)
+			}
+		}
+	}
+	return nil
+}
+
 func checkListenAddr(v string) error {
 	if v == "" {
 		return nil
@@ -330,6 +403,62 @@ func parseDurationRange(v string, lo, hi time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%v is outside %v..%v", d, lo, hi)
 	}
 	return d, nil
+}
+
+// Rate limit of the NTP service, chrony's ratelimit defaults: one request
+// per 2^3 s on average per address, bursts of 8; excess requests get a RATE
+// kiss-o'-death (the size of the request) so clients slow down.
+const (
+	DefaultRateInterval = 8 * time.Second
+	DefaultRateBurst    = 8
+)
+
+// DefaultRateLimit is serve_ntp_ratelimit's default.
+func DefaultRateLimit() *ntp.RateLimit {
+	return &ntp.RateLimit{Interval: DefaultRateInterval, Burst: DefaultRateBurst, KoD: true}
+}
+
+// ParseRateLimit parses serve_ntp_ratelimit: "off", "on" (the defaults), or
+// options "interval=DURATION burst=N kod=yes|no", unset ones defaulted.
+func ParseRateLimit(v string) (*ntp.RateLimit, error) {
+	switch v {
+	case "off", "no":
+		return nil, nil
+	case "on", "yes", "":
+		return DefaultRateLimit(), nil
+	}
+	rl := DefaultRateLimit()
+	for _, opt := range strings.Fields(v) {
+		k, val, ok := strings.Cut(opt, "=")
+		if !ok {
+			return nil, fmt.Errorf("option %q: expected name=value (or on, off)", opt)
+		}
+		var err error
+		switch k {
+		case "interval":
+			rl.Interval, err = parseDurationRange(val, time.Millisecond, time.Hour)
+		case "burst":
+			rl.Burst, err = parseIntRange(val, 1, 1024)
+		case "kod":
+			rl.KoD, err = parseBool(val)
+		default:
+			return nil, fmt.Errorf("unknown option %q (known: interval, burst, kod)", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("option %s: %w", k, err)
+		}
+	}
+	return rl, nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch v {
+	case "yes", "true", "on", "1":
+		return true, nil
+	case "no", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", v)
 }
 
 func parseIntRange(v string, lo, hi int) (int, error) {

@@ -1,7 +1,9 @@
 package hostclock
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,4 +151,130 @@ func TestDistConfigParses(t *testing.T) {
 	if err := c.Parse(strings.NewReader(strings.Join(lines, "\n")), "examples"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A key set twice is an error naming both lines; server may repeat.
+func TestConfigDuplicateKey(t *testing.T) {
+	c := Default()
+	err := c.Parse(strings.NewReader("server = a\npoll = 16s\n# note\nserver = b\npoll = 32s\n"), "dom0d.conf")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Line != 5 || ce.Key != "poll" || !strings.Contains(err.Error(), "lines 2 and 5") {
+		t.Fatalf("duplicate poll: %v", err)
+	}
+}
+
+// A UTF-8 byte order mark before the first key is accepted; invalid UTF-8
+// is refused with its line.
+func TestConfigBOMAndEncoding(t *testing.T) {
+	c := Default()
+	if err := c.Parse(strings.NewReader("\ufeffpoll = 32s\nserver = a\n"), "bom.conf"); err != nil || c.Poll != 32*time.Second {
+		t.Fatalf("BOM: %v (poll %v)", err, c.Poll)
+	}
+	c = Default()
+	err := c.Parse(strings.NewReader("server = a\npage = /tmp/\xff\n"), "bad.conf")
+	if err == nil || !strings.Contains(err.Error(), "bad.conf:2") || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
+	c = Default()
+	if err := c.Parse(strings.NewReader("server = a\n\ufeffpoll = 32s\n"), "mid.conf"); err == nil {
+		t.Error("a BOM inside the file accepted")
+	}
+}
+
+func TestConfigXenstorePath(t *testing.T) {
+	for _, ok := range []string{"/xenradclock/clock", "/local/domain/0/data/clock_1", "/a@b-c"} {
+		c := Default()
+		if err := c.Set("xenstore_path", ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"xenradclock/clock", "/", "/a/../b", "/a/./b", "/a//b", "/a/", "/a b", "/a/\x1b[2J",
+		"/" + strings.Repeat("a", 3072)} {
+		c := Default()
+		if err := c.Set("xenstore_path", bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestConfigRateLimit(t *testing.T) {
+	c := Default()
+	if rl := c.ServeNTPRateLimit; rl == nil || rl.Interval != 8*time.Second || rl.Burst != 8 || !rl.KoD {
+		t.Fatalf("default rate limit %+v", rl)
+	}
+	cases := map[string]string{"off": "<nil>", "on": "&{8s 8 true}", "interval=2s": "&{2s 8 true}",
+		"burst=3 kod=no": "&{8s 3 false}"}
+	for in, want := range cases {
+		c := Default()
+		if err := c.Set("serve_ntp_ratelimit", in); err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		got := "<nil>"
+		if rl := c.ServeNTPRateLimit; rl != nil {
+			got = fmt.Sprintf("&{%v %d %v}", rl.Interval, rl.Burst, rl.KoD)
+		}
+		if got != want {
+			t.Errorf("%q: %s, want %s", in, got, want)
+		}
+	}
+	for _, bad := range []string{"fast", "interval=0s", "burst=0", "kod=maybe", "leak=2"} {
+		c := Default()
+		if err := c.Set("serve_ntp_ratelimit", bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestConfigInitialStepKeys(t *testing.T) {
+	c := Default()
+	if c.MaxInitialStep != time.Second || c.AllowInitialStep || c.MinSources != 1 {
+		t.Fatalf("defaults: %v %v %d", c.MaxInitialStep, c.AllowInitialStep, c.MinSources)
+	}
+	in := "server = a\nmax_initial_step = 30s\nallow_initial_step = yes\nminsources = 2\n"
+	if err := c.Parse(strings.NewReader(in), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxInitialStep != 30*time.Second || !c.AllowInitialStep || c.MinSources != 2 {
+		t.Errorf("parsed %v %v %d", c.MaxInitialStep, c.AllowInitialStep, c.MinSources)
+	}
+	if err := c.Set("max_initial_step", "none"); err != nil || c.MaxInitialStep != 0 {
+		t.Errorf("none: %v %v", err, c.MaxInitialStep)
+	}
+	for k, v := range map[string]string{"minsources": "0", "allow_initial_step": "maybe", "max_initial_step": "-1s"} {
+		if err := c.Set(k, v); err == nil {
+			t.Errorf("%s = %s accepted", k, v)
+		}
+	}
+}
+
+// FuzzConfigParse: any file gives a configuration or an error naming the
+// file (with a line when one is at fault), never a panic.
+func FuzzConfigParse(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("..", "dist", "dom0d.conf")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("server = 127.0.0.1:123 poll=4s burst=2\npoll = 16\n"))
+	f.Add([]byte("\ufeffserver = [::1]\nserve_ntp_ratelimit = interval=2s burst=3 kod=no\n"))
+	f.Add([]byte("xenstore_path = /a/../b\npoll = 1s\npoll = 2s\n"))
+	f.Add([]byte("server = a\x00b\nmax_initial_step = none\nallow_initial_step = yes\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := Default()
+		err := c.Parse(bytes.NewReader(data), "fuzz.conf")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.conf") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if c.XenstorePath != DefaultXenstorePath && checkXenstorePath(c.XenstorePath) != nil {
+			t.Fatalf("accepted xenstore_path %q", c.XenstorePath)
+		}
+		for _, s := range c.Servers {
+			if _, err := ParseServer(s.Address); err != nil {
+				t.Fatalf("accepted server %q does not parse again: %v", s.Address, err)
+			}
+		}
+		_ = c.Validate()
+	})
 }

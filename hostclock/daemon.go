@@ -46,6 +46,9 @@ type Options struct {
 	// Tick is how often starvation, the status file and the periodic state
 	// save are looked at (default 1 s).
 	Tick time.Duration
+	// SystemClock is the system clock as a prior for the first step
+	// (default KernelClock; NoSystemClock never uses it).
+	SystemClock SystemClock
 }
 
 // Daemon is dom0d's running state.
@@ -75,6 +78,7 @@ type Daemon struct {
 	ntpSrv   *ntp.Server
 	rec      *trace.FileWriter
 	restore  string
+	prior    *clockdata.Record // the state file's last record
 
 	events  chan sourceEvent
 	reload  chan Config
@@ -105,6 +109,9 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 	if opt.Factory == nil {
 		opt.Factory = &ClocksyncFactory{}
 	}
+	if opt.SystemClock == nil {
+		opt.SystemClock = KernelClock
+	}
 	d := &Daemon{log: opt.Log, opt: opt, cfg: cfg, metrics: opt.Metrics,
 		events: make(chan sourceEvent, 64), reload: make(chan Config, 1), pollers: map[string]*poller{}}
 	ok := false
@@ -130,10 +137,14 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.hz = d.counter.NominalHz()
-	saved, prev := d.loadState()
+	saved, prev, err := d.loadState()
+	if err != nil {
+		return nil, err
+	}
 	if saved != nil {
 		d.hz = saved.CounterHz
 	}
+	d.prior = prev
 	m := d.metrics
 	if fs, ok := d.opt.Factory.(interface{ SetCounterHz(float64) }); ok {
 		fs.SetCounterHz(d.hz)
@@ -160,7 +171,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		d.metricsS = ms
 	}
 	if cfg.ServeNTP != "" {
-		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: cfg.ServeNTP, Time: d.servedTime})
+		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: cfg.ServeNTP, Time: d.servedTime, RateLimit: cfg.ServeNTPRateLimit})
 		if err != nil {
 			return nil, err
 		}
@@ -293,8 +304,11 @@ func (d *Daemon) openRecord() error {
 
 func (d *Daemon) engineConfig(cfg Config) EngineConfig {
 	ec := EngineConfig{
-		Select:    SelectConfig{MinStamps: cfg.SelectStamps, Hold: cfg.Hold(), Gain: cfg.SelectGain, RelAsymBound: cfg.RelAsymBound},
-		CounterHz: d.hz,
+		Select:     SelectConfig{MinStamps: cfg.SelectStamps, Hold: cfg.Hold(), Gain: cfg.SelectGain, RelAsymBound: cfg.RelAsymBound},
+		CounterHz:  d.hz,
+		MinSources: cfg.MinSources,
+		Log:        d.log.Named("select"),
+		StepCheck:  d.checkInitialStep,
 	}
 	for _, s := range cfg.Servers {
 		s.Poll = cfg.PollOf(s)
@@ -304,14 +318,20 @@ func (d *Daemon) engineConfig(cfg Config) EngineConfig {
 	return ec
 }
 
-// loadState reads the state file; any problem is a warning and a fresh
-// start (the first record then gets a new disruption marker).
-func (d *Daemon) loadState() (*State, *clockdata.Record) {
+// loadState reads the state file; any problem with its contents is a
+// warning and a fresh start (the first record then gets a new disruption
+// marker). Something other than a regular file at the path (a FIFO, a
+// device, a directory) is an error: the daemon would later rename its state
+// over it.
+func (d *Daemon) loadState() (*State, *clockdata.Record, error) {
 	if d.cfg.State == "" {
 		d.restore = "disabled"
-		return nil, nil
+		return nil, nil, nil
 	}
 	st, err := LoadState(d.cfg.State)
+	if errors.Is(err, ErrNotRegular) {
+		return nil, nil, fmt.Errorf("state file (config key state): %w", err)
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			d.restore = "no state file"
@@ -320,18 +340,18 @@ func (d *Daemon) loadState() (*State, *clockdata.Record) {
 			d.restore = "ignored: " + err.Error()
 			d.log.Warn("state file ignored: starting afresh with a new disruption marker", zap.String("state", d.cfg.State), zap.Error(err))
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	rd, err := d.counter.Read()
 	if err != nil {
 		d.restore = "ignored: " + err.Error()
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := st.Usable(StateCheck{Counter: d.counter.Name(), CounterIdentity: rd.Identity, CounterHz: d.counter.NominalHz(),
 		Count: rd.Count, MaxAge: d.cfg.StateMaxAge}); err != nil {
 		d.restore = "ignored: " + err.Error()
 		d.log.Warn("state file ignored: starting afresh with a new disruption marker", zap.String("state", d.cfg.State), zap.Error(err))
-		return nil, nil
+		return nil, nil, nil
 	}
 	var prev *clockdata.Record
 	if st.Record != "" {
@@ -343,7 +363,7 @@ func (d *Daemon) loadState() (*State, *clockdata.Record) {
 		}
 	}
 	d.log.Info("state restored", zap.String("state", d.cfg.State), zap.Int("servers", len(st.Servers)))
-	return st, prev
+	return st, prev, nil
 }
 
 // SaveState writes the state file now.
@@ -556,6 +576,7 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 		{"counter", old.Counter, cfg.Counter}, {"page", old.Page, cfg.Page}, {"xenstore", old.Xenstore, cfg.Xenstore},
 		{"xenstore_path", old.XenstorePath, cfg.XenstorePath}, {"metrics", old.Metrics, cfg.Metrics},
 		{"serve_ntp", old.ServeNTP, cfg.ServeNTP}, {"record", old.Record, cfg.Record},
+		{"serve_ntp_ratelimit", fmtRateLimit(old.ServeNTPRateLimit), fmtRateLimit(cfg.ServeNTPRateLimit)},
 	} {
 		if k.a != k.b {
 			d.log.Warn("reload: this key only changes at restart", zap.String("key", k.name), zap.String("running", k.a), zap.String("configured", k.b))
@@ -564,6 +585,7 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 	keep := Config(cfg)
 	keep.Counter, keep.Page, keep.Xenstore, keep.XenstorePath = old.Counter, old.Page, old.Xenstore, old.XenstorePath
 	keep.Metrics, keep.ServeNTP, keep.Record = old.Metrics, old.ServeNTP, old.Record
+	keep.ServeNTPRateLimit = old.ServeNTPRateLimit
 	if err := d.engine.Reconfigure(d.engineConfig(keep)); err != nil {
 		d.log.Error("reload failed; keeping the running configuration", zap.Error(err))
 		return
@@ -600,6 +622,13 @@ func (d *Daemon) applyReload(pollCtx context.Context, cfg Config) {
 		d.startPoller(pollCtx, sc)
 	}
 	d.log.Info("configuration reloaded", zap.Int("servers", len(keep.Servers)))
+}
+
+func fmtRateLimit(rl *ntp.RateLimit) string {
+	if rl == nil {
+		return "off"
+	}
+	return fmt.Sprintf("interval=%v burst=%d kod=%v", rl.Interval, rl.Burst, rl.KoD)
 }
 
 // poller is one server's running source.

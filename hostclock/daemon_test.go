@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -80,26 +79,14 @@ func startSkewed(t *testing.T, offset time.Duration, ppm float64, paths []pathDe
 		t.Fatal(err)
 	}
 	s := &skewedServers{clock: sk, mono: mono}
-	var mu sync.Mutex
-	rng := rand.New(rand.NewPCG(1, 2))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	for i, p := range paths {
-		p := p
 		addr := "127.0.0.1:0"
 		if ports != nil {
 			addr = ports[i]
 		}
-		delay := func() (time.Duration, time.Duration) {
-			mu.Lock()
-			defer mu.Unlock()
-			j1 := time.Duration(rng.Int64N(int64(p.jitter) + 1))
-			j2 := time.Duration(rng.Int64N(int64(p.jitter) + 1))
-			return p.base + p.asym + j1, p.base + j2
-		}
-		if p == (pathDelay{}) {
-			delay = nil // plain loopback, kernel timestamps on both sides
-		}
+		delay := emulatedDelay(p, uint64(i+1))
 		srv, err := ntp.NewServer(ntp.ServerConfig{Addr: addr, Time: sk.Reading, Delay: delay})
 		if err != nil {
 			t.Fatal(err)
@@ -157,6 +144,11 @@ func startDaemon(t *testing.T, cfg Config, opt Options) *running {
 	}
 	opt.BurstInterval = testBurstInterval
 	opt.Tick = 200 * time.Millisecond
+	if opt.SystemClock == nil {
+		// The test servers serve their own time, seconds off the system
+		// clock: whether the host's is synchronised must not matter.
+		opt.SystemClock = NoSystemClock
+	}
 	d, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/clocksync"
 )
 
@@ -40,6 +43,10 @@ type Update struct {
 	Params   clocksync.Params
 	Poll     time.Duration
 	Switched bool // the preferred server changed with this update
+	// State, when not StateUnknown, overrides the state the estimator's
+	// status gives: the servers disagree (server-fault) or too few agree
+	// (free-running) and the last agreed clock is held.
+	State clockdata.ClockState
 }
 
 // Publisher puts the preferred clock where readers find it (Xenstore, the
@@ -53,6 +60,15 @@ type EngineConfig struct {
 	Servers   []ServerConfig // Poll filled (see Config.PollOf)
 	Select    SelectConfig
 	CounterHz float64
+	// MinSources is how many servers must agree before the clock is
+	// published as synchronised, when more than one is configured (0: 1).
+	MinSources int
+	// Log receives the changes of source agreement (nil: none).
+	Log *zap.Logger
+	// StepCheck, when set, vets the first clock published from the servers
+	// (the step onto their time): an error refuses it, and it is asked again
+	// at the next publication until it passes.
+	StepCheck func(server string, p clocksync.Params) error
 }
 
 // Engine runs one estimator per server, chooses the preferred server and
@@ -75,6 +91,19 @@ type Engine struct {
 	pubParams  clocksync.Params
 	lastErr    string
 	restored   string
+
+	started    bool   // a stamp, rejection or tick was seen
+	firstCount uint64 // counter value of the first
+	agreement  Agreement
+	trusted    bool   // the servers agree now (and minsources is met)
+	agreeKey   string // what was last logged of the agreement
+	// The last clock published from servers that agreed, held (free-running,
+	// with growing bounds) while they do not.
+	good *Update
+	held bool // the held clock is published now
+
+	stepped bool   // the first clock passed StepCheck
+	refused string // the server whose first clock StepCheck refused, logged once
 }
 
 type serverState struct {
@@ -96,6 +125,9 @@ type serverState struct {
 func NewEngine(cfg EngineConfig, f EstimatorFactory, pub Publisher, m *Metrics, saved *State) (*Engine, error) {
 	if cfg.CounterHz <= 0 {
 		return nil, errors.New("engine: counter frequency unknown")
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
 	}
 	e := &Engine{cfg: cfg, factory: f, pub: pub, metrics: m, sel: NewSelector(cfg.Select), byName: map[string]*serverState{}}
 	restored := 0
@@ -177,6 +209,8 @@ func (e *Engine) Reconfigure(cfg EngineConfig) error {
 	}
 	e.cfg.Servers = cfg.Servers
 	e.cfg.Select = cfg.Select
+	e.cfg.MinSources = cfg.MinSources
+	e.cfg.StepCheck = cfg.StepCheck
 	e.sel.SetConfig(cfg.Select)
 	e.servers, e.byName = list, keep
 	return nil
@@ -195,7 +229,7 @@ func (e *Engine) Stamp(server string, st clocksync.Stamp, now uint64) error {
 	if !ok {
 		return fmt.Errorf("stamp from unknown server %s", server)
 	}
-	e.lastCount = now
+	e.setNow(now)
 	res := s.est.Process(st)
 	if res.Params.Period > 0 {
 		s.params = res.Params
@@ -229,7 +263,7 @@ func (e *Engine) Reject(server, reason string, fatal bool, now uint64) error {
 	if !ok {
 		return fmt.Errorf("rejection from unknown server %s", server)
 	}
-	e.lastCount = now
+	e.setNow(now)
 	s.rejected[reason]++
 	e.metrics.Rejected(server, reason)
 	if fatal && s.usable {
@@ -245,7 +279,7 @@ func (e *Engine) Reject(server, reason string, fatal bool, now uint64) error {
 func (e *Engine) Tick(now uint64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.lastCount = now
+	e.setNow(now)
 	return e.selectAndPublish("")
 }
 
@@ -260,7 +294,14 @@ func (e *Engine) sane(p clocksync.Params) bool {
 	return p.Period > 0 && r > -maxPeriodError && r < maxPeriodError && !math.IsNaN(p.MaxError)
 }
 
-func (e *Engine) paths() []PathInput {
+func (e *Engine) setNow(now uint64) {
+	e.lastCount = now
+	if !e.started {
+		e.started, e.firstCount = true, now
+	}
+}
+
+func (e *Engine) paths(ag Agreement) []PathInput {
 	paths := make([]PathInput, len(e.servers))
 	for i, s := range e.servers {
 		n, _ := s.est.Progress()
@@ -268,46 +309,201 @@ func (e *Engine) paths() []PathInput {
 		if s.haveStamp && e.lastCount > s.lastTf {
 			gap = e.now(e.lastCount - s.lastTf)
 		}
+		ok, has := ag.Truechimer[s.cfg.Address]
 		paths[i] = PathInput{
 			Name: s.cfg.Address, Usable: s.usable && s.haveParams && e.sane(s.params), Stamps: n,
 			MinRTT: s.params.MinRTT, ErrorBound: s.params.ErrorBound, RateErrorBound: s.params.RateErrorBound,
-			Gap: gap, Poll: s.cfg.Poll,
+			Gap: gap, Poll: s.cfg.Poll, Falseticker: has && !ok, Unsynced: s.params.Status&clocksync.StatusUnsync != 0,
 		}
 	}
 	return paths
 }
 
-// selectAndPublish runs the selection and publishes when the preferred
-// server just processed a stamp (stamped == its name) or changed.
+// startupTries is how many failed exchanges a server without a clock may
+// have before the majority is counted without it; startupPolls bounds, in
+// its poll periods (at most the fast start's 16 s each), how long after the
+// start it is waited for.
+const (
+	startupTries   = 3
+	startupPolls   = 4
+	startupMaxPoll = 16 * time.Second
+)
+
+// candidate tells whether a server's clock takes part in the agreement.
+func (e *Engine) candidate(s *serverState) bool {
+	return s.usable && s.haveParams && e.sane(s.params) && !math.IsNaN(s.params.MaxError) && !math.IsInf(s.params.MaxError, 0)
+}
+
+// awaited: a server with no clock yet that may soon have one (at start, or
+// after a reload added it), counted in the majority so that the first
+// server to answer cannot outvote the others alone.
+func (e *Engine) awaited(s *serverState) bool {
+	if !s.usable || s.haveParams {
+		return false
+	}
+	var tries uint64
+	for _, n := range s.rejected {
+		tries += n
+	}
+	return tries < startupTries && e.now(e.lastCount-e.firstCount) < startupPolls*min(max(s.cfg.Poll, MinPoll), startupMaxPoll)
+}
+
+// agree intersects the servers' intervals at counter value now.
+func (e *Engine) agree(now uint64) Agreement {
+	var iv []SourceInterval
+	base := 0
+	for _, s := range e.servers {
+		switch {
+		case e.candidate(s):
+			_, maxErr := s.params.Bounds(now)
+			iv = append(iv, SourceInterval{Name: s.cfg.Address, Center: s.params.Absolute(now), Half: maxErr})
+			base++
+		case e.awaited(s):
+			base++
+		}
+	}
+	return Intersect(iv, base)
+}
+
+// minSources is how many servers must agree: minsources when more than one
+// server is configured, else 1.
+func (e *Engine) minSources() int {
+	if len(e.servers) <= 1 {
+		return 1
+	}
+	return max(e.cfg.MinSources, 1)
+}
+
+// noteAgreement logs a change of agreement once, and updates the metrics.
+func (e *Engine) noteAgreement(ag Agreement) {
+	e.metrics.Agreement(ag.Truechimers, e.minSources())
+	ft := ag.Falsetickers()
+	key := fmt.Sprint(e.trusted, ft)
+	if key == e.agreeKey {
+		return
+	}
+	first := e.agreeKey == ""
+	e.agreeKey = key
+	msg := ag.Summary(e.minSources())
+	fields := []zap.Field{zap.String("agreement", msg), zap.Int("truechimers", ag.Truechimers),
+		zap.Int("min_sources", e.minSources()), zap.Strings("falsetickers", ft)}
+	switch {
+	case !ag.OK && len(ag.Truechimer) < ag.Base:
+		e.cfg.Log.Info("waiting for the servers to agree", fields...)
+	case !e.trusted || len(ft) > 0:
+		e.cfg.Log.Warn("servers disagree", fields...)
+	case !first:
+		e.cfg.Log.Info("servers agree", fields...)
+	}
+}
+
+// selectAndPublish runs the agreement and the selection, and publishes when
+// the preferred server just processed a stamp (stamped == its name) or
+// changed, or when trust is lost or regained.
 func (e *Engine) selectAndPublish(stamped string) error {
-	paths := e.paths()
-	d := e.sel.Choose(e.now(e.lastCount), paths)
+	ag := e.agree(e.lastCount)
+	e.agreement = ag
+	e.trusted = ag.OK && ag.Truechimers >= e.minSources()
+	d := e.sel.Choose(e.now(e.lastCount), e.paths(ag))
+	if !e.trusted {
+		d.Reason = ag.Summary(e.minSources())
+	}
 	e.decision = d
 	if d.Switched {
 		e.metrics.Switched()
 	}
-	for _, s := range e.servers {
-		e.metrics.SetServer(s.cfg.Address, ServerView{
-			Offset: s.params.Offset, ErrorBound: s.params.ErrorBound, MaxError: s.params.MaxError,
-			MinRTT: s.params.MinRTT, Period: s.params.Period, Penalty: d.Penalties[s.cfg.Address],
-			Status: uint32(s.params.Status), Preferred: s.cfg.Address == d.Preferred,
-		})
+	e.noteAgreement(ag)
+	e.serverMetrics(ag, d)
+	if !e.trusted {
+		return e.hold(ag)
 	}
-	if d.Preferred == "" || (d.Preferred != stamped && !d.Switched) {
+	wasHeld := e.held
+	e.held = false
+	if d.Preferred == "" || (d.Preferred != stamped && !d.Switched && !wasHeld) {
 		return nil
 	}
 	p := e.byName[d.Preferred]
 	if !p.haveParams || !e.sane(p.params) {
 		return nil
 	}
-	gen, err := e.pub.Publish(Update{Server: d.Preferred, Params: p.params, Poll: p.cfg.Poll, Switched: d.Switched && d.Previous != ""})
+	params := p.params
+	// The bound covers the whole agreement interval: the truth is there
+	// whenever fewer than half the servers lie, even if the preferred one
+	// does within the others' bounds.
+	_, grown := params.Bounds(e.lastCount)
+	if c := ag.Cover(params.Absolute(e.lastCount)); c > grown {
+		params.MaxError += c - grown
+	}
+	if !e.stepAllowed(d.Preferred, params) {
+		return nil
+	}
+	u := Update{Server: d.Preferred, Params: params, Poll: p.cfg.Poll, Switched: d.Switched && d.Previous != ""}
+	e.good = &u
+	return e.publish(u)
+}
+
+// stepAllowed asks StepCheck about the first clock to be published; a
+// refusal is logged once and shown as the selection's reason.
+func (e *Engine) stepAllowed(server string, p clocksync.Params) bool {
+	if e.stepped || e.cfg.StepCheck == nil {
+		return true
+	}
+	err := e.cfg.StepCheck(server, p)
+	if err == nil {
+		e.stepped, e.refused = true, ""
+		return true
+	}
+	e.decision.Reason = "initial step refused: " + err.Error()
+	if server != e.refused {
+		e.refused = server
+		e.cfg.Log.Error("initial step refused: the servers' time is too far from what the host knew; nothing published",
+			zap.String("server", server), zap.Error(err))
+	}
+	return false
+}
+
+func (e *Engine) serverMetrics(ag Agreement, d Decision) {
+	for _, s := range e.servers {
+		ok, has := ag.Truechimer[s.cfg.Address]
+		e.metrics.SetServer(s.cfg.Address, ServerView{
+			Offset: s.params.Offset, ErrorBound: s.params.ErrorBound, MaxError: s.params.MaxError,
+			MinRTT: s.params.MinRTT, Period: s.params.Period, Penalty: d.Penalties[s.cfg.Address],
+			Status: uint32(s.params.Status), Preferred: s.cfg.Address == d.Preferred, Falseticker: has && !ok,
+		})
+	}
+}
+
+// hold publishes, once, the last agreed clock under a state saying why it
+// is no longer followed: server-fault when the servers disagree,
+// free-running when too few agree. Its bounds grow from its last update at
+// the guaranteed rate. With no agreed clock yet nothing is published.
+func (e *Engine) hold(ag Agreement) error {
+	if e.good == nil || e.held {
+		return nil
+	}
+	e.held = true
+	u := *e.good
+	u.Switched = false
+	switch {
+	case clockdata.StateFromStatus(u.Params.Status) == clockdata.StateUnsynchronised:
+		u.State = clockdata.StateUnsynchronised // a guess stays a guess
+	case ag.OK:
+		u.State = clockdata.StateFreeRunning
+	default:
+		u.State = clockdata.StateServerFault
+	}
+	return e.publish(u)
+}
+
+func (e *Engine) publish(u Update) error {
+	gen, err := e.pub.Publish(u)
 	if gen != 0 {
 		// Made and published somewhere, perhaps not everywhere (a sink's
 		// failure is in err): the record exists.
 		e.generation = gen
 		e.published = true
-		e.pubParams = p.params
-		e.metrics.Published(gen, p.params.ErrorBound, p.params.MaxError, uint32(p.params.Status))
+		e.pubParams = u.Params
+		e.metrics.Published(gen, u.Params.ErrorBound, u.Params.MaxError, uint32(u.Params.Status))
 	}
 	if err != nil {
 		e.lastErr = err.Error()
@@ -414,6 +610,8 @@ func (e *Engine) Snapshot(d *StatusDoc) {
 	defer e.mu.Unlock()
 	d.Preferred = e.decision.Preferred
 	d.Provisional = e.decision.Provisional
+	d.MinSources = e.minSources()
+	d.Truechimers = e.agreement.Truechimers
 	d.SelectionReason = e.decision.Reason
 	d.Switches = e.sel.Switches()
 	if e.lastErr != "" {
@@ -452,12 +650,14 @@ func (e *Engine) Snapshot(d *StatusDoc) {
 			lastErr = fmt.Sprintf("estimate unusable: period %.6g s/tick is %.0f ppm off the nominal frequency",
 				s.params.Period, (s.params.Period*e.cfg.CounterHz-1)*1e6)
 		}
+		ok, has := e.agreement.Truechimer[s.cfg.Address]
 		d.Servers = append(d.Servers, ServerDoc{
 			Address: s.cfg.Address, Preferred: s.cfg.Address == e.decision.Preferred, Usable: s.usable,
 			Poll: s.cfg.Poll.Seconds(), Stamps: n, Warmup: warm, Accepted: s.accepted, Rejected: rej,
 			Period: s.params.Period, OffsetEstimate: s.params.Offset, ErrorBound: s.params.ErrorBound,
 			MaxError: s.params.MaxError, MinRTT: s.params.MinRTT, Status: uint32(s.params.Status),
 			StatusNames: StatusNames(s.params.Status), Penalty: PenaltyPtr(pen), LastStamp: age, LastError: lastErr,
+			Falseticker: has && !ok,
 		})
 	}
 }

@@ -8,16 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clocksync"
 )
 
-// fakeEst accepts stamps with Tf > Ta and reports the minimum RTT seen.
+// fakeEst accepts stamps with Tf > Ta and reports the minimum RTT seen. Its
+// clock reads the counter's nanoseconds plus ShiftNs: all fakes agree
+// unless shifted.
 type fakeEst struct {
-	Bad    bool    `json:"bad"` // report a period 3% off nominal
-	N      int     `json:"n"`
-	MinRTT float64 `json:"min_rtt"`
-	Poll   float64 `json:"poll"`
-	last   clocksync.Params
+	Bad     bool    `json:"bad"` // report a period 3% off nominal
+	N       int     `json:"n"`
+	MinRTT  float64 `json:"min_rtt"`
+	Poll    float64 `json:"poll"`
+	ShiftNs int64   `json:"shift_ns"`
+	last    clocksync.Params
 }
 
 func (f *fakeEst) Process(st clocksync.Stamp) Estimate {
@@ -31,6 +35,7 @@ func (f *fakeEst) Process(st clocksync.Stamp) Estimate {
 	f.N++
 	f.last = f.Params()
 	f.last.RefCount = st.Tf
+	f.last.RefTime = bintime.FromNanos(int64(st.Tf) + f.ShiftNs)
 	return Estimate{Accepted: true, Params: f.last}
 }
 
@@ -236,17 +241,25 @@ func TestEngineStateRoundTrip(t *testing.T) {
 	if e2.Restored() != "restored 1 of 2 servers" {
 		t.Errorf("restored: %q", e2.Restored())
 	}
-	// a counts at once (22 restored stamps): its next stamp publishes as
-	// the preferred clock, not provisionally.
+	// Nothing is published before b, which has no clock yet, had its
+	// chance to agree.
 	now += 1e9
 	_ = e2.Stamp("a:123", stamp(now, 5e5), now+5e5)
-	if d := e2.Decision(); d.Preferred != "a:123" || d.Provisional || len(pub2.updates) != 1 {
-		t.Fatalf("%+v, %d updates", d, len(pub2.updates))
+	if len(pub2.updates) != 0 {
+		t.Fatalf("published before the other server answered: %+v", pub2.updates)
 	}
 	var doc StatusDoc
 	e2.Snapshot(&doc)
 	if doc.Servers[1].LastError == "" {
 		t.Error("corrupt per-server state not reported")
+	}
+	// a counts at once (22 restored stamps): once b agrees, a's clock is
+	// published as the preferred one, not provisionally.
+	_ = e2.Stamp("b:123", stamp(now, 5e5), now+5e5)
+	now += 1e9
+	_ = e2.Stamp("a:123", stamp(now, 5e5), now+5e5)
+	if d := e2.Decision(); d.Preferred != "a:123" || d.Provisional || len(pub2.updates) != 2 {
+		t.Fatalf("%+v, %d updates", d, len(pub2.updates))
 	}
 }
 

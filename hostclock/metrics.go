@@ -26,6 +26,7 @@ type Metrics struct {
 	status     *prometheus.GaugeVec
 	penalty    *prometheus.GaugeVec
 	preferred  *prometheus.GaugeVec
+	falseTick  *prometheus.GaugeVec
 	accepted   *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 
@@ -35,6 +36,8 @@ type Metrics struct {
 	clockErr    prometheus.Gauge
 	clockMaxErr prometheus.Gauge
 	clockStatus prometheus.Gauge
+	truechim    prometheus.Gauge
+	minSources  prometheus.Gauge
 }
 
 // NewMetrics registers every metric in a fresh registry, with the Go and
@@ -55,6 +58,7 @@ func NewMetrics() *Metrics {
 	m.status = perServer("status", "Estimator status word of the server's clock (bits in docs/dom0d.md).")
 	m.penalty = perServer("path_penalty_seconds", "Path penalty used for preferred-server selection, s (+Inf: does not count yet).")
 	m.preferred = perServer("preferred", "1 for the preferred server, whose clock is published; 0 otherwise.")
+	m.falseTick = perServer("falseticker", "1 when the server's interval is outside the servers' agreement (it cannot be preferred); 0 otherwise.")
 	m.accepted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "xenradclock", Subsystem: "server", Name: "stamps_accepted_total",
 		Help: "Stamps the server's estimator accepted."}, []string{"server"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "xenradclock", Subsystem: "server", Name: "stamps_rejected_total",
@@ -71,7 +75,12 @@ func NewMetrics() *Metrics {
 		Help: "Guaranteed error bound of the published clock at its last update, s."})
 	m.clockStatus = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "clock_status",
 		Help: "Status word of the published clock."})
+	m.truechim = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "truechimers",
+		Help: "Servers whose intervals agree (a majority has a common point); 0 without a majority."})
+	m.minSources = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "min_sources",
+		Help: "Servers that must agree before the clock is published as synchronised."})
 	r.MustRegister(m.accepted, m.rejected, m.switches, m.generation, m.pubErrors, m.clockErr, m.clockMaxErr, m.clockStatus,
+		m.truechim, m.minSources,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -80,7 +89,7 @@ func NewMetrics() *Metrics {
 type ServerView struct {
 	Offset, ErrorBound, MaxError, MinRTT, Period, Penalty float64
 	Status                                                uint32
-	Preferred                                             bool
+	Preferred, Falseticker                                bool
 }
 
 // SetServer updates one server's gauges.
@@ -100,6 +109,20 @@ func (m *Metrics) SetServer(server string, v ServerView) {
 		p = 1
 	}
 	m.preferred.WithLabelValues(server).Set(p)
+	f := 0.0
+	if v.Falseticker {
+		f = 1
+	}
+	m.falseTick.WithLabelValues(server).Set(f)
+}
+
+// Agreement records how many servers agree and how many must.
+func (m *Metrics) Agreement(truechimers, minSources int) {
+	if m == nil {
+		return
+	}
+	m.truechim.Set(float64(truechimers))
+	m.minSources.Set(float64(minSources))
 }
 
 // Accepted counts an accepted stamp.
@@ -146,7 +169,7 @@ func (m *Metrics) ForgetServer(server string) {
 	if m == nil {
 		return
 	}
-	for _, v := range []*prometheus.GaugeVec{m.offset, m.errorBound, m.maxError, m.minRTT, m.period, m.status, m.penalty, m.preferred} {
+	for _, v := range []*prometheus.GaugeVec{m.offset, m.errorBound, m.maxError, m.minRTT, m.period, m.status, m.penalty, m.preferred, m.falseTick} {
 		v.DeleteLabelValues(server)
 	}
 	m.accepted.DeleteLabelValues(server)

@@ -38,6 +38,9 @@ type RecordPublisher struct {
 	page    *clockdata.Writer
 	xs      *XenstoreSink
 	metrics *Metrics
+	// syncedMarker is the disruption marker under which a record that was
+	// not unsynchronised was published: its clock is no longer a guess.
+	syncedMarker uint64
 }
 
 // NewRecordPublisher publishes to page and xs (either may be nil). prev,
@@ -54,7 +57,11 @@ func NewRecordPublisher(c counter.Counter, hz float64, page *clockdata.Writer, x
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &RecordPublisher{log: log, counter: c, hz: hz, host: host, prev: prev, page: page, xs: xs, metrics: m}, nil
+	p := &RecordPublisher{log: log, counter: c, hz: hz, host: host, prev: prev, page: page, xs: xs, metrics: m}
+	if prev != nil && prev.State != clockdata.StateUnsynchronised {
+		p.syncedMarker = prev.DisruptionMarker
+	}
+	return p, nil
 }
 
 // HostID is the record's host identity: stable for one boot of the
@@ -103,11 +110,16 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if u.State != clockdata.StateUnknown {
+		raw.State = u.State
+	}
 	// Until the clock first synchronises its time is a guess; slewing from
 	// a guess at 500 ppm would drag its error on for minutes. The clock
 	// steps once, onto the first synchronised estimate, with a new
-	// disruption marker; after that it only slews.
-	firstSync := p.prev != nil && p.prev.State == clockdata.StateUnsynchronised && raw.State != clockdata.StateUnsynchronised
+	// disruption marker; after that it only slews, even when the state dips
+	// to unsynchronised and back (the clock was continuous meanwhile).
+	firstSync := p.prev != nil && p.prev.State == clockdata.StateUnsynchronised && raw.State != clockdata.StateUnsynchronised &&
+		p.prev.DisruptionMarker != p.syncedMarker
 	raw.Disrupt = firstSync
 	rec, err := p.builder.Next(p.prev, raw, rd.Count)
 	if err != nil {
@@ -122,6 +134,9 @@ func (p *RecordPublisher) Publish(u Update) (uint64, error) {
 			zap.String("marker", fmt.Sprintf("%016x", rec.DisruptionMarker)))
 	}
 	p.prev = &rec
+	if rec.State != clockdata.StateUnsynchronised {
+		p.syncedMarker = rec.DisruptionMarker
+	}
 	var errs []error
 	if p.page != nil {
 		if err := p.page.Publish(&rec); err != nil {

@@ -148,3 +148,40 @@ func TestAutoXenstoreWithoutXen(t *testing.T) {
 		t.Errorf("no shared page: %v", err)
 	}
 }
+
+// The clock steps once onto its first synchronised estimate; when the state
+// later dips to unsynchronised and comes back (the estimator's rate bound
+// hovering at its threshold) the clock is continuous, not a guess, and
+// must not step again with a new marker.
+func TestPublisherStepsOnlyOnFirstSync(t *testing.T) {
+	dir := t.TempDir()
+	ctr := simCounter(t, dir, 0)
+	pub, err := NewRecordPublisher(ctr, 1e9, nil, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(status clocksync.Status) *clockdata.Record {
+		t.Helper()
+		rd, err := ctr.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := clocksync.Params{Period: 1e-9, RefCount: rd.Count, RefTime: bintime.Time{Sec: 1_790_000_000}.Add(bintime.FromNanos(int64(rd.Count))),
+			ErrorBound: 1e-6, MaxError: 1e-5, RateErrorBound: 1e-7, MaxErrorRate: 15e-6, Status: status}
+		if _, err := pub.Publish(Update{Server: "s", Params: p, Poll: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		return pub.Last()
+	}
+	guess := publish(clocksync.StatusUnsync)
+	first := publish(0)
+	if first.DisruptionMarker == guess.DisruptionMarker {
+		t.Fatal("no step onto the first synchronised estimate")
+	}
+	dip := publish(clocksync.StatusUnsync)
+	back := publish(0)
+	if dip.DisruptionMarker != first.DisruptionMarker || back.DisruptionMarker != first.DisruptionMarker {
+		t.Errorf("markers %x → %x → %x after the first synchronisation: a dip to unsynchronised stepped the clock",
+			first.DisruptionMarker, dip.DisruptionMarker, back.DisruptionMarker)
+	}
+}

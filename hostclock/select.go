@@ -17,7 +17,8 @@ import (
 //	        + errorBound            the estimator's own quality at its last stamp
 //	        + gap·rateErrorBound    only for a starving server: drift since its last stamp
 //
-// A server counts only after MinStamps accepted stamps. Until some server
+// A server counts only after MinStamps accepted stamps, and never while it
+// is a falseticker. Until some server
 // counts, the clock of the server with most stamps is published as a
 // provisional choice, so the host has a clock during warm-up.
 
@@ -32,6 +33,11 @@ type PathInput struct {
 	RateErrorBound float64 // relative
 	Gap            time.Duration
 	Poll           time.Duration
+	// Falseticker: the server's interval is outside the servers' agreement
+	// (see Intersect); it cannot be chosen, not even provisionally.
+	Falseticker bool
+	// Unsynced: the server's estimate is still unsynchronised (a guess).
+	Unsynced bool
 }
 
 // Starving tells whether the server has had no accepted stamp for more than
@@ -146,7 +152,7 @@ func (s *Selector) Forget(name string) {
 // Penalty is the path penalty of one server, in seconds; +Inf when the
 // server does not count (unusable or too few stamps).
 func (s *Selector) Penalty(p PathInput) float64 {
-	if !p.Usable || p.Stamps < s.cfg.MinStamps || p.Stamps <= 0 {
+	if !p.Usable || p.Falseticker || p.Stamps < s.cfg.MinStamps || p.Stamps <= 0 {
 		return math.Inf(1)
 	}
 	return s.rawPenalty(p)
@@ -177,7 +183,7 @@ func finite(x float64) float64 {
 // aboutToCount: a usable server within a quarter of MinStamps of counting
 // whose stamps still arrive.
 func (s *Selector) aboutToCount(p PathInput) bool {
-	return p.Usable && p.Stamps > 0 && p.Stamps >= s.cfg.MinStamps-max(s.cfg.MinStamps/4, 1) &&
+	return p.Usable && !p.Falseticker && p.Stamps > 0 && p.Stamps >= s.cfg.MinStamps-max(s.cfg.MinStamps/4, 1) &&
 		!p.Starving() && (p.Poll <= 0 || p.Gap <= 2*p.Poll)
 }
 
@@ -214,7 +220,10 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 		d.Preferred = s.current
 		d.Reason = "kept"
 		bn := paths[best].Name
-		if best != cur && bestPen < (1-s.cfg.Gain)*curPen {
+		// Never from a synchronised clock to a guess: the published state
+		// would dip to unsynchronised.
+		guess := paths[best].Unsynced && !paths[cur].Unsynced
+		if best != cur && bestPen < (1-s.cfg.Gain)*curPen && !guess {
 			switch {
 			case !held:
 				d.Preferred, d.Reason = bn, "better path"
@@ -236,6 +245,8 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 			d.Reason = "first server with enough stamps"
 		case cur < 0 || !paths[cur].Usable:
 			d.Reason = "previous server unusable"
+		case paths[cur].Falseticker:
+			d.Reason = "previous server is a falseticker"
 		default:
 			d.Reason = "previous server does not count"
 		}
@@ -243,14 +254,14 @@ func (s *Selector) Choose(now time.Duration, paths []PathInput) Decision {
 		// Nobody counts yet: provisional, keep the current one while it
 		// has stamps, otherwise the one with most stamps.
 		d.Provisional = true
-		if cur >= 0 && paths[cur].Usable && paths[cur].Stamps > 0 {
+		if cur >= 0 && paths[cur].Usable && !paths[cur].Falseticker && paths[cur].Stamps > 0 {
 			d.Preferred = s.current
 			d.Reason = "provisional, kept"
 			break
 		}
 		most := -1
 		for i, p := range paths {
-			if p.Usable && p.Stamps > 0 && (most < 0 || p.Stamps > paths[most].Stamps) {
+			if p.Usable && !p.Falseticker && p.Stamps > 0 && (most < 0 || p.Stamps > paths[most].Stamps) {
 				most = i
 			}
 		}

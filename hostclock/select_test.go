@@ -177,3 +177,22 @@ func TestSelectProvisionalNotHeld(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+// A synchronised preferred server is not left for a better path whose clock
+// is still unsynchronised (a guess): that switch made the published state
+// dip to unsynchronised. Once the newcomer is synchronised it may win.
+func TestSelectKeepsSynchronisedOverUnsynchronised(t *testing.T) {
+	s := NewSelector(SelectConfig{MinStamps: 20, Hold: time.Hour})
+	a, b := tpath("a", 25, 2e-3), tpath("b", 19, 0.5e-3)
+	if d := s.Choose(0, []PathInput{a, b}); d.Preferred != "a" {
+		t.Fatalf("%+v", d)
+	}
+	b.Stamps, b.Unsynced = 20, true
+	if d := s.Choose(time.Second, []PathInput{a, b}); d.Preferred != "a" {
+		t.Fatalf("switched to an unsynchronised server: %+v", d)
+	}
+	b.Unsynced = false
+	if d := s.Choose(2*time.Hour, []PathInput{a, b}); d.Preferred != "b" {
+		t.Fatalf("synchronised better path not taken: %+v", d)
+	}
+}

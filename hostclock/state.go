@@ -160,24 +160,16 @@ func (s *State) Usable(c StateCheck) error {
 }
 
 // LoadState reads and verifies a state file. A missing file returns an
-// error satisfying errors.Is(err, os.ErrNotExist).
+// error satisfying errors.Is(err, os.ErrNotExist); anything but a regular
+// file (a FIFO would block a plain read for ever) one satisfying
+// errors.Is(err, ErrNotRegular), at once.
 func LoadState(path string) (*State, error) {
-	f, err := os.Open(path)
+	data, err := readRegular(path, maxStateSize)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data := make([]byte, 0, 4096)
-	buf := make([]byte, 32*1024)
-	for {
-		n, rerr := f.Read(buf)
-		data = append(data, buf[:n]...)
-		if len(data) > maxStateSize {
-			return nil, fmt.Errorf("%w: larger than %d bytes", ErrStateCorrupt, maxStateSize)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNotRegular) {
+			return nil, err
 		}
-		if rerr != nil {
-			break
-		}
+		return nil, fmt.Errorf("%w: %v", ErrStateCorrupt, err)
 	}
 	return DecodeState(data)
 }

@@ -2,11 +2,12 @@ package hostclock
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 )
 
@@ -94,18 +95,32 @@ func WriteStatus(path string, d *StatusDoc) error {
 	return writeFileAtomic(path, append(b, '\n'), 0o644, false)
 }
 
-// ReadStatus reads a status file.
+// maxStatusSize bounds what ReadStatus reads (a status of 64 servers is
+// about 60 kB).
+const maxStatusSize = 4 << 20
+
+// ReadStatus reads a status file: a regular file (a FIFO or a device there
+// is refused at once, naming the path), at most maxStatusSize bytes.
 func ReadStatus(path string) (*StatusDoc, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, maxStatusSize)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	var d StatusDoc
-	if err := json.Unmarshal(b, &d); err != nil {
+	d, err := DecodeStatus(b)
+	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", path, err)
 	}
+	return d, nil
+}
+
+// DecodeStatus parses a status document.
+func DecodeStatus(b []byte) (*StatusDoc, error) {
+	var d StatusDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
 	if d.Version != 1 {
-		return nil, fmt.Errorf("status %s: version %d, want 1", path, d.Version)
+		return nil, fmt.Errorf("version %d, want 1", d.Version)
 	}
 	return &d, nil
 }
@@ -122,16 +137,19 @@ func PenaltyPtr(p float64) *float64 {
 func FormatStatus(w io.Writer, d *StatusDoc) error {
 	bw := &errWriter{w: w}
 	pref := d.Preferred
-	if pref == "" {
+	if pref == "" && d.Clock.Published {
+		pref = "(none: no clock is followed now, see selection)"
+	} else if pref == "" {
 		pref = "(none yet)"
 	} else if d.Provisional {
 		pref += " (provisional: no server has enough stamps yet)"
 	}
 	c := d.Clock
-	bw.printf("dom0d pid %d, updated %s\n", d.PID, d.UpdatedAt)
+	bw.printf("dom0d pid %d%s, updated %s\n", d.PID, pidNote(d.PID), d.UpdatedAt)
 	bw.printf("counter:        %s (%.0f Hz, identity %#x)\n", d.Counter, d.CounterHz, d.CounterIdentity)
 	bw.printf("preferred:      %s\n", pref)
 	bw.printf("selection:      %s; %d switches\n", d.SelectionReason, d.Switches)
+	bw.printf("agreement:      %s\n", agreementLine(d))
 	bw.printf("clock state:    %s\n", c.State)
 	bw.printf("status:         %#x %s\n", c.Status, spell(c.StatusNames))
 	bw.printf("period:         %.15e s/tick (%.9f Hz)\n", c.Period, inv(c.Period))
@@ -156,6 +174,9 @@ func FormatStatus(w io.Writer, d *StatusDoc) error {
 		if s.Preferred {
 			mark = "*"
 		}
+		if s.Falseticker {
+			mark = "!"
+		}
 		if !s.Usable {
 			mark = "x"
 		}
@@ -174,8 +195,42 @@ func FormatStatus(w io.Writer, d *StatusDoc) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	bw.printf("(* preferred, x unusable)\n")
+	bw.printf("(* preferred, x unusable, ! falseticker: outside the servers' agreement)\n")
 	return bw.err
+}
+
+// agreementLine says how many servers agree and which do not.
+func agreementLine(d *StatusDoc) string {
+	var ft []string
+	for _, s := range d.Servers {
+		if s.Falseticker {
+			ft = append(ft, s.Address)
+		}
+	}
+	line := fmt.Sprintf("%d truechimers of %d servers (minsources %d)", d.Truechimers, len(d.Servers), d.MinSources)
+	if len(ft) > 0 {
+		line += "; falsetickers: " + strings.Join(ft, ", ")
+	}
+	return line
+}
+
+// pidNote says when the daemon that wrote the status is gone: the status
+// is then its last word, not the present.
+func pidNote(pid int) string {
+	if PIDRunning(pid) {
+		return ""
+	}
+	return " (NOT RUNNING: the process is gone; this status is its last)"
+}
+
+// PIDRunning tells whether process pid exists (kill(pid, 0): EPERM means
+// it exists under another user).
+func PIDRunning(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func spell(names []string) string {
