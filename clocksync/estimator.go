@@ -1,7 +1,6 @@
 package clocksync
 
 import (
-	"fmt"
 	"math"
 	"time"
 
@@ -148,8 +147,10 @@ func toLast(s Stamp) lastStamp {
 // Result is the outcome of one stamp.
 type Result struct {
 	Accepted bool
-	Reason   string // why the stamp was rejected; "" if accepted
-	Params   Params // the clock after the stamp (unchanged if rejected, with StatusRejected)
+	// Rejection says why the stamp was rejected (Reason is ReasonNone if
+	// it was accepted): Reason is the bounded label, Detail() the log text.
+	Rejection
+	Params Params // the clock after the stamp (unchanged if rejected, with StatusRejected)
 }
 
 // New makes an estimator.
@@ -254,18 +255,18 @@ func (e *Estimator) Process(s Stamp) Result {
 	// agree, start over rather than reject every stamp from now on. One
 	// bogus stamp is only rejected.
 	if st := &e.st; st.HaveLast && s.Ta < st.Last.Ta && float64(st.Last.Ta-s.Ta)*st.Phat > max(10*st.Poll, 600) {
-		if reason := e.filterAlone(s); reason != "" {
-			return e.reject(reason)
+		if why := e.filterAlone(s); why.Reason != ReasonNone {
+			return e.reject(why)
 		}
 		if st.RestartTa == 0 || s.Ta <= st.RestartTa || float64(s.Ta-st.RestartTa)*st.Phat > 20*st.Poll+60 {
 			st.RestartTa = s.Ta
-			return e.reject("counter far behind the previous stamp: restart suspected, waiting for a second stamp")
+			return e.reject(rejectFig(ReasonRestartSuspected, float64(st.Last.Ta-s.Ta)*st.Phat, max(10*st.Poll, 600)))
 		}
 		st.Sticky |= StatusCounterReset
 		e.reset(st.Poll)
 	}
-	if reason := e.filter(s); reason != "" {
-		return e.reject(reason)
+	if why := e.filter(s); why.Reason != ReasonNone {
+		return e.reject(why)
 	}
 	e.st.RestartTa = 0
 	e.process(s)
@@ -275,7 +276,7 @@ func (e *Estimator) Process(s Stamp) Result {
 		e.reset(e.st.Poll)
 		p := e.st.P
 		p.Status |= StatusRejected
-		return Result{Reason: "estimator state became non-finite; re-initialised", Params: p}
+		return Result{Rejection: reject(ReasonNonFinite), Params: p}
 	}
 	return Result{Accepted: true, Params: e.st.P}
 }
@@ -286,56 +287,56 @@ func (e *Estimator) healthy() bool {
 		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.Q[0][0]) && finite(st.F.Q[1][1]) && st.F.Q[0][0] >= 0 && st.F.Q[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
-func (e *Estimator) reject(reason string) Result {
+func (e *Estimator) reject(why Rejection) Result {
 	p := e.st.P
 	p.Status |= StatusRejected
-	return Result{Reason: reason, Params: p}
+	return Result{Rejection: why, Params: p}
 }
 
 // filter is RADclock's stamp sanity filter plus packet vetting.
-func (e *Estimator) filter(s Stamp) string {
-	if reason := e.filterAlone(s); reason != "" {
-		return reason
+func (e *Estimator) filter(s Stamp) Rejection {
+	if why := e.filterAlone(s); why.Reason != ReasonNone {
+		return why
 	}
 	st := &e.st
 	switch {
 	case st.HaveLast && toLast(s) == st.Last && s.Side.Server == e.lastServer:
-		return "duplicate of the previous stamp"
+		return reject(ReasonDuplicate)
 	case st.HaveLast && s.Ta <= st.Last.Ta:
-		return "Ta is not after the previous stamp's Ta"
+		return reject(ReasonTaNotAfter)
 	case st.HaveLast && s.Tf <= st.Last.Tf:
-		return "Tf is not after the previous stamp's Tf (reordered reply)"
+		return reject(ReasonTfNotAfter)
 	}
-	return ""
+	return Rejection{}
 }
 
 // filterAlone is the part of the filter that needs no previous stamp.
-func (e *Estimator) filterAlone(s Stamp) string {
+func (e *Estimator) filterAlone(s Stamp) Rejection {
 	st := &e.st
 	switch {
 	case s.Ta == 0 || s.Tf == 0 || s.Tb.IsZero() || s.Te.IsZero():
-		return "a timestamp is zero"
+		return reject(ReasonZeroTimestamp)
 	case s.Tf <= s.Ta:
-		return "Tf is not after Ta"
+		return reject(ReasonCounterOrder)
 	case s.Te.Cmp(s.Tb) < 0:
-		return "server transmit time Te is before receive time Tb"
+		return reject(ReasonServerTimeOrder)
 	case s.Tb.Sec < 0 || s.Te.Sec > 1<<40:
-		return "server time out of range"
+		return reject(ReasonServerTimeRange)
 	case s.Tf-s.Ta < 120:
-		return "RTT below 120 counter ticks"
+		return rejectFig(ReasonRTTTooSmall, float64(s.Tf-s.Ta)*st.Phat, 120*st.Phat)
 	case s.Side.Leap == 3:
-		return "server not synchronised (leap indicator 3)"
+		return reject(ReasonUnsynchronised)
 	case s.Side.Stratum > 15:
-		return fmt.Sprintf("server stratum %d is unsynchronised", s.Side.Stratum)
+		return rejectFig(ReasonStratum, float64(s.Side.Stratum), 15)
 	}
 	rtt := float64(s.Tf-s.Ta) * st.Phat
 	if rtt > e.cfg.MaxRTT {
-		return fmt.Sprintf("RTT %.6f s above MaxRTT", rtt)
+		return rejectFig(ReasonRTTTooLarge, rtt, e.cfg.MaxRTT)
 	}
 	if hold := s.Te.Sub(s.Tb).Float(); hold > rtt*(1+e.cfg.CounterTolerance)+2e-9 {
-		return fmt.Sprintf("server hold time %.9f s exceeds the RTT %.9f s", hold, rtt)
+		return rejectFig(ReasonHoldExceedsRTT, hold, rtt)
 	}
-	return ""
+	return Rejection{}
 }
 
 func (e *Estimator) sideChanged(b SideInfo) bool {
