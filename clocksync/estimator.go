@@ -101,7 +101,11 @@ type state struct {
 
 	SuspectSince uint64
 	StepAt       uint64
-	RestartTa    uint64 // Ta of a stamp far behind the previous one (0: none)
+	// Rate-change test (rateStory): two staggered runs of stamps, each
+	// fitted as a line against the filter's prediction frozen at its start.
+	Rc          [2]rcRun
+	RateChanges int64  // runs explained as a rate change and followed
+	RestartTa   uint64 // Ta of a stamp far behind the previous one (0: none)
 
 	LeapsApplied int32
 	LeapNext     int8
@@ -128,6 +132,19 @@ type Estimator struct {
 	recs       []rec   // the stamp history ring, ringCap deep
 	dq         []int32 // monotonic deque of stamp indices: sliding minimum RTT over ShiftWin
 	lastServer string  // Server of the previous stamp
+}
+
+// rcRun is one run of the rate-change test: its first Tf (0: none), the
+// last offset update before it, the filter's prediction of true time
+// frozen at its start (time at counter Since, true s per tick), and
+// weighted sums for a line fit of the stamps' departures from that line
+// against the time since Since (t and departure in s, weights 1/variance).
+type rcRun struct {
+	Since, LastGood     uint64
+	Time                bintime.Time
+	Per                 float64
+	N                   int64
+	W, T, TT, Y, TY, YY float64
 }
 
 // lastStamp is a Stamp without the server name (fixed size, for the state).
@@ -508,6 +525,15 @@ func (e *Estimator) process(s Stamp) {
 				(pe+m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
 			suspect = math.Abs(nu) > allow
 		}
+		if st.Updates >= 16 && e.rateStory(&r, R) {
+			// The oscillator's (or the server's) rate moved: the filter
+			// now holds the fitted offset and rate; follow from here.
+			st.SuspectSince = 0
+			st.RateChanges++
+			update = true
+			nu = 0
+			break
+		}
 		if !suspect {
 			st.SuspectSince = 0
 			update = true
@@ -575,6 +601,134 @@ func (e *Estimator) process(s Stamp) {
 		st.StepAt = 0
 	}
 	e.publish(status, warm, eb, &prev)
+}
+
+// Rate-change test constants: the suspect stamps needed before a rate
+// story is considered, the largest rate change it may explain (relative),
+// the significance the fitted rate change must reach (in standard
+// deviations), the largest mean squared normalised residual of the fit,
+// and the inflation of the fit's covariance handed to the filter.
+const (
+	rcMinStamps = 4
+	rcMaxRate   = 5e-6
+	rcSigma     = 5
+	rcMaxChi2   = 4
+	rcInflate   = 2
+	rcMaxStamps = 256
+	rcSpan      = 600
+	rcMinRate   = 2e-8
+)
+
+// rateStory tests whether the recent stamps tell of a rate change rather
+// than a server fault. An abrupt change of the oscillator's rate (a fan, a
+// room's cooling, a host's load moving the crystal's temperature) or of
+// the served rate makes the stamps depart linearly from the clock's
+// prediction from some moment on; a server that steps its time makes them
+// jump and stay. The filter, whose rate process noise is small, follows a
+// rate change only slowly, and a lying-server test that allows little
+// rate error flags the stamps suspect, so without this the clock free-ran
+// on the old rate (178 µs half an hour after a 0.1 ppm step at 16 s).
+//
+// Two runs, staggered by half their span (rcSpan seconds, at most
+// rcMaxStamps stamps: a longer span would mistake the daily cycle for a
+// rate change, and at polls above rcSpan/4 the filter's own process noise
+// over a gap follows a change), each freeze the
+// filter's prediction at their first stamp as a line in the counter's
+// frame (updates, anchor moves and period changes during the run do not
+// move it) and fit the quality stamps' departures from it as a + b·t. A
+// run's story is a rate change if b is significant (rcSigma) and between
+// rcMinRate and rcMaxRate, the line fits (mean normalised squared residual
+// ≤ rcMaxChi2; a step in time fits no line), and it crosses zero after the
+// last update before the run, at most SuspectHold before it. Then the
+// filter takes the fit: offset and rate jump to the line at this stamp and
+// their covariance grows by the fit's, inflated, so the bound stays honest
+// while it re-converges; both runs restart. It returns whether a story was
+// accepted.
+func (e *Estimator) rateStory(r *rec, R float64) bool {
+	st := &e.st
+	v := R + st.NoiseVar
+	if !(v > 0) {
+		return false
+	}
+	T := r.Tf
+	for k := range st.Rc {
+		run := &st.Rc[k]
+		if run.Since != 0 && (run.N >= rcMaxStamps || float64(T-run.Since)*st.Phat > rcSpan) {
+			run.Since = 0
+		}
+		// Run 1 starts half a span after run 0.
+		if run.Since == 0 && (k == 0 || (st.Rc[0].Since != 0 && float64(T-st.Rc[0].Since)*st.Phat >= rcSpan/2)) {
+			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]),
+				Time: st.Kt.Add(bintime.MustFloat(e.rel(T) - st.F.X[0]))}
+		}
+		if run.Since == 0 {
+			continue
+		}
+		if e.rcAdd(run, r, v) {
+			st.Rc = [2]rcRun{}
+			return true
+		}
+	}
+	return false
+}
+
+// rcAdd adds a stamp of variance v to a run and reports whether the run
+// now tells of a rate change, in which case the filter has taken its line.
+func (e *Estimator) rcAdd(run *rcRun, r *rec, v float64) bool {
+	st := &e.st
+	T := r.Tf
+	t := float64(T-run.Since) * st.Phat
+	// The stamp's departure from the frozen line: the line's time at the
+	// counter midpoint minus the server midpoint, less the carried
+	// asymmetry (the sign of the filter's innovations).
+	mid := (float64(int64(r.Ta-run.Since)) + float64(int64(r.Tf-run.Since))) / 2 * run.Per
+	y := run.Time.Sub(r.Tb).Float() + mid - r.Te.Sub(r.Tb).Float()/2 - st.Beta
+	w := 1 / v
+	run.N++
+	run.W += w
+	run.T += w * t
+	run.TT += w * t * t
+	run.Y += w * y
+	run.TY += w * t * y
+	run.YY += w * y * y
+	if run.N < rcMinStamps {
+		return false
+	}
+	det := run.W*run.TT - run.T*run.T
+	if !(det > 0) {
+		return false
+	}
+	b := (run.W*run.TY - run.T*run.Y) / det
+	a := (run.Y - b*run.T) / run.W
+	chi2 := max(run.YY-a*run.Y-b*run.TY, 0) / float64(run.N-2)
+	scale := max(1, chi2)
+	varB := run.W / det * scale
+	varA := run.TT / det * scale
+	covAB := -run.T / det * scale
+	if chi2 > rcMaxChi2 || math.Abs(b) > rcMaxRate || math.Abs(b) < rcMinRate || b*b < rcSigma*rcSigma*varB {
+		return false
+	}
+	// Zero crossing, s before the run's first stamp.
+	onset := a / b
+	gap := float64(run.Since-run.LastGood) * st.Phat
+	if onset < -t || onset > gap+e.cfg.SuspectHold {
+		return false
+	}
+	// The line at this stamp: value, its variance, and its covariance with
+	// the rate. The new line's true time at T is the frozen line's less
+	// a + b·t; the filter's offset is the anchored clock's distance from it.
+	vT := varA + 2*t*covAB + t*t*varB
+	cT := covAB + t*varB
+	lineT := run.Time.Add(bintime.MustFloat(float64(int64(T-run.Since))*run.Per - (a + b*t)))
+	st.F.X[0] = st.Kt.Add(bintime.MustFloat(e.rel(T))).Sub(lineT).Float()
+	st.F.X[1] = st.Phat/(run.Per*(1-b)) - 1
+	for _, m := range []*[nState][nState]float64{&st.F.P, &st.F.Q} {
+		m[0][0] += rcInflate * vT
+		m[0][1] += rcInflate * cT
+		m[1][0] = m[0][1]
+		m[1][1] += rcInflate * varB
+	}
+	return true
 }
 
 // Noise adaptation constants: the EWMA weight of the innovation monitor,
