@@ -2,7 +2,6 @@ package clocksync
 
 import (
 	"math"
-	"time"
 
 	"github.com/xenradclock/xenradclock/bintime"
 )
@@ -113,6 +112,7 @@ type state struct {
 	LeapClear    int64
 	LeapTime     int64 // UTC label (UNIX seconds) of the scheduled leap
 	LastLeap     int64
+	LeapExt      bool // leaps come from SetLeap (the daemon's vote), not this server's indicator
 
 	Recent  [nRecent]rec
 	RecentN int64
@@ -1144,10 +1144,13 @@ func (e *Estimator) leapIntake(s Stamp) {
 		st.LeapCount = 0
 		st.LeapClear++
 	}
+	if st.LeapExt {
+		st.LeapCount, st.LeapClear = 0, 0 // the daemon's vote decides (SetLeap)
+	}
 	if st.LeapNext == 0 && st.LeapCount >= int64(e.cfg.LeapConfirm) {
-		u := time.Unix(s.Te.Sec, 0).UTC()
-		at := time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC).Unix()
-		if at > st.LastLeap {
+		// Only at the end of June or December; elsewhere the
+		// announcement is ignored.
+		if at, ok := leapMonthEnd(s.Te.Sec); ok && at > st.LastLeap {
 			st.LeapTime = at
 			st.LeapNext = 1
 			if li == 2 {
@@ -1164,6 +1167,25 @@ func (e *Estimator) leapIntake(s Stamp) {
 			st.LeapsApplied += int32(st.LeapNext)
 			st.LastLeap = st.LeapTime
 			st.LeapNext, st.LeapCount = 0, 0
+		}
+	}
+}
+
+// SetLeap hands the estimator the daemon's leap decision (VoteLeap over the
+// usable servers): next is +1, −1 or 0, atUTC the UTC label (UNIX s) of the
+// midnight the leap precedes. From the first call on, this server's own
+// leap indicator no longer schedules leaps; a vote of 0 cancels a pending
+// one. A leap at a time not after the last one applied is ignored. It takes
+// effect on the next stamp's Params.
+func (e *Estimator) SetLeap(next int8, atUTC int64) {
+	st := &e.st
+	st.LeapExt = true
+	switch {
+	case next == 0:
+		st.LeapNext = 0
+	case (next == 1 || next == -1) && atUTC > st.LastLeap:
+		if _, ok := leapMonthEnd(atUTC - 1); ok {
+			st.LeapNext, st.LeapTime = next, atUTC
 		}
 	}
 }

@@ -318,7 +318,7 @@ func TestPersistentStepAccepted(t *testing.T) {
 // Leap second: the estimator runs on a continuous timescale and publishes
 // UTC labels with LeapTotal, applying the leap at the right counter value.
 func TestLeapSecond(t *testing.T) {
-	leap := time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC).Unix()
+	leap := time.Date(2027, 7, 1, 0, 0, 0, 0, time.UTC).Unix()
 	sc := sim.LAN(49, 4*3600)
 	sc.Epoch = bintime.Time{Sec: leap - 3*3600}
 	s, _ := sim.New(sc)
