@@ -525,7 +525,7 @@ func (e *Estimator) process(s Stamp) {
 				(pe+m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
 			suspect = math.Abs(nu) > allow
 		}
-		if st.Updates >= 16 && e.rateStory(&r, R) {
+		if st.Updates >= 16 && pe < eshift && e.rateStory(&r, R) {
 			// The oscillator's (or the server's) rate moved: the filter
 			// now holds the fitted offset and rate; follow from here.
 			st.SuspectSince = 0
@@ -635,7 +635,9 @@ const (
 // over a gap follows a change), each freeze the
 // filter's prediction at their first stamp as a line in the counter's
 // frame (updates, anchor moves and period changes during the run do not
-// move it) and fit the quality stamps' departures from it as a + b·t. A
+// move it) and fit the departures from it as a + b·t of the stamps whose
+// point error is below Eshift (a path level shift's stamps, all queued by
+// the shift until it is detected, would otherwise read as a trend). A
 // run's story is a rate change if b is significant (rcSigma) and between
 // rcMinRate and rcMaxRate, the line fits (mean normalised squared residual
 // ≤ rcMaxChi2; a step in time fits no line), and it crosses zero after the
