@@ -707,13 +707,14 @@ func (e *Estimator) rcAdd(run *rcRun, r *rec, v float64) bool {
 	varB := run.W / det * scale
 	varA := run.TT / det * scale
 	covAB := -run.T / det * scale
-	if chi2 > rcMaxChi2 || math.Abs(b) > rcMaxRate || math.Abs(b) < rcMinRate || b*b < rcSigma*rcSigma*varB {
+	// Written so that NaN (a corrupt restored run) fails every test.
+	if !(chi2 <= rcMaxChi2 && math.Abs(b) <= rcMaxRate && math.Abs(b) >= rcMinRate && b*b >= rcSigma*rcSigma*varB) {
 		return false
 	}
 	// Zero crossing, s before the run's first stamp.
 	onset := a / b
 	gap := float64(run.Since-run.LastGood) * st.Phat
-	if onset < -t || onset > gap+e.cfg.SuspectHold {
+	if !(onset >= -t && onset <= gap+e.cfg.SuspectHold) {
 		return false
 	}
 	// The line at this stamp: value, its variance, and its covariance with
