@@ -130,6 +130,20 @@ type sweepRun struct {
 	estEbMed, estEbErr float64 // median error_bound and its ratio to the median error
 }
 
+// newPair makes the estimator and plain RADclock for a scenario, each with
+// its default configuration at the scenario's counter and poll.
+func newPair(sc sim.Scenario) (*clocksync.Estimator, *baseline.Clock, error) {
+	cfg := clocksync.DefaultConfig()
+	cfg.CounterHz, cfg.PollPeriod = sc.Osc.NominalHz, sc.Poll.Period
+	est, err := clocksync.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	bcfg := baseline.DefaultConfig()
+	bcfg.CounterHz, bcfg.PollPeriod = sc.Osc.NominalHz, sc.Poll.Period
+	return est, baseline.New(bcfg), nil
+}
+
 func runSweep(f family, seed uint64) (sweepRun, error) {
 	sc := f.draw(rand.New(rand.NewPCG(seed, 0xfa111e5)), seed)
 	sc.Name = f.name
@@ -137,15 +151,10 @@ func runSweep(f family, seed uint64) (sweepRun, error) {
 	if err != nil {
 		return sweepRun{}, err
 	}
-	cfg := clocksync.DefaultConfig()
-	cfg.CounterHz, cfg.PollPeriod = sc.Osc.NominalHz, sc.Poll.Period
-	est, err := clocksync.New(cfg)
+	est, base, err := newPair(sc)
 	if err != nil {
 		return sweepRun{}, err
 	}
-	bcfg := baseline.DefaultConfig()
-	bcfg.CounterHz, bcfg.PollPeriod = sc.Osc.NominalHz, sc.Poll.Period
-	base := baseline.New(bcfg)
 	var out sweepRun
 	covered, covN, baseCovered := 0, 0, 0
 	var ebs []float64

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/xenradclock/xenradclock/clocksync"
-	"github.com/xenradclock/xenradclock/clocksync/baseline"
 	"github.com/xenradclock/xenradclock/clocksync/sim"
 )
 
@@ -24,12 +23,10 @@ func runSideBySide(t *testing.T, sc sim.Scenario, from, to float64) stepRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := clocksync.DefaultConfig()
-	cfg.CounterHz, cfg.PollPeriod = sc.Osc.NominalHz, sc.Poll.Period
-	est, _ := clocksync.New(cfg)
-	bcfg := baseline.DefaultConfig()
-	bcfg.CounterHz, bcfg.PollPeriod = sc.Osc.NominalHz, sc.Poll.Period
-	base := baseline.New(bcfg)
+	est, base, err := newPair(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out stepRun
 	for {
 		ex, ok := s.Next()
