@@ -102,9 +102,14 @@ type state struct {
 	StepAt       uint64
 	// Rate-change test (rateStory): two staggered runs of stamps, each
 	// fitted as a line against the filter's prediction frozen at its start.
-	Rc          [2]rcRun
-	RateChanges int64  // runs explained as a rate change and followed
-	RestartTa   uint64 // Ta of a stamp far behind the previous one (0: none)
+	Rc [2]rcRun
+	// Learnt rate wander (rcLearn): the factor on RateWander² in force
+	// (≥ 1; 0 in a fresh state means 1), the EWMA of the completed runs'
+	// normalised squared slopes, and the runs counted.
+	QScale, QNIS float64
+	QRuns        int64
+	RateChanges  int64  // runs explained as a rate change and followed
+	RestartTa    uint64 // Ta of a stamp far behind the previous one (0: none)
 
 	LeapsApplied int32
 	LeapNext     int8
@@ -143,6 +148,7 @@ type rcRun struct {
 	Since, LastGood     uint64
 	Time                bintime.Time
 	Per                 float64
+	RhoVar              float64 // the filter's rate variance (Q) at the start
 	N                   int64
 	W, T, TT, Y, TY, YY float64
 }
@@ -409,7 +415,7 @@ func (e *Estimator) omega() float64 { return 2 * math.Pi / e.cfg.CyclePeriod }
 
 // predict moves the filter to counter T.
 func (e *Estimator) predict(T uint64) {
-	e.st.F.predict(e.rel(T), e.q, e.q3, e.omega())
+	e.st.F.predict(e.rel(T), e.qRate(), e.q3, e.omega())
 }
 
 // anchor moves the anchor to T, folding the filter's offset into the clock,
@@ -656,11 +662,12 @@ func (e *Estimator) rateStory(r *rec, R float64) bool {
 	for k := range st.Rc {
 		run := &st.Rc[k]
 		if run.Since != 0 && (run.N >= rcMaxStamps || float64(T-run.Since)*st.Phat > rcSpan) {
+			e.rcLearn(run)
 			run.Since = 0
 		}
 		// Run 1 starts half a span after run 0.
 		if run.Since == 0 && (k == 0 || (st.Rc[0].Since != 0 && float64(T-st.Rc[0].Since)*st.Phat >= rcSpan/2)) {
-			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]),
+			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]), RhoVar: st.F.Q[1][1],
 				Time: st.Kt.Add(bintime.MustFloat(e.rel(T) - st.F.X[0]))}
 		}
 		if run.Since == 0 {
@@ -672,6 +679,71 @@ func (e *Estimator) rateStory(r *rec, R float64) bool {
 		}
 	}
 	return false
+}
+
+// qRate is the rate random-walk variance per second in force: RateWander²
+// times the learnt factor.
+func (e *Estimator) qRate() float64 {
+	return e.q * max(e.st.QScale, 1)
+}
+
+// Rate-wander learning constants: the stamps a completed run needs, the
+// EWMA weight over runs, the monitor levels above which the factor grows
+// and below which it decays, the growth and decay per run, and the largest
+// factor.
+const (
+	qlMinStamps = 12
+	qlW         = 1.0 / 8
+	qlHigh      = 2
+	qlLow       = 1.2
+	qlGrow      = 1.5
+	qlDecay     = 0.9
+	qlMax       = 1e4
+)
+
+// rcLearn learns the oscillator's rate wander from a completed run of the
+// rate-change test that told no story. Its fitted slope b is the rate error
+// of the filter's prediction over the run: the filter's own rate error at
+// the start (variance RhoVar), the wander during the run (a random walk of
+// variance q per second averages to q·τ/3 over a run of τ seconds) and the
+// fit's noise (varB). If the filter's model is right, b²/(varB + RhoVar +
+// q·τ/3) averages 1; its EWMA over runs (clipped at 9 per run, so one
+// outlier cannot carry it) above qlHigh makes the factor on RateWander²
+// grow, below qlLow decay towards 1. A fresh start behaves as before: the
+// prior is RateWander, and nothing is learnt before three runs have ended.
+func (e *Estimator) rcLearn(run *rcRun) {
+	st := &e.st
+	if run.N < qlMinStamps {
+		return
+	}
+	det := run.W*run.TT - run.T*run.T
+	if !(det > 0) {
+		return
+	}
+	b := (run.W*run.TY - run.T*run.Y) / det
+	a := (run.Y - b*run.T) / run.W
+	chi2 := max(run.YY-a*run.Y-b*run.TY, 0) / float64(run.N-2)
+	varB := run.W / det * max(1, chi2)
+	// The run's span from the weighted spread of its times (uniform: σ²·12).
+	spread := run.TT/run.W - (run.T/run.W)*(run.T/run.W)
+	tau := math.Sqrt(12 * max(spread, 0))
+	den := varB + run.RhoVar + e.qRate()*tau/3
+	z := b * b / den
+	if !(z >= 0) || !(den > 0) {
+		return
+	}
+	st.QRuns++
+	w := max(qlW, 1/float64(st.QRuns))
+	st.QNIS += (min(z, 9) - st.QNIS) * w
+	scale := max(st.QScale, 1)
+	switch {
+	case st.QRuns < 3:
+	case st.QNIS > qlHigh:
+		scale = min(scale*qlGrow, qlMax)
+	case st.QNIS < qlLow:
+		scale = max(scale*qlDecay, 1)
+	}
+	st.QScale = scale
 }
 
 // rcAdd adds a stamp of variance v to a run and reports whether the run
@@ -851,13 +923,13 @@ func (e *Estimator) refit(i int64, offQual float64) {
 			tPrev, started = r.Tf, true
 			continue
 		}
-		f.predict(float64(r.Tf-tPrev)*st.Phat, e.q, e.q3, e.omega())
+		f.predict(float64(r.Tf-tPrev)*st.Phat, e.qRate(), e.q3, e.omega())
 		tPrev = r.Tf
 		y := e.yMid(r) + f.X[1]*e.midAge(r, r.Tf)
 		f.update(y-f.X[0], R, st.NoiseVar)
 	}
 	// Carry to this stamp's Tf (the filter's time).
-	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, e.omega())
+	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.qRate(), e.q3, e.omega())
 	st.F = f
 	st.MeanPe = sum / float64(n)
 }
@@ -1224,7 +1296,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	if st.LeapNext != 0 {
 		status |= StatusLeapPending
 	}
-	qs := cfg.BoundK * math.Sqrt(e.q/3)
+	qs := cfg.BoundK * math.Sqrt(e.qRate()/3)
 	rateG := cfg.MaxDrift + math.Abs(st.F.X[1])
 	if !st.Meas || cfg.BoundK*sdRho > cfg.MaxDrift/2 {
 		// Not converged: only the counter's specification is guaranteed.
