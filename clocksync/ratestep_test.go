@@ -89,3 +89,23 @@ func TestRateStep(t *testing.T) {
 		}
 	}
 }
+
+// TestLearnedWander: on the sweep's flicker family (tuning seeds 1–3) the
+// learnt rate wander keeps error_bound's coverage above 88% (90.8–95.2%;
+// with RateWander fixed, before the learning, the family's worst tuning
+// run was at 82.5%) and the p99 error within 1.25 × plain RADclock's
+// (7.1–8.4 µs against 7.5–13.7 µs; before, up to twice RADclock's). The
+// target, 99%, is not met.
+func TestLearnedWander(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		r, err := runSweep(families[1], seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("flicker seed %d: coverage %.2f%%, p99 %.2fµs (RADclock %.2fµs)", seed, 100*r.cov, r.estP99*1e6, r.baseP99*1e6)
+		if r.cov < 0.88 || r.estP99 > 1.25*r.baseP99 || r.meViol > 0 {
+			t.Errorf("flicker seed %d: coverage %.2f%%, p99 %.2fµs vs RADclock %.2fµs, %d max_error violations",
+				seed, 100*r.cov, r.estP99*1e6, r.baseP99*1e6, r.meViol)
+		}
+	}
+}
