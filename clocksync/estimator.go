@@ -149,6 +149,7 @@ type rcRun struct {
 	Time                bintime.Time
 	Per                 float64
 	RhoVar              float64 // the filter's rate variance (Q) at the start
+	Dep2                float64 // squared departure of the fitted line at the last stamp while its slope is significant (rcWiden σ), s²
 	N                   int64
 	W, T, TT, Y, TY, YY float64
 }
@@ -596,7 +597,7 @@ func (e *Estimator) process(s Stamp) {
 	e.anchor(s.Tf, st.Phat)
 	// The offset term (the filter's variance plus what the recent stamps
 	// say beyond it) and the carried asymmetry's, each at its own multiple.
-	eb := math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()) + cfg.BoundK*cfg.BoundK*st.BetaVar)
+	eb := math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()+e.rcDep2()) + cfg.BoundK*cfg.BoundK*st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
 		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
@@ -622,6 +623,7 @@ const (
 	rcInflate   = 2
 	rcMaxStamps = 256
 	rcSpan      = 600
+	rcWiden     = 3
 	rcMinRate   = 2e-8
 )
 
@@ -679,6 +681,14 @@ func (e *Estimator) rateStory(r *rec, R float64) bool {
 		}
 	}
 	return false
+}
+
+// rcDep2 is what the rate-change runs say the clock's error may be beyond
+// the filter's belief: the larger squared departure of a run whose slope is
+// significant at rcWiden σ but not yet a story. It widens error_bound while
+// a rate change is being detected.
+func (e *Estimator) rcDep2() float64 {
+	return max(e.st.Rc[0].Dep2, e.st.Rc[1].Dep2)
 }
 
 // qRate is the rate random-walk variance per second in force: RateWander²
@@ -779,6 +789,11 @@ func (e *Estimator) rcAdd(run *rcRun, r *rec, v float64) bool {
 	varB := run.W / det * scale
 	varA := run.TT / det * scale
 	covAB := -run.T / det * scale
+	run.Dep2 = 0
+	if chi2 <= rcMaxChi2 && b*b >= rcWiden*rcWiden*varB {
+		d := a + b*t
+		run.Dep2 = d * d
+	}
 	// Written so that NaN (a corrupt restored run) fails every test.
 	if !(chi2 <= rcMaxChi2 && math.Abs(b) <= rcMaxRate && math.Abs(b) >= rcMinRate && b*b >= rcSigma*rcSigma*varB) {
 		return false

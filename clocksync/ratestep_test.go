@@ -68,9 +68,9 @@ func runSideBySide(t *testing.T, sc sim.Scenario, from, to float64) stepRun {
 // reached 178 µs 30 minutes after the step (seed 3), until SuspectHold
 // accepted a step in offset with the rate still wrong (this test failed on
 // that code for every seed). error_bound's coverage from the step on is
-// 96.6–99.6%: the bound does not widen before the step is detected, so the
-// 99% the estimator promises is not yet met here; 96% is asserted so that
-// it cannot get worse unnoticed.
+// 97.9–99.6% (96.6–99.6% before the runs' departures widened it): the
+// 99% the estimator promises is not yet met on every seed; 97.5% is
+// asserted so that it cannot get worse unnoticed.
 func TestRateStep(t *testing.T) {
 	for _, seed := range []uint64{3, 4, 5, 6} {
 		for _, ppm := range []float64{0.1, -0.1} {
@@ -83,7 +83,7 @@ func TestRateStep(t *testing.T) {
 			if r.estMax > r.baseMax {
 				t.Errorf("seed %d, %+.1f ppm: max |error| %.1fµs above RADclock's %.1fµs", seed, ppm, r.estMax*1e6, r.baseMax*1e6)
 			}
-			if cov < 0.96 || r.viol > 0 {
+			if cov < 0.975 || r.viol > 0 {
 				t.Errorf("seed %d, %+.1f ppm: coverage %.2f%%, %d max_error violations", seed, ppm, 100*cov, r.viol)
 			}
 		}
