@@ -47,7 +47,7 @@ const (
 type Params struct {
 	RefCount       uint64       // counter value of the reference point (Tf of the last processed stamp)
 	RefTime        bintime.Time // Ca(RefCount), on the UTC-labelled timescale (leaps applied)
-	Period         float64      // long-term period, s/tick
+	Period         float64      // period Absolute extrapolates with, s/tick: the filter's local period (its rate estimate), so an outage is bridged with the best prediction
 	PeriodLocal    float64      // local period, s/tick
 	Offset         float64      // thetahat, s: offset of the uncorrected clock from true time
 	ErrorBound     float64      // statistical bound at RefCount, s

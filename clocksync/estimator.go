@@ -1,9 +1,7 @@
 package clocksync
 
 import (
-	"fmt"
 	"math"
-	"time"
 
 	"github.com/xenradclock/xenradclock/bintime"
 )
@@ -102,6 +100,15 @@ type state struct {
 
 	SuspectSince uint64
 	StepAt       uint64
+	// Rate-change test (rateStory): two staggered runs of stamps, each
+	// fitted as a line against the filter's prediction frozen at its start.
+	Rc [2]rcRun
+	// Learnt rate wander (rcLearn): the factor on RateWander² in force
+	// (≥ 1; 0 in a fresh state means 1), the EWMA of the completed runs'
+	// normalised squared slopes, and the runs counted.
+	QScale, QNIS float64
+	QRuns        int64
+	RateChanges  int64  // runs explained as a rate change and followed
 	RestartTa    uint64 // Ta of a stamp far behind the previous one (0: none)
 
 	LeapsApplied int32
@@ -110,6 +117,7 @@ type state struct {
 	LeapClear    int64
 	LeapTime     int64 // UTC label (UNIX seconds) of the scheduled leap
 	LastLeap     int64
+	LeapExt      bool // leaps come from SetLeap (the daemon's vote), not this server's indicator
 
 	Recent  [nRecent]rec
 	RecentN int64
@@ -131,6 +139,21 @@ type Estimator struct {
 	lastServer string  // Server of the previous stamp
 }
 
+// rcRun is one run of the rate-change test: its first Tf (0: none), the
+// last offset update before it, the filter's prediction of true time
+// frozen at its start (time at counter Since, true s per tick), and
+// weighted sums for a line fit of the stamps' departures from that line
+// against the time since Since (t and departure in s, weights 1/variance).
+type rcRun struct {
+	Since, LastGood     uint64
+	Time                bintime.Time
+	Per                 float64
+	RhoVar              float64 // the filter's rate variance (Q) at the start
+	Dep2                float64 // squared departure of the fitted line at the last stamp while its slope is significant (rcWiden σ), s²
+	N                   int64
+	W, T, TT, Y, TY, YY float64
+}
+
 // lastStamp is a Stamp without the server name (fixed size, for the state).
 type lastStamp struct {
 	Ta, Tf                    uint64
@@ -148,8 +171,10 @@ func toLast(s Stamp) lastStamp {
 // Result is the outcome of one stamp.
 type Result struct {
 	Accepted bool
-	Reason   string // why the stamp was rejected; "" if accepted
-	Params   Params // the clock after the stamp (unchanged if rejected, with StatusRejected)
+	// Rejection says why the stamp was rejected (Reason is ReasonNone if
+	// it was accepted): Reason is the bounded label, Detail() the log text.
+	Rejection
+	Params Params // the clock after the stamp (unchanged if rejected, with StatusRejected)
 }
 
 // New makes an estimator.
@@ -254,18 +279,18 @@ func (e *Estimator) Process(s Stamp) Result {
 	// agree, start over rather than reject every stamp from now on. One
 	// bogus stamp is only rejected.
 	if st := &e.st; st.HaveLast && s.Ta < st.Last.Ta && float64(st.Last.Ta-s.Ta)*st.Phat > max(10*st.Poll, 600) {
-		if reason := e.filterAlone(s); reason != "" {
-			return e.reject(reason)
+		if why := e.filterAlone(s); why.Reason != ReasonNone {
+			return e.reject(why)
 		}
 		if st.RestartTa == 0 || s.Ta <= st.RestartTa || float64(s.Ta-st.RestartTa)*st.Phat > 20*st.Poll+60 {
 			st.RestartTa = s.Ta
-			return e.reject("counter far behind the previous stamp: restart suspected, waiting for a second stamp")
+			return e.reject(rejectFig(ReasonRestartSuspected, float64(st.Last.Ta-s.Ta)*st.Phat, max(10*st.Poll, 600)))
 		}
 		st.Sticky |= StatusCounterReset
 		e.reset(st.Poll)
 	}
-	if reason := e.filter(s); reason != "" {
-		return e.reject(reason)
+	if why := e.filter(s); why.Reason != ReasonNone {
+		return e.reject(why)
 	}
 	e.st.RestartTa = 0
 	e.process(s)
@@ -275,7 +300,7 @@ func (e *Estimator) Process(s Stamp) Result {
 		e.reset(e.st.Poll)
 		p := e.st.P
 		p.Status |= StatusRejected
-		return Result{Reason: "estimator state became non-finite; re-initialised", Params: p}
+		return Result{Rejection: reject(ReasonNonFinite), Params: p}
 	}
 	return Result{Accepted: true, Params: e.st.P}
 }
@@ -286,56 +311,56 @@ func (e *Estimator) healthy() bool {
 		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.Q[0][0]) && finite(st.F.Q[1][1]) && st.F.Q[0][0] >= 0 && st.F.Q[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
-func (e *Estimator) reject(reason string) Result {
+func (e *Estimator) reject(why Rejection) Result {
 	p := e.st.P
 	p.Status |= StatusRejected
-	return Result{Reason: reason, Params: p}
+	return Result{Rejection: why, Params: p}
 }
 
 // filter is RADclock's stamp sanity filter plus packet vetting.
-func (e *Estimator) filter(s Stamp) string {
-	if reason := e.filterAlone(s); reason != "" {
-		return reason
+func (e *Estimator) filter(s Stamp) Rejection {
+	if why := e.filterAlone(s); why.Reason != ReasonNone {
+		return why
 	}
 	st := &e.st
 	switch {
 	case st.HaveLast && toLast(s) == st.Last && s.Side.Server == e.lastServer:
-		return "duplicate of the previous stamp"
+		return reject(ReasonDuplicate)
 	case st.HaveLast && s.Ta <= st.Last.Ta:
-		return "Ta is not after the previous stamp's Ta"
+		return reject(ReasonTaNotAfter)
 	case st.HaveLast && s.Tf <= st.Last.Tf:
-		return "Tf is not after the previous stamp's Tf (reordered reply)"
+		return reject(ReasonTfNotAfter)
 	}
-	return ""
+	return Rejection{}
 }
 
 // filterAlone is the part of the filter that needs no previous stamp.
-func (e *Estimator) filterAlone(s Stamp) string {
+func (e *Estimator) filterAlone(s Stamp) Rejection {
 	st := &e.st
 	switch {
 	case s.Ta == 0 || s.Tf == 0 || s.Tb.IsZero() || s.Te.IsZero():
-		return "a timestamp is zero"
+		return reject(ReasonZeroTimestamp)
 	case s.Tf <= s.Ta:
-		return "Tf is not after Ta"
+		return reject(ReasonCounterOrder)
 	case s.Te.Cmp(s.Tb) < 0:
-		return "server transmit time Te is before receive time Tb"
+		return reject(ReasonServerTimeOrder)
 	case s.Tb.Sec < 0 || s.Te.Sec > 1<<40:
-		return "server time out of range"
+		return reject(ReasonServerTimeRange)
 	case s.Tf-s.Ta < 120:
-		return "RTT below 120 counter ticks"
+		return rejectFig(ReasonRTTTooSmall, float64(s.Tf-s.Ta)*st.Phat, 120*st.Phat)
 	case s.Side.Leap == 3:
-		return "server not synchronised (leap indicator 3)"
+		return reject(ReasonUnsynchronised)
 	case s.Side.Stratum > 15:
-		return fmt.Sprintf("server stratum %d is unsynchronised", s.Side.Stratum)
+		return rejectFig(ReasonStratum, float64(s.Side.Stratum), 15)
 	}
 	rtt := float64(s.Tf-s.Ta) * st.Phat
 	if rtt > e.cfg.MaxRTT {
-		return fmt.Sprintf("RTT %.6f s above MaxRTT", rtt)
+		return rejectFig(ReasonRTTTooLarge, rtt, e.cfg.MaxRTT)
 	}
 	if hold := s.Te.Sub(s.Tb).Float(); hold > rtt*(1+e.cfg.CounterTolerance)+2e-9 {
-		return fmt.Sprintf("server hold time %.9f s exceeds the RTT %.9f s", hold, rtt)
+		return rejectFig(ReasonHoldExceedsRTT, hold, rtt)
 	}
-	return ""
+	return Rejection{}
 }
 
 func (e *Estimator) sideChanged(b SideInfo) bool {
@@ -391,7 +416,7 @@ func (e *Estimator) omega() float64 { return 2 * math.Pi / e.cfg.CyclePeriod }
 
 // predict moves the filter to counter T.
 func (e *Estimator) predict(T uint64) {
-	e.st.F.predict(e.rel(T), e.q, e.q3, e.omega())
+	e.st.F.predict(e.rel(T), e.qRate(), e.q3, e.omega())
 }
 
 // anchor moves the anchor to T, folding the filter's offset into the clock,
@@ -507,6 +532,15 @@ func (e *Estimator) process(s Stamp) {
 				(pe+m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
 			suspect = math.Abs(nu) > allow
 		}
+		if st.Updates >= 16 && pe < eshift && e.rateStory(&r, R) {
+			// The oscillator's (or the server's) rate moved: the filter
+			// now holds the fitted offset and rate; follow from here.
+			st.SuspectSince = 0
+			st.RateChanges++
+			update = true
+			nu = 0
+			break
+		}
 		if !suspect {
 			st.SuspectSince = 0
 			update = true
@@ -563,7 +597,7 @@ func (e *Estimator) process(s Stamp) {
 	e.anchor(s.Tf, st.Phat)
 	// The offset term (the filter's variance plus what the recent stamps
 	// say beyond it) and the carried asymmetry's, each at its own multiple.
-	eb := math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()) + cfg.BoundK*cfg.BoundK*st.BetaVar)
+	eb := math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()+e.rcDep2()) + cfg.BoundK*cfg.BoundK*st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
 		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
@@ -574,6 +608,217 @@ func (e *Estimator) process(s Stamp) {
 		st.StepAt = 0
 	}
 	e.publish(status, warm, eb, &prev)
+}
+
+// Rate-change test constants: the suspect stamps needed before a rate
+// story is considered, the largest rate change it may explain (relative),
+// the significance the fitted rate change must reach (in standard
+// deviations), the largest mean squared normalised residual of the fit,
+// and the inflation of the fit's covariance handed to the filter.
+const (
+	rcMinStamps = 4
+	rcMaxRate   = 5e-6
+	rcSigma     = 5
+	rcMaxChi2   = 4
+	rcInflate   = 2
+	rcMaxStamps = 256
+	rcSpan      = 600
+	rcWiden     = 3
+	rcMinRate   = 2e-8
+)
+
+// rateStory tests whether the recent stamps tell of a rate change rather
+// than a server fault. An abrupt change of the oscillator's rate (a fan, a
+// room's cooling, a host's load moving the crystal's temperature) or of
+// the served rate makes the stamps depart linearly from the clock's
+// prediction from some moment on; a server that steps its time makes them
+// jump and stay. The filter, whose rate process noise is small, follows a
+// rate change only slowly, and a lying-server test that allows little
+// rate error flags the stamps suspect, so without this the clock free-ran
+// on the old rate (178 µs half an hour after a 0.1 ppm step at 16 s).
+//
+// Two runs, staggered by half their span (rcSpan seconds, at most
+// rcMaxStamps stamps: a longer span would mistake the daily cycle for a
+// rate change, and at polls above rcSpan/4 the filter's own process noise
+// over a gap follows a change), each freeze the
+// filter's prediction at their first stamp as a line in the counter's
+// frame (updates, anchor moves and period changes during the run do not
+// move it) and fit the departures from it as a + b·t of the stamps whose
+// point error is below Eshift (a path level shift's stamps, all queued by
+// the shift until it is detected, would otherwise read as a trend). A
+// run's story is a rate change if b is significant (rcSigma) and between
+// rcMinRate and rcMaxRate, the line fits (mean normalised squared residual
+// ≤ rcMaxChi2; a step in time fits no line), and it crosses zero after the
+// last update before the run, at most SuspectHold before it. Then the
+// filter takes the fit: offset and rate jump to the line at this stamp and
+// their covariance grows by the fit's, inflated, so the bound stays honest
+// while it re-converges; both runs restart. It returns whether a story was
+// accepted.
+func (e *Estimator) rateStory(r *rec, R float64) bool {
+	st := &e.st
+	v := R + st.NoiseVar
+	if !(v > 0) {
+		return false
+	}
+	T := r.Tf
+	for k := range st.Rc {
+		run := &st.Rc[k]
+		if run.Since != 0 && (run.N >= rcMaxStamps || float64(T-run.Since)*st.Phat > rcSpan) {
+			e.rcLearn(run)
+			run.Since = 0
+		}
+		// Run 1 starts half a span after run 0.
+		if run.Since == 0 && (k == 0 || (st.Rc[0].Since != 0 && float64(T-st.Rc[0].Since)*st.Phat >= rcSpan/2)) {
+			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]), RhoVar: st.F.Q[1][1],
+				Time: st.Kt.Add(bintime.MustFloat(e.rel(T) - st.F.X[0]))}
+		}
+		if run.Since == 0 {
+			continue
+		}
+		if e.rcAdd(run, r, v) {
+			st.Rc = [2]rcRun{}
+			return true
+		}
+	}
+	return false
+}
+
+// rcDep2 is what the rate-change runs say the clock's error may be beyond
+// the filter's belief: the larger squared departure of a run whose slope is
+// significant at rcWiden σ but not yet a story. It widens error_bound while
+// a rate change is being detected.
+func (e *Estimator) rcDep2() float64 {
+	return max(e.st.Rc[0].Dep2, e.st.Rc[1].Dep2)
+}
+
+// qRate is the rate random-walk variance per second in force: RateWander²
+// times the learnt factor.
+func (e *Estimator) qRate() float64 {
+	return e.q * max(e.st.QScale, 1)
+}
+
+// Rate-wander learning constants: the stamps a completed run needs, the
+// EWMA weight over runs, the monitor levels above which the factor grows
+// and below which it decays, the growth and decay per run, and the largest
+// factor.
+const (
+	qlMinStamps = 12
+	qlW         = 1.0 / 8
+	qlHigh      = 2
+	qlLow       = 1.2
+	qlGrow      = 1.5
+	qlDecay     = 0.9
+	qlMax       = 1e4
+)
+
+// rcLearn learns the oscillator's rate wander from a completed run of the
+// rate-change test that told no story. Its fitted slope b is the rate error
+// of the filter's prediction over the run: the filter's own rate error at
+// the start (variance RhoVar), the wander during the run (a random walk of
+// variance q per second averages to q·τ/3 over a run of τ seconds) and the
+// fit's noise (varB). If the filter's model is right, b²/(varB + RhoVar +
+// q·τ/3) averages 1; its EWMA over runs (clipped at 9 per run, so one
+// outlier cannot carry it) above qlHigh makes the factor on RateWander²
+// grow, below qlLow decay towards 1. A fresh start behaves as before: the
+// prior is RateWander, and nothing is learnt before three runs have ended.
+func (e *Estimator) rcLearn(run *rcRun) {
+	st := &e.st
+	if run.N < qlMinStamps {
+		return
+	}
+	det := run.W*run.TT - run.T*run.T
+	if !(det > 0) {
+		return
+	}
+	b := (run.W*run.TY - run.T*run.Y) / det
+	a := (run.Y - b*run.T) / run.W
+	chi2 := max(run.YY-a*run.Y-b*run.TY, 0) / float64(run.N-2)
+	varB := run.W / det * max(1, chi2)
+	// The run's span from the weighted spread of its times (uniform: σ²·12).
+	spread := run.TT/run.W - (run.T/run.W)*(run.T/run.W)
+	tau := math.Sqrt(12 * max(spread, 0))
+	den := varB + run.RhoVar + e.qRate()*tau/3
+	z := b * b / den
+	if !(z >= 0) || !(den > 0) {
+		return
+	}
+	st.QRuns++
+	w := max(qlW, 1/float64(st.QRuns))
+	st.QNIS += (min(z, 9) - st.QNIS) * w
+	scale := max(st.QScale, 1)
+	switch {
+	case st.QRuns < 3:
+	case st.QNIS > qlHigh:
+		scale = min(scale*qlGrow, qlMax)
+	case st.QNIS < qlLow:
+		scale = max(scale*qlDecay, 1)
+	}
+	st.QScale = scale
+}
+
+// rcAdd adds a stamp of variance v to a run and reports whether the run
+// now tells of a rate change, in which case the filter has taken its line.
+func (e *Estimator) rcAdd(run *rcRun, r *rec, v float64) bool {
+	st := &e.st
+	T := r.Tf
+	t := float64(T-run.Since) * st.Phat
+	// The stamp's departure from the frozen line: the line's time at the
+	// counter midpoint minus the server midpoint, less the carried
+	// asymmetry (the sign of the filter's innovations).
+	mid := (float64(int64(r.Ta-run.Since)) + float64(int64(r.Tf-run.Since))) / 2 * run.Per
+	y := run.Time.Sub(r.Tb).Float() + mid - r.Te.Sub(r.Tb).Float()/2 - st.Beta
+	w := 1 / v
+	run.N++
+	run.W += w
+	run.T += w * t
+	run.TT += w * t * t
+	run.Y += w * y
+	run.TY += w * t * y
+	run.YY += w * y * y
+	if run.N < rcMinStamps {
+		return false
+	}
+	det := run.W*run.TT - run.T*run.T
+	if !(det > 0) {
+		return false
+	}
+	b := (run.W*run.TY - run.T*run.Y) / det
+	a := (run.Y - b*run.T) / run.W
+	chi2 := max(run.YY-a*run.Y-b*run.TY, 0) / float64(run.N-2)
+	scale := max(1, chi2)
+	varB := run.W / det * scale
+	varA := run.TT / det * scale
+	covAB := -run.T / det * scale
+	run.Dep2 = 0
+	if chi2 <= rcMaxChi2 && b*b >= rcWiden*rcWiden*varB {
+		d := a + b*t
+		run.Dep2 = d * d
+	}
+	// Written so that NaN (a corrupt restored run) fails every test.
+	if !(chi2 <= rcMaxChi2 && math.Abs(b) <= rcMaxRate && math.Abs(b) >= rcMinRate && b*b >= rcSigma*rcSigma*varB) {
+		return false
+	}
+	// Zero crossing, s before the run's first stamp.
+	onset := a / b
+	gap := float64(run.Since-run.LastGood) * st.Phat
+	if !(onset >= -t && onset <= gap+e.cfg.SuspectHold) {
+		return false
+	}
+	// The line at this stamp: value, its variance, and its covariance with
+	// the rate. The new line's true time at T is the frozen line's less
+	// a + b·t; the filter's offset is the anchored clock's distance from it.
+	vT := varA + 2*t*covAB + t*t*varB
+	cT := covAB + t*varB
+	lineT := run.Time.Add(bintime.MustFloat(float64(int64(T-run.Since))*run.Per - (a + b*t)))
+	st.F.X[0] = st.Kt.Add(bintime.MustFloat(e.rel(T))).Sub(lineT).Float()
+	st.F.X[1] = st.Phat/(run.Per*(1-b)) - 1
+	for _, m := range []*[nState][nState]float64{&st.F.P, &st.F.Q} {
+		m[0][0] += rcInflate * vT
+		m[0][1] += rcInflate * cT
+		m[1][0] = m[0][1]
+		m[1][1] += rcInflate * varB
+	}
+	return true
 }
 
 // Noise adaptation constants: the EWMA weight of the innovation monitor,
@@ -693,13 +938,13 @@ func (e *Estimator) refit(i int64, offQual float64) {
 			tPrev, started = r.Tf, true
 			continue
 		}
-		f.predict(float64(r.Tf-tPrev)*st.Phat, e.q, e.q3, e.omega())
+		f.predict(float64(r.Tf-tPrev)*st.Phat, e.qRate(), e.q3, e.omega())
 		tPrev = r.Tf
 		y := e.yMid(r) + f.X[1]*e.midAge(r, r.Tf)
 		f.update(y-f.X[0], R, st.NoiseVar)
 	}
 	// Carry to this stamp's Tf (the filter's time).
-	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.q, e.q3, e.omega())
+	f.predict(float64(int64(e.ring(i).Tf-tPrev))*st.Phat, e.qRate(), e.q3, e.omega())
 	st.F = f
 	st.MeanPe = sum / float64(n)
 }
@@ -989,10 +1234,13 @@ func (e *Estimator) leapIntake(s Stamp) {
 		st.LeapCount = 0
 		st.LeapClear++
 	}
+	if st.LeapExt {
+		st.LeapCount, st.LeapClear = 0, 0 // the daemon's vote decides (SetLeap)
+	}
 	if st.LeapNext == 0 && st.LeapCount >= int64(e.cfg.LeapConfirm) {
-		u := time.Unix(s.Te.Sec, 0).UTC()
-		at := time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC).Unix()
-		if at > st.LastLeap {
+		// Only at the end of June or December; elsewhere the
+		// announcement is ignored.
+		if at, ok := leapMonthEnd(s.Te.Sec); ok && at > st.LastLeap {
 			st.LeapTime = at
 			st.LeapNext = 1
 			if li == 2 {
@@ -1009,6 +1257,25 @@ func (e *Estimator) leapIntake(s Stamp) {
 			st.LeapsApplied += int32(st.LeapNext)
 			st.LastLeap = st.LeapTime
 			st.LeapNext, st.LeapCount = 0, 0
+		}
+	}
+}
+
+// SetLeap hands the estimator the daemon's leap decision (VoteLeap over the
+// usable servers): next is +1, −1 or 0, atUTC the UTC label (UNIX s) of the
+// midnight the leap precedes. From the first call on, this server's own
+// leap indicator no longer schedules leaps; a vote of 0 cancels a pending
+// one. A leap at a time not after the last one applied is ignored. It takes
+// effect on the next stamp's Params.
+func (e *Estimator) SetLeap(next int8, atUTC int64) {
+	st := &e.st
+	st.LeapExt = true
+	switch {
+	case next == 0:
+		st.LeapNext = 0
+	case (next == 1 || next == -1) && atUTC > st.LastLeap:
+		if _, ok := leapMonthEnd(atUTC - 1); ok {
+			st.LeapNext, st.LeapTime = next, atUTC
 		}
 	}
 }
@@ -1044,7 +1311,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	if st.LeapNext != 0 {
 		status |= StatusLeapPending
 	}
-	qs := cfg.BoundK * math.Sqrt(e.q/3)
+	qs := cfg.BoundK * math.Sqrt(e.qRate()/3)
 	rateG := cfg.MaxDrift + math.Abs(st.F.X[1])
 	if !st.Meas || cfg.BoundK*sdRho > cfg.MaxDrift/2 {
 		// Not converged: only the counter's specification is guaranteed.
@@ -1069,9 +1336,12 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	// caps the quadratic term).
 	errRate := math.Abs(st.F.X[1]) + cfg.BoundK*sdRho + qs
 	*p = Params{
-		RefCount:       T,
-		RefTime:        st.Kt.Sub(bintime.Time{Sec: int64(st.LeapsApplied)}),
-		Period:         st.Phat,
+		RefCount: T,
+		RefTime:  st.Kt.Sub(bintime.Time{Sec: int64(st.LeapsApplied)}),
+		// Extrapolate with the filter's rate, not the long-term period:
+		// during an outage the clock follows the filter's prediction
+		// (holdover; a 6 h outage cost 1404 µs, now 228 µs).
+		Period:         st.Phat / (1 + st.F.X[1]),
 		PeriodLocal:    st.Phat / (1 + st.F.X[1]),
 		Offset:         st.UKt.Sub(st.Kt).Float(),
 		ErrorBound:     min(eb, best),

@@ -60,35 +60,80 @@ func TestFilterRejects(t *testing.T) {
 	before := e.Params()
 	good := stamps[20]
 	mod := func(f func(*clocksync.Stamp)) clocksync.Stamp { s := good; f(&s); return s }
-	for name, s := range map[string]clocksync.Stamp{
-		"zero":      mod(func(s *clocksync.Stamp) { s.Ta = 0 }),
-		"tf<ta":     mod(func(s *clocksync.Stamp) { s.Tf = s.Ta - 1 }),
-		"te<tb":     mod(func(s *clocksync.Stamp) { s.Te = s.Tb.Sub(bintime.FromNanos(1)) }),
-		"duplicate": stamps[19],
-		"old":       mod(func(s *clocksync.Stamp) { s.Ta = stamps[19].Ta - 5 }),
-		"tiny rtt":  mod(func(s *clocksync.Stamp) { s.Tf = s.Ta + 100 }),
-		"li3":       mod(func(s *clocksync.Stamp) { s.Side.Leap = 3 }),
-		"stratum":   mod(func(s *clocksync.Stamp) { s.Side.Stratum = 16 }),
-		"hold":      mod(func(s *clocksync.Stamp) { s.Te = s.Tb.Add(bintime.FromNanos(1e6)) }),
-		"rtt":       mod(func(s *clocksync.Stamp) { s.Tf = s.Ta + 5e9 }),
+	for _, c := range []struct {
+		name string
+		s    clocksync.Stamp
+		want clocksync.Reason
+	}{
+		{"zero", mod(func(s *clocksync.Stamp) { s.Ta = 0 }), clocksync.ReasonZeroTimestamp},
+		{"tf<ta", mod(func(s *clocksync.Stamp) { s.Tf = s.Ta - 1 }), clocksync.ReasonCounterOrder},
+		{"te<tb", mod(func(s *clocksync.Stamp) { s.Te = s.Tb.Sub(bintime.FromNanos(1)) }), clocksync.ReasonServerTimeOrder},
+		{"range", mod(func(s *clocksync.Stamp) { s.Tb.Sec = -5 }), clocksync.ReasonServerTimeRange},
+		{"duplicate", stamps[19], clocksync.ReasonDuplicate},
+		{"old", mod(func(s *clocksync.Stamp) { s.Ta, s.Tf = stamps[19].Ta-5, s.Tf-(s.Ta-stamps[19].Ta+5) }), clocksync.ReasonTaNotAfter},
+		{"reordered", mod(func(s *clocksync.Stamp) { s.Ta, s.Tf = stamps[19].Ta+1, stamps[19].Tf-1 }), clocksync.ReasonTfNotAfter},
+		{"tiny rtt", mod(func(s *clocksync.Stamp) { s.Tf = s.Ta + 100 }), clocksync.ReasonRTTTooSmall},
+		{"li3", mod(func(s *clocksync.Stamp) { s.Side.Leap = 3 }), clocksync.ReasonUnsynchronised},
+		{"stratum", mod(func(s *clocksync.Stamp) { s.Side.Stratum = 16 }), clocksync.ReasonStratum},
+		{"hold", mod(func(s *clocksync.Stamp) { s.Te = s.Tb.Add(bintime.FromNanos(1e6)) }), clocksync.ReasonHoldExceedsRTT},
+		{"rtt", mod(func(s *clocksync.Stamp) { s.Tf = s.Ta + 5e9 }), clocksync.ReasonRTTTooLarge},
 	} {
-		r := e.Process(s)
-		if r.Accepted || r.Reason == "" {
-			t.Errorf("%s: accepted", name)
+		r := e.Process(c.s)
+		if r.Accepted || r.Reason != c.want {
+			t.Errorf("%s: accepted %v, reason %v, want %v", c.name, r.Accepted, r.Reason, c.want)
 			continue
 		}
 		want := before
 		want.Status |= clocksync.StatusRejected
 		if r.Params != want {
-			t.Errorf("%s: params changed on a rejected stamp", name)
+			t.Errorf("%s: params changed on a rejected stamp", c.name)
 		}
 		if e.Params() != before {
-			t.Errorf("%s: estimator params changed", name)
+			t.Errorf("%s: estimator params changed", c.name)
 		}
-		t.Logf("%s: %s", name, r.Reason)
+		t.Logf("%s: %s", c.name, r.Detail())
 	}
 	if r := e.Process(good); !r.Accepted {
 		t.Fatalf("good stamp after rejects: %s", r.Reason)
+	}
+}
+
+// TestRejectLabelsBounded: a server that lies in ever new ways (a hold
+// time longer than the RTT by a different amount each time, every invalid
+// stratum) gives a fixed, small set of reasons, each with its figures in the
+// detail. Before the reasons were an enum, each of these stamps was a new
+// metric label.
+func TestRejectLabelsBounded(t *testing.T) {
+	stamps, _ := lanStamps(t, 41, 3000)
+	e, _ := clocksync.New(clocksync.DefaultConfig())
+	for _, s := range stamps[:20] {
+		e.Process(s)
+	}
+	labels := map[string]int{}
+	details := map[string]bool{}
+	for i, s := range stamps[20:120] {
+		if i%2 == 0 {
+			s.Te = s.Tb.Add(bintime.FromNanos(int64(s.Tf-s.Ta)*1001/1000 + 1000 + int64(i)))
+		} else {
+			s.Side.Stratum = uint8(16 + i)
+		}
+		r := e.Process(s)
+		if r.Accepted {
+			t.Fatalf("lying stamp %d accepted", i)
+		}
+		labels[r.Reason.String()]++
+		details[r.Detail()] = true
+	}
+	if len(labels) != 2 || labels["hold_exceeds_rtt"] != 50 || labels["bad_stratum"] != 50 {
+		t.Errorf("labels %v, want hold_exceeds_rtt and bad_stratum 50 each", labels)
+	}
+	if len(details) != 100 {
+		t.Errorf("%d distinct details for 100 distinct lies: figures lost", len(details))
+	}
+	for _, r := range clocksync.Reasons() {
+		if n := r.String(); strings.HasPrefix(n, "reason_") || strings.ContainsAny(n, " 0123456789") {
+			t.Errorf("reason %d has label %q", r, n)
+		}
 	}
 }
 
@@ -273,7 +318,7 @@ func TestPersistentStepAccepted(t *testing.T) {
 // Leap second: the estimator runs on a continuous timescale and publishes
 // UTC labels with LeapTotal, applying the leap at the right counter value.
 func TestLeapSecond(t *testing.T) {
-	leap := time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC).Unix()
+	leap := time.Date(2027, 7, 1, 0, 0, 0, 0, time.UTC).Unix()
 	sc := sim.LAN(49, 4*3600)
 	sc.Epoch = bintime.Time{Sec: leap - 3*3600}
 	s, _ := sim.New(sc)

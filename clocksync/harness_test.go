@@ -27,6 +27,7 @@ type runStats struct {
 	exs                 []sim.Exchange
 	worstMe, worstMeErr float64
 	gridViolAt          []float64 // times of grid rows outside error_bound
+	gridAt, gridErr     []float64 // every grid row: time since the start, |error|
 	deAsym, earlyDeAsym []float64 // |error − path asymmetry/2|
 	ebAboveMe           int       // rows (and aged bounds) where error_bound > max_error
 	earlyEbOver         int       // error_bound coverage in the first 20 minutes
@@ -109,6 +110,8 @@ func runScenario(t testing.TB, sc sim.Scenario, o runOpts) *runStats {
 				e := last.Absolute(T).Sub(s.TrueTime(T)).Float()
 				eb, me := last.Bounds(T)
 				st.gridN++
+				st.gridAt = append(st.gridAt, s.TrueTime(T).Sub(sc.Epoch).Float())
+				st.gridErr = append(st.gridErr, math.Abs(e))
 				if math.Abs(e) > eb {
 					st.gridEbViol++
 					st.gridViolAt = append(st.gridViolAt, s.TrueTime(T).Sub(sc.Epoch).Float())

@@ -280,7 +280,7 @@ func replay(in io.Reader, out, diag io.Writer, opt replayOptions) (replayStats, 
 		if !res.Accepted {
 			st.rejected++
 			status |= clocksync.StatusRejected
-			fmt.Fprintf(diag, "%s: line %d: stamp rejected: %s\n", opt.name, rec.Line, res.Reason)
+			fmt.Fprintf(diag, "%s: line %d: stamp rejected: %s\n", opt.name, rec.Line, res.Detail())
 		}
 		eb, me := params.Bounds(tf)
 		err = w.Write(trace.Row{TfText: rec.TfText, Tf: tf, Ca: params.Absolute(tf), Period: params.Period,

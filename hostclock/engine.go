@@ -27,7 +27,8 @@ type Estimator interface {
 // Estimate is the outcome of one stamp.
 type Estimate struct {
 	Accepted bool
-	Reason   string // why not accepted
+	Reason   string // why not accepted: a label from a fixed set (metrics, status map keys)
+	Detail   string // the same with its figures, for logs; never a label
 	Params   clocksync.Params
 }
 

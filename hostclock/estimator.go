@@ -56,7 +56,10 @@ type clocksyncEstimator struct{ e *clocksync.Estimator }
 
 func (c clocksyncEstimator) Process(s clocksync.Stamp) Estimate {
 	r := c.e.Process(s)
-	return Estimate{Accepted: r.Accepted, Reason: r.Reason, Params: r.Params}
+	if r.Accepted {
+		return Estimate{Accepted: true, Params: r.Params}
+	}
+	return Estimate{Reason: r.Reason.String(), Detail: r.Detail(), Params: r.Params}
 }
 func (c clocksyncEstimator) Params() clocksync.Params      { return c.e.Params() }
 func (c clocksyncEstimator) Progress() (int, int)          { return c.e.Progress() }

@@ -22,10 +22,12 @@ import (
 )
 
 // Oscillator drives the raw counter. Its rate at true time t is
-// NominalHz·(1 + SkewPPM·1e-6 + wander(t) + TempPPM·1e-6·sin(2π·t/TempPeriod + TempPhase)),
-// where wander is a random walk. The rate is held constant over segments of
-// SegmentSeconds, which makes the counter an exactly invertible piecewise
-// linear function of true time.
+// NominalHz·(1 + SkewPPM·1e-6 + wander(t) + TempPPM·1e-6·sin(2π·t/TempPeriod + TempPhase)
+// + flicker(t) + steps(t) + load(t)), where wander is a random walk. The
+// rate is held constant over segments of SegmentSeconds, which makes the
+// counter an exactly invertible piecewise linear function of true time.
+// Flicker, steps and load draw from their own random streams, so a
+// scenario without them runs exactly as before they existed.
 type Oscillator struct {
 	NominalHz  float64 // nominal counter frequency, ticks per second
 	SkewPPM    float64 // constant frequency error, ppm (positive: counter runs fast)
@@ -34,6 +36,24 @@ type Oscillator struct {
 	TempPeriod float64 // period of the temperature cycle, s (default 86400)
 	TempPhase  float64 // phase of the cycle at t=0, radians
 	StartCount uint64  // counter value at t=0
+	// FlickerPPM is the standard deviation, ppm, of a flicker-like wander:
+	// a sum of five Ornstein–Uhlenbeck processes with time constants 10² to
+	// 10⁶ s, one per decade, of equal variance (a 1/f-like spectrum over
+	// those scales; bounded, unlike the random walk).
+	FlickerPPM float64
+	Steps      []RateStep // abrupt rate changes
+	Load       Load       // rate change with load
+}
+
+// RateStep changes the rate by PPM from true time At on (steps add up).
+type RateStep struct{ At, PPM float64 }
+
+// Load is a host whose load switches on and off (exponential durations of
+// mean MeanOn and MeanOff seconds, starting off); while on, the rate moves
+// by PPM, approached with the time constant Tau seconds (the crystal
+// warming up). PPM 0: no load.
+type Load struct {
+	PPM, MeanOn, MeanOff, Tau float64
 }
 
 // LevelShift adds Fwd and Back seconds to the path's one-way delays for
@@ -46,11 +66,22 @@ type LevelShift struct {
 // Path is the network between host and server.
 type Path struct {
 	MinFwd, MinBack     float64 // minimum one-way delays, s (host→server, server→host)
-	QueueFwd, QueueBack float64 // mean of the exponential queueing delay per direction, s
-	SpikeProb           float64 // probability, per packet, of an extra exponential spike
-	SpikeMean           float64 // mean of a spike, s
-	Loss                float64 // probability that an exchange is lost
-	Shifts              []LevelShift
+	QueueFwd, QueueBack float64 // mean of the queueing delay per direction, s (exponential unless ParetoAlpha)
+	// ParetoAlpha > 1 makes the queueing heavy-tailed: Lomax (Pareto II)
+	// with that shape and the mean above, so its variance is infinite for
+	// shapes up to 2.
+	ParetoAlpha float64
+	// Bursts: congestion episodes that multiply the queueing means by
+	// BurstFactor. One starts with probability BurstProb per exchange and
+	// lasts a geometric number of exchanges of mean BurstLen.
+	BurstProb, BurstLen, BurstFactor float64
+	// MinWanderAmp adds a slowly varying minimum, the same in both
+	// directions: Amp·(1 − cos(2π·t/MinWanderPeriod))/2 seconds each way.
+	MinWanderAmp, MinWanderPeriod float64
+	SpikeProb                     float64 // probability, per packet, of an extra exponential spike
+	SpikeMean                     float64 // mean of a spike, s
+	Loss                          float64 // probability that an exchange is lost
+	Shifts                        []LevelShift
 }
 
 // Fault makes the server's clock wrong by Offset seconds in [Start, End).
@@ -144,9 +175,15 @@ type Sim struct {
 	netRNG *rand.Rand
 	segs   []segment
 	wander float64
-	next   float64 // send time of the next exchange
-	burst  int     // burst exchanges sent
-	index  int
+	// Flicker, steps and load: own streams and state.
+	flickRNG, loadRNG, burstRNG *rand.Rand
+	flick                       [5]float64
+	loadOn                      bool
+	loadLeft, loadLevel         float64 // s until the load switches; current rate offset, relative
+	inBurst                     bool
+	next                        float64 // send time of the next exchange
+	burst                       int     // burst exchanges sent
+	index                       int
 }
 
 // Validate reports a clear error for an unusable scenario.
@@ -165,6 +202,21 @@ func (sc Scenario) Validate() error {
 		return errors.New("sim: negative path delay")
 	case sc.Path.Loss < 0 || sc.Path.Loss >= 1 || sc.Path.SpikeProb < 0 || sc.Path.SpikeProb > 1:
 		return errors.New("sim: loss or spike probability out of range")
+	case o.FlickerPPM < 0 || o.FlickerPPM > 100 || math.Abs(o.Load.PPM) > 100:
+		return errors.New("sim: oscillator flicker or load out of range")
+	case o.Load.PPM != 0 && !(o.Load.MeanOn > 0 && o.Load.MeanOff > 0 && o.Load.Tau >= 0):
+		return errors.New("sim: load needs positive MeanOn, MeanOff and a non-negative Tau")
+	case sc.Path.ParetoAlpha != 0 && !(sc.Path.ParetoAlpha > 1):
+		return fmt.Errorf("sim: Pareto shape %v must exceed 1 (finite mean)", sc.Path.ParetoAlpha)
+	case sc.Path.BurstProb < 0 || sc.Path.BurstProb > 1 || (sc.Path.BurstProb > 0 && !(sc.Path.BurstLen >= 1 && sc.Path.BurstFactor >= 0)):
+		return errors.New("sim: burst probability out of range, or length below 1 exchange")
+	case sc.Path.MinWanderAmp < 0 || (sc.Path.MinWanderAmp > 0 && !(sc.Path.MinWanderPeriod > 0)):
+		return errors.New("sim: minimum wander needs a non-negative amplitude and a positive period")
+	}
+	for _, st := range o.Steps {
+		if math.Abs(st.PPM) > 100 || math.IsNaN(st.At) {
+			return fmt.Errorf("sim: rate step %v ppm at %v s out of range", st.PPM, st.At)
+		}
 	}
 	if sc.Poll.FastStartPoll != 0 && (sc.Poll.FastStartPoll < 0.01 || sc.Poll.FastStartPoll > 1e5) {
 		return fmt.Errorf("sim: fast-start poll %v s out of range", sc.Poll.FastStartPoll)
@@ -198,6 +250,13 @@ func New(sc Scenario) (*Sim, error) {
 		sc:     sc,
 		oscRNG: rand.New(rand.NewPCG(sc.Seed, 0x05c1)),
 		netRNG: rand.New(rand.NewPCG(sc.Seed, 0x9e7)),
+		// Streams for the newer oscillator and path families.
+		flickRNG: rand.New(rand.NewPCG(sc.Seed, 0xf11c)),
+		loadRNG:  rand.New(rand.NewPCG(sc.Seed, 0x10ad)),
+		burstRNG: rand.New(rand.NewPCG(sc.Seed, 0xb0b5)),
+	}
+	if l := sc.Osc.Load; l.PPM != 0 {
+		s.loadLeft = l.MeanOff * s.loadRNG.ExpFloat64()
 	}
 	s.segs = append(s.segs, segment{count: sc.Osc.StartCount, rate: s.rateAt(0)})
 	return s, nil
@@ -210,7 +269,51 @@ func (s *Sim) rateAt(k int) float64 {
 	o := s.sc.Osc
 	mid := (float64(k) + 0.5) * SegmentSeconds
 	temp := o.TempPPM * 1e-6 * math.Sin(2*math.Pi*mid/o.TempPeriod+o.TempPhase)
-	return o.NominalHz * (1 + o.SkewPPM*1e-6 + s.wander + temp)
+	extra := s.loadLevel
+	for _, f := range s.flick {
+		extra += f
+	}
+	for _, st := range o.Steps {
+		if mid >= st.At {
+			extra += st.PPM * 1e-6
+		}
+	}
+	return o.NominalHz * (1 + o.SkewPPM*1e-6 + s.wander + temp + extra)
+}
+
+// advanceFamilies moves the flicker and load state on by one segment.
+func (s *Sim) advanceFamilies() {
+	o := s.sc.Osc
+	if o.FlickerPPM > 0 {
+		// Each component: x ← a·x + σ·√(1−a²)·N, stationary σ² = F²/5.
+		sigma := o.FlickerPPM * 1e-6 / math.Sqrt(float64(len(s.flick)))
+		tau := 100.0
+		for i := range s.flick {
+			a := math.Exp(-SegmentSeconds / tau)
+			s.flick[i] = a*s.flick[i] + sigma*math.Sqrt(1-a*a)*s.flickRNG.NormFloat64()
+			tau *= 10
+		}
+	}
+	if l := o.Load; l.PPM != 0 {
+		s.loadLeft -= SegmentSeconds
+		for s.loadLeft <= 0 {
+			s.loadOn = !s.loadOn
+			mean := l.MeanOff
+			if s.loadOn {
+				mean = l.MeanOn
+			}
+			s.loadLeft += mean * s.loadRNG.ExpFloat64()
+		}
+		target := 0.0
+		if s.loadOn {
+			target = l.PPM * 1e-6
+		}
+		a := 0.0
+		if l.Tau > 0 {
+			a = math.Exp(-SegmentSeconds / l.Tau)
+		}
+		s.loadLevel = a*s.loadLevel + (1-a)*target
+	}
 }
 
 // grow makes sure segment k exists.
@@ -223,6 +326,7 @@ func (s *Sim) grow(k int) {
 		if step > 0 {
 			s.wander += step * s.oscRNG.NormFloat64()
 		}
+		s.advanceFamilies()
 		s.segs = append(s.segs, segment{
 			count: last.count + uint64(whole),
 			frac:  c - whole,
@@ -326,6 +430,35 @@ func (s *Sim) exp(mean float64) float64 {
 	return mean * s.netRNG.ExpFloat64()
 }
 
+// queue draws one direction's queueing delay of the given mean: exponential,
+// or Lomax of shape ParetoAlpha (scale mean·(α−1)).
+func (s *Sim) queue(mean float64) float64 {
+	a := s.sc.Path.ParetoAlpha
+	if a == 0 || mean <= 0 {
+		return s.exp(mean)
+	}
+	u := 1 - s.netRNG.Float64() // (0, 1]
+	return mean * (a - 1) * (math.Pow(u, -1/a) - 1)
+}
+
+// burstFactor advances the congestion state by one exchange and returns
+// the factor on the queueing means.
+func (s *Sim) burstFactor() float64 {
+	p := s.sc.Path
+	if p.BurstProb <= 0 {
+		return 1
+	}
+	if s.inBurst {
+		s.inBurst = s.burstRNG.Float64() >= 1/p.BurstLen
+	} else {
+		s.inBurst = s.burstRNG.Float64() < p.BurstProb
+	}
+	if s.inBurst {
+		return p.BurstFactor
+	}
+	return 1
+}
+
 // Next produces the next exchange; ok is false once the run's duration is over.
 func (s *Sim) Next() (ex Exchange, ok bool) {
 	t := s.next
@@ -342,7 +475,8 @@ func (s *Sim) Next() (ex Exchange, ok bool) {
 	p := s.sc.Path
 	// Draw every random number in a fixed order whatever happens, so one
 	// parameter change does not reshuffle the rest of the run.
-	qf, qb := s.exp(p.QueueFwd), s.exp(p.QueueBack)
+	bf := s.burstFactor()
+	qf, qb := s.queue(p.QueueFwd*bf), s.queue(p.QueueBack*bf)
 	sf, sb := s.netRNG.Float64(), s.netRNG.Float64()
 	spf, spb := s.exp(p.SpikeMean), s.exp(p.SpikeMean)
 	lossDraw := s.netRNG.Float64()
@@ -356,6 +490,10 @@ func (s *Sim) Next() (ex Exchange, ok bool) {
 		back += spb
 	}
 	minF, minB := p.MinFwd, p.MinBack
+	if p.MinWanderAmp > 0 {
+		m := p.MinWanderAmp * (1 - math.Cos(2*math.Pi*t/p.MinWanderPeriod)) / 2
+		fwd, back, minF, minB = fwd+m, back+m, minF+m, minB+m
+	}
 	for _, l := range p.Shifts {
 		if t >= l.Start && t < l.End {
 			fwd += l.Fwd
