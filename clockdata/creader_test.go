@@ -135,9 +135,10 @@ func TestCReaderVectors(t *testing.T) {
 			path := filepath.Join("testdata", v.name)
 			mode := "page"
 			var r Record
+			var flags PageFlags
 			var err error
 			if v.page != nil {
-				r, _, err = DecodePage(v.page)
+				r, flags, _, err = DecodePageFlags(v.page)
 			} else {
 				mode = "text"
 				r, err = ParseText(v.text)
@@ -167,7 +168,9 @@ func TestCReaderVectors(t *testing.T) {
 					t.Fatalf("C printed %d lines for %d counts: %q", len(got), len(counts), got)
 				}
 				for i, c := range counts {
-					want := goLine(r.Read(id.kind, counter.Reading{Count: c, Identity: id.id}))
+					n := r.Read(id.kind, counter.Reading{Count: c, Identity: id.id})
+					applyFlags(&n, flags)
+					want := goLine(n)
 					if got[i] != want {
 						t.Errorf("count %d (kind %d id %x):\n Go %s\n  C %s", c, id.kind, id.id, want, got[i])
 					}

@@ -214,6 +214,9 @@ type Now struct {
 	MaxErrorNs   uint64
 	Generation   uint64 // of the record used
 	Marker       uint64 // its disruption marker
+	// Flags are the page publisher's (mode, disruption imminent,
+	// disrupted); zero for a record read outside a page.
+	Flags PageFlags
 }
 
 // Read evaluates the record at one counter reading taken from a counter of

@@ -77,7 +77,7 @@ func FuzzGoVsCPage(f *testing.F) {
 		f.Add(b[:min(len(b), clockdata.RecordSize)], uint64(1<<63))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, count uint64) {
-		r, _, err := clockdata.DecodePage(b)
+		r, flags, _, err := clockdata.DecodePageFlags(b)
 		c, code := DecodeEval(b, uint16(r.CounterKind), count, r.CounterIdentity)
 		if code != cCode(err) {
 			t.Fatalf("Go: %v; C: error %d", err, code)
@@ -86,6 +86,7 @@ func FuzzGoVsCPage(f *testing.F) {
 			return
 		}
 		g := r.Read(r.CounterKind, counter.Reading{Count: count, Identity: r.CounterIdentity})
+		flags.Apply(&g)
 		if c.Status != int(g.Status) || c.Sec != g.Time.Sec || c.Frac != g.Time.Frac ||
 			c.MaxErrorNs != g.MaxErrorNs || c.ErrorBoundNs != g.ErrorBoundNs {
 			t.Fatalf("count %d:\n Go %+v\n  C %+v", count, g, c)
