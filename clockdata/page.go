@@ -34,8 +34,8 @@ const (
 
 	recordWords = 31
 	flagsWord   = 30 // the publisher's flags, byte offset 240 (size >= 248)
-	seqWord     = 2 // the seqlock word, byte offset 16
-	bodyWord    = 3 // first seq-protected word, byte offset 24
+	seqWord     = 2  // the seqlock word, byte offset 16
+	bodyWord    = 3  // first seq-protected word, byte offset 24
 )
 
 // Byte offsets of every field, as documented in docs/clockdata.md. The
