@@ -37,8 +37,8 @@ type Stats struct {
 	RequestsToServe   int
 	RoundTripsToServe int
 	ServeDelayNs      int64
-	LastMigration   *report.Migration
-	LastVerdict     Verdict
+	LastMigration     *report.Migration
+	LastVerdict       Verdict
 }
 
 // xsTimeout bounds every Xenstore call of the agent's loop.

@@ -60,7 +60,7 @@ func (s *indepSource) start(ctx context.Context, a *Agent) error {
 	return nil
 }
 
-func (s *indepSource) events() <-chan srcEvent                   { return nil }
+func (s *indepSource) events() <-chan srcEvent                  { return nil }
 func (s *indepSource) handle(context.Context, *Agent, srcEvent) {}
 func (s *indepSource) err() error                               { return s.runErr }
 
