@@ -46,9 +46,12 @@ type promise struct {
 func (p promise) earliest() bintime.Time { return p.Time.Sub(p.MaxErr) }
 func (p promise) latest() bintime.Time   { return p.Time.Add(p.MaxErr) }
 
-// promiseAt is record r read at counter value T.
+// promiseAt is record r read at counter value T, exactly as readers
+// compute it (the bound to the 2^-64 s, not rounded to ns).
 func promiseAt(r *clockdata.Record, T uint64) promise {
-	return promise{Time: r.Absolute(T), MaxErr: nsTime(r.MaxErrorAt(T))}
+	t := r.Absolute(T)
+	earliest, _ := r.Bounds(T)
+	return promise{Time: t, MaxErr: t.Sub(earliest)}
 }
 
 // extrapolate carries p across elapsedNs of CLOCK_MONOTONIC: the time
@@ -67,8 +70,12 @@ func (p promise) extrapolate(elapsedNs int64, growthPsPerS uint32) promise {
 	return promise{Time: p.Time.Add(bintime.FromNanos(elapsedNs)), MaxErr: p.MaxErr.Add(nsTime(q))}
 }
 
-// nsTime is ns as a Time, saturating at MaxInt64 ns.
-func nsTime(ns uint64) bintime.Time { return bintime.FromNanos(int64(min(ns, math.MaxInt64))) }
+// nsTime is ns as a Time, the fraction rounded down, as readers turn a
+// record's MaxErrorNs into a Time.
+func nsTime(ns uint64) bintime.Time {
+	q, _ := bits.Div64(ns%1_000_000_000, 0, 1_000_000_000)
+	return bintime.Time{Sec: int64(ns / 1_000_000_000), Frac: q}
+}
 
 func maxTime(a, b bintime.Time) bintime.Time {
 	if a.Cmp(b) >= 0 {
@@ -139,7 +146,12 @@ func guard(prev *promise, in *clockdata.Record, T uint64) (guardResult, error) {
 		return res, nil
 	}
 	e := maxTime(held.Sub(lo), hi.Sub(held))
-	h, err := holdRecord(in, T, held, e)
+	// The record carries the bound in whole ns (rounded up); moving the
+	// start up by the rounding keeps the earliest bound exactly at
+	// held − e, and the interval still covers [lo, hi].
+	eNs := ceilNs(e)
+	held = held.Add(nsTime(eNs).Sub(e))
+	h, err := holdRecord(in, T, held, eNs)
 	if err != nil {
 		return res, err
 	}
@@ -147,14 +159,14 @@ func guard(prev *promise, in *clockdata.Record, T uint64) (guardResult, error) {
 	return res, nil
 }
 
-// holdRecord is the record that starts at held (max error e) at counter
+// holdRecord is the record that starts at held (max error eNs) at counter
 // value T and slews onto in's raw line (the line in reaches at its slew
 // end) at no more than the builder's 500 ppm.
-func holdRecord(in *clockdata.Record, T uint64, held, e bintime.Time) (clockdata.Record, error) {
+func holdRecord(in *clockdata.Record, T uint64, held bintime.Time, eNs uint64) (clockdata.Record, error) {
 	p := *in
 	p.RefCount, p.RefTime, p.RawRefTime = T, held, held
 	p.Period, p.SlewEndCount, p.SlewEndTime = in.RawPeriod, T, held
-	p.MaxErrorNs, p.ErrorBoundNs = ceilNs(e), ceilNs(e)
+	p.MaxErrorNs, p.ErrorBoundNs = eNs, eNs
 	raw := clockdata.Raw{
 		HostID: in.HostID, CounterKind: in.CounterKind, CounterHz: in.CounterHz, CounterIdentity: in.CounterIdentity,
 		State: in.State, Status: in.Status,
@@ -175,7 +187,7 @@ func holdRecord(in *clockdata.Record, T uint64, held, e bintime.Time) (clockdata
 	// The builder's bound is the incoming one plus the correction; the
 	// guard's is the intersection of both promises, grown by the slew rate.
 	h.Generation = in.Generation
-	h.MaxErrorNs = ceilNs(e)
+	h.MaxErrorNs = eNs
 	h.ErrorBoundNs = min(h.ErrorBoundNs, h.MaxErrorNs)
 	h.MaxErrorGrowthPsPerS = satU32(uint64(in.MaxErrorGrowthPsPerS) + slewPsPerS(&h) + 1_000_000)
 	h.ErrorGrowthPsPerS = min(h.ErrorGrowthPsPerS, h.MaxErrorGrowthPsPerS)
