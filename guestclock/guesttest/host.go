@@ -203,11 +203,24 @@ func (h *Host) Publish(ctx context.Context) (clockdata.Record, error) {
 // WriteRaw writes value to the clock node with permissions ps (garbage
 // tests).
 func (h *Host) WriteRaw(ctx context.Context, value []byte, ps xenstore.Perms) error {
+	// Permissions first when the node exists, so the one watch event of
+	// the value's WRITE sees both.
+	exists, err := h.Dom0.Exists(ctx, ClockNode)
+	if err != nil {
+		return err
+	}
+	if exists {
+		if err := h.Dom0.SetPerms(ctx, ClockNode, ps); err != nil {
+			return err
+		}
+	}
 	if err := h.Dom0.Write(ctx, ClockNode, value); err != nil {
 		return err
 	}
-	if err := h.Dom0.SetPerms(ctx, ClockNode, ps); err != nil {
-		return err
+	if !exists {
+		if err := h.Dom0.SetPerms(ctx, ClockNode, ps); err != nil {
+			return err
+		}
 	}
 	h.mu.Lock()
 	h.writes++
