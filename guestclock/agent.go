@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/guestclock/report"
@@ -80,6 +81,7 @@ type Agent struct {
 	guest       string
 	hostNames   map[[16]byte]string
 	reportDirty bool
+	reporting   bool
 	reportAt    time.Time
 	lastFetch   time.Time
 	noRecord    bool
@@ -88,8 +90,7 @@ type Agent struct {
 // lastRead is the last good read of the served record.
 type lastRead struct {
 	valid  bool
-	rd     counter.Reading
-	monoNs int64
+	rd     stamp
 	p      promise
 	growth uint32
 }
@@ -266,10 +267,21 @@ func (a *Agent) close() {
 	a.page.Close()
 }
 
+// stamp is one counter reading with the CLOCK_MONOTONIC instant it was
+// taken at: the midpoint of two monotonic reads around it, WidthNs apart
+// (a preempted read has a wide bracket; the guard counts the width).
+type stamp struct {
+	counter.Reading
+	monoNs, widthNs int64
+}
+
 // readCounter reads the counter; a failure marks the page disrupted once
 // and is logged with its reason.
-func (a *Agent) readCounter() (counter.Reading, bool) {
-	rd, err := a.c.Read()
+func (a *Agent) readCounter() (stamp, bool) {
+	m0 := monoNs()
+	r, err := a.c.Read()
+	m1 := monoNs()
+	rd := stamp{Reading: r, monoNs: m0 + (m1-m0)/2, widthNs: m1 - m0}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
@@ -311,12 +323,12 @@ func (a *Agent) publishLocked(r *clockdata.Record) {
 
 // take publishes accepted record rec (read together with counter reading
 // rd) through the never-backwards guard.
-func (a *Agent) take(rec clockdata.Record, rd counter.Reading) {
-	mono := monoNs()
+func (a *Agent) take(rec clockdata.Record, rd stamp) {
+	mono := rd.monoNs
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.hist.remember(&rec)
-	prev := a.promiseLocked(rd, mono)
+	prev := a.promiseLocked(rd)
 	g, err := guard(prev, &rec, rd.Count)
 	if err != nil {
 		a.log.Error("guard failed; serving the record disrupted", zap.Error(err))
@@ -342,7 +354,7 @@ func (a *Agent) take(rec clockdata.Record, rd counter.Reading) {
 	a.flags.Disrupted = a.counterErr != nil
 	a.served = &g.Rec
 	a.publishLocked(&g.Rec)
-	a.last = lastRead{valid: true, rd: rd, monoNs: mono, p: promiseAt(&g.Rec, rd.Count), growth: g.Rec.MaxErrorGrowthPsPerS}
+	a.last = lastRead{valid: true, rd: rd, p: promiseAt(&g.Rec, rd.Count), growth: g.Rec.MaxErrorGrowthPsPerS}
 	if g.Verdict == VerdictHold {
 		a.log.Debug("holding: the new record would have moved time or its earliest bound back; slewing onto it",
 			zap.Int64("step_ns", g.StepNs), zap.Uint64("generation", rec.Generation))
@@ -350,7 +362,7 @@ func (a *Agent) take(rec clockdata.Record, rd counter.Reading) {
 	if d != nil {
 		a.endDisruptionLocked(d, &g, prev, mono)
 	}
-	a.feedLocked(rd)
+	a.feedLocked(rd.Reading)
 }
 
 // holdDisruptedLocked publishes rec with the disrupted flag while serving it
@@ -384,7 +396,7 @@ func (a *Agent) holdDisruptedLocked(rec clockdata.Record, g guardResult, mono in
 // promiseLocked is what the page promised at counter reading rd: the served
 // record itself on the same timeline, else its last good read carried
 // across the gap with CLOCK_MONOTONIC. nil when nothing was promised.
-func (a *Agent) promiseLocked(rd counter.Reading, mono int64) *promise {
+func (a *Agent) promiseLocked(rd stamp) *promise {
 	if a.served == nil {
 		return nil
 	}
@@ -395,7 +407,9 @@ func (a *Agent) promiseLocked(rd counter.Reading, mono int64) *promise {
 	if !a.last.valid {
 		return nil
 	}
-	p := a.last.p.extrapolate(mono-a.last.monoNs, a.last.growth)
+	// Each reading is known to within half its bracket on CLOCK_MONOTONIC.
+	p := a.last.p.extrapolate(rd.monoNs-a.last.rd.monoNs, a.last.growth)
+	p.MaxErr = p.MaxErr.Add(bintime.FromNanos((rd.widthNs + a.last.rd.widthNs + 1) / 2))
 	return &p
 }
 
@@ -433,7 +447,7 @@ func (a *Agent) endDisruptionLocked(d *disruption, g *guardResult, prev *promise
 		kind = "restore"
 	}
 	m := &report.Migration{FromHost: a.hostNameLocked(d.oldHost), ToHost: a.hostNameLocked(g.Rec.HostID),
-		StepNs: g.StepNs, PauseNs: mono - d.lastOld.monoNs, DisruptedNs: disruptedNs, AtUnixNs: time.Now().UnixNano(), Kind: kind}
+		StepNs: g.StepNs, PauseNs: mono - d.lastOld.rd.monoNs, DisruptedNs: disruptedNs, AtUnixNs: time.Now().UnixNano(), Kind: kind}
 	a.stats.LastMigration = m
 	a.metrics.migration(m)
 	fields := []zap.Field{zap.String("kind", kind), zap.Int64("step_ns", g.StepNs),
@@ -475,17 +489,16 @@ func (a *Agent) onTick(ctx context.Context) {
 	if !ok {
 		return
 	}
-	mono := monoNs()
 	a.mu.Lock()
 	if a.served != nil && a.served.CounterIdentity != rd.Identity && a.dis == nil {
 		a.startDisruptionLocked("counter timeline changed (migration or restore)")
 	}
 	waiting, dis := a.waiting, a.dis
 	if dis == nil && a.served != nil {
-		a.last = lastRead{valid: true, rd: rd, monoNs: mono, p: promiseAt(a.served, rd.Count), growth: a.served.MaxErrorGrowthPsPerS}
-		a.markStaleLocked(rd)
+		a.last = lastRead{valid: true, rd: rd, p: promiseAt(a.served, rd.Count), growth: a.served.MaxErrorGrowthPsPerS}
+		a.markStaleLocked(rd.Reading)
 	}
-	a.feedLocked(rd)
+	a.feedLocked(rd.Reading)
 	a.mu.Unlock()
 	if waiting != nil && dis == nil {
 		a.take(*waiting, rd)

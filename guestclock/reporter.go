@@ -45,7 +45,7 @@ func (a *Agent) reportLocked(rd counter.Reading) report.Report {
 	r.Generation, r.HostID = s.Generation, hex.EncodeToString(s.HostID[:])
 	r.HostName = a.hostNames[s.HostID]
 	if a.last.valid {
-		r.UpdatedUnixNs = time.Now().UnixNano() - (monoNs() - a.last.monoNs)
+		r.UpdatedUnixNs = time.Now().UnixNano() - (monoNs() - a.last.rd.monoNs)
 	}
 	return r
 }
@@ -67,18 +67,30 @@ func (a *Agent) maybeReport(ctx context.Context) {
 		a.mu.Unlock()
 		return
 	}
-	rep := a.reportLocked(rd)
-	a.reportDirty, a.reportAt = false, time.Now()
-	a.countLocked(1, 1)
-	a.mu.Unlock()
-	b, err := rep.Encode()
-	if err != nil {
-		a.log.Warn("report not written", zap.Error(err))
+	if a.reporting {
+		a.mu.Unlock()
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, xsTimeout)
-	defer cancel()
-	if err := a.xs.Write(cctx, report.Node, b); err != nil {
-		a.log.Debug("report not written", zap.String("node", report.Node), zap.Error(err))
-	}
+	rep := a.reportLocked(rd)
+	a.reportDirty, a.reportAt, a.reporting = false, time.Now(), true
+	a.countLocked(1, 1)
+	a.mu.Unlock()
+	// Written off the loop: a write waits while Xenstore reconnects.
+	go func() {
+		defer func() {
+			a.mu.Lock()
+			a.reporting = false
+			a.mu.Unlock()
+		}()
+		b, err := rep.Encode()
+		if err != nil {
+			a.log.Warn("report not written", zap.Error(err))
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, xsTimeout)
+		defer cancel()
+		if err := a.xs.Write(cctx, report.Node, b); err != nil {
+			a.log.Debug("report not written", zap.String("node", report.Node), zap.Error(err))
+		}
+	}()
 }

@@ -208,7 +208,7 @@ func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 	if !ok {
 		return false
 	}
-	rec, err := a.hist.accept(val, ps, a.c, rd)
+	rec, err := a.hist.accept(val, ps, a.c, rd.Reading)
 	if err != nil {
 		a.mu.Lock()
 		a.stats.Refused++
