@@ -49,9 +49,9 @@ func selfCmd(t *testing.T, role string, env []string, args ...string) *exec.Cmd 
 // readerSummary is what a reader process found.
 type readerSummary struct {
 	Reads, Fresh, Late, Void, Disrupted, Errors int
-	Outside, Backwards                         int
-	FirstBad                                   string
-	MaxDisruptedRunNs                          int64
+	Outside, Backwards                          int
+	FirstBad                                    string
+	MaxDisruptedRunNs                           int64
 }
 
 func monoRaw() int64 {

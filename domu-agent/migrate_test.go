@@ -41,7 +41,6 @@ func twoHosts(t *testing.T, dir string) (*guesttest.Host, *guesttest.Host) {
 	return a, b
 }
 
-
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
