@@ -4,7 +4,7 @@
 
 GO        ?= go
 BIN       := bin
-BINARIES  := dom0d xlclock
+BINARIES  := dom0d xlclock domu-agent
 STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
 RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/...

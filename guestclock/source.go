@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xenradclock/xenradclock/hostclock"
 	"github.com/xenradclock/xenradclock/xenstore"
 )
 
@@ -283,7 +284,7 @@ func (a *Agent) refreshNames(ctx context.Context) {
 	if guest == "" {
 		n++
 		if v, err := xs.Read(cctx, "name"); err == nil {
-			guest = sanitize(string(v))
+			guest = hostclock.SanitizeHostName(string(v))
 		} else if d, err := xs.OwnDomid(cctx); err == nil {
 			n++
 			guest = "domain-" + strconv.FormatUint(uint64(d), 10)
@@ -299,7 +300,7 @@ func (a *Agent) refreshNames(ctx context.Context) {
 	if ok {
 		n++
 		if v, err := xs.Read(cctx, DefaultHostName); err == nil {
-			hostName = sanitize(string(v))
+			hostName = hostclock.SanitizeHostName(string(v))
 		}
 	}
 	a.mu.Lock()
@@ -314,17 +315,4 @@ func (a *Agent) refreshNames(ctx context.Context) {
 		}
 		a.hostNames[host] = hostName
 	}
-}
-
-// sanitize keeps [A-Za-z0-9._-], at most 64 bytes: names from Xenstore
-// reach logs and terminals.
-func sanitize(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < 64; i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

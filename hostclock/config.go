@@ -65,6 +65,7 @@ type Config struct {
 	StateMaxAge   time.Duration
 	Xenstore      string // auto | none | embedded | socket path
 	XenstorePath  string
+	HostName      string // published beside the record; "": os.Hostname, sanitised
 	Metrics       string // listen address; "" disables
 	ServeNTP      string // listen address; "" disables
 	Record        string // trace file; "" disables
@@ -213,6 +214,11 @@ func (c *Config) Set(key, value string) error {
 			err = fmt.Errorf("%q is not an absolute Xenstore node path", value)
 		}
 		c.XenstorePath = value
+	case "host_name":
+		if value != "" && SanitizeHostName(value) != value {
+			err = fmt.Errorf("%q: a host name is at most 64 bytes of [A-Za-z0-9._-]", value)
+		}
+		c.HostName = value
 	case "metrics":
 		err = checkListenAddr(value)
 		c.Metrics = value
