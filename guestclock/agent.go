@@ -82,6 +82,7 @@ type Agent struct {
 	hostNames   map[[16]byte]string
 	reportDirty bool
 	reporting   bool
+	sinkFailing []bool
 	reportAt    time.Time
 	lastFetch   time.Time
 	noRecord    bool
@@ -116,7 +117,8 @@ func New(cfg Config, opt Options) (*Agent, error) {
 		log = zap.NewNop()
 	}
 	a := &Agent{cfg: cfg, log: log, c: opt.Counter, xs: opt.Xenstore, sinks: opt.Sinks, version: opt.Version,
-		hostNames: map[[16]byte]string{}, guest: cfg.Name, mode: clockdata.ModeDependent}
+		hostNames: map[[16]byte]string{}, guest: cfg.Name, mode: clockdata.ModeDependent,
+		sinkFailing: make([]bool, len(opt.Sinks))}
 	if a.version == "" {
 		a.version = "dev"
 	}

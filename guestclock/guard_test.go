@@ -12,7 +12,7 @@ const testHz = 1_000_000_000
 
 // lineRecord is a record on a 1 GHz counter: time t0 + offsetNs at count
 // ref, bound maxErrNs growing at growth ps/s, marker m.
-func lineRecord(t *testing.T, ref uint64, offsetNs int64, maxErrNs uint64, m uint64) clockdata.Record {
+func lineRecord(t testing.TB, ref uint64, offsetNs int64, maxErrNs uint64, m uint64) clockdata.Record {
 	t.Helper()
 	per, _ := clockdata.PeriodFromFloat(1e-9)
 	raw := clockdata.Raw{HostID: [16]byte{1}, CounterKind: counter.KindSimulated, CounterHz: testHz, CounterIdentity: 7,

@@ -72,9 +72,14 @@ func (a *Agent) sampleLocked(rd counter.Reading) sink.Sample {
 func (a *Agent) feedLocked(rd counter.Reading) {
 	s := a.sampleLocked(rd)
 	a.metrics.sample(&s)
-	for _, k := range a.sinks {
-		if err := k.Update(&s); err != nil {
-			a.log.Warn("sink update failed", zap.String("sink", k.Name()), zap.Error(err))
+	for i, k := range a.sinks {
+		err := k.Update(&s)
+		switch {
+		case err != nil && !a.sinkFailing[i]:
+			a.log.Warn("sink update failing (logged once until it works again)", zap.String("sink", k.Name()), zap.Error(err))
+		case err == nil && a.sinkFailing[i]:
+			a.log.Info("sink works again", zap.String("sink", k.Name()))
 		}
+		a.sinkFailing[i] = err != nil
 	}
 }
