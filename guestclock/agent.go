@@ -2,7 +2,6 @@ package guestclock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -74,9 +73,6 @@ type Agent struct {
 	dis         *disruption
 	stats       Stats
 	counterErr  error
-	reconnected <-chan struct{}
-	clockW      *xenstore.Watch
-	ctlW        *xenstore.Watch
 	ctlPending  bool
 	guest       string
 	hostNames   map[[16]byte]string
@@ -521,6 +517,3 @@ func (a *Agent) markStaleLocked(rd counter.Reading) {
 			zap.Uint64("generation", r.Generation))
 	}
 }
-
-// errNoRecord says Dom0 published nothing (yet).
-var errNoRecord = errors.New("no clock record")
