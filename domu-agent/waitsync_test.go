@@ -17,7 +17,7 @@ import (
 func TestWaitsyncAndStatusExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	h, err := guesttest.NewHost(dir, guesttest.HostConfig{Name: "h", Sim: counter.SimHostConfig{HostID: 3, NominalHz: 1e9, Offset: 1e12},
-		MaxErrorNs: 2_000_000, GrowthPsPerS: 1_000_000, VoidAfter: 300 * time.Millisecond}, nil)
+		MaxErrorNs: 2_000_000, GrowthPsPerS: 1_000_000, VoidAfter: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,11 +33,15 @@ func TestWaitsyncAndStatusExitCodes(t *testing.T) {
 		out, err := selfCmd(t, "agent", env, args...).CombinedOutput()
 		return exitCodeOf(err), string(out)
 	}
+	publishVoid := false
 	publish := func(state clockdata.ClockState, f clockdata.PageFlags) {
 		t.Helper()
 		r, err := h.Next()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if publishVoid {
+			r.NextExpectedCount, r.VoidAfterCount = r.RefCount+1, r.RefCount+2 // void 2 ns after its reference
 		}
 		r.State = state
 		if err := w.PublishFlags(&r, f); err != nil {
@@ -62,7 +66,7 @@ func TestWaitsyncAndStatusExitCodes(t *testing.T) {
 			publish(clockdata.StateSynchronised, clockdata.PageFlags{Mode: clockdata.ModeDependent, Disrupted: true})
 		},
 			[]string{"status", "--page", page}, 3},
-		{"status, void", func() { publish(clockdata.StateSynchronised, dep); time.Sleep(400 * time.Millisecond) }, []string{"status", "--page", page}, 3},
+		{"status, void", func() { publishVoid = true; publish(clockdata.StateSynchronised, dep); publishVoid = false }, []string{"status", "--page", page}, 3},
 		{"waitsync, void", nil, []string{"waitsync", "--page", page, "--timeout", "300ms"}, 5},
 		{"waitsync, bad usage", nil, []string{"waitsync", "--page", page, "--timeout", "0s"}, 4},
 	}
