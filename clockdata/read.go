@@ -124,6 +124,10 @@ func grown(base, age bintime.Time, q uint64) bintime.Time {
 	return base.Add(bintime.Time{Sec: int64(shi + c), Frac: f})
 }
 
+// CeilNs returns a non-negative Time in ns, rounded up, saturating (0 for
+// a negative Time): how a bound held as a Time is reported in ns.
+func CeilNs(t bintime.Time) uint64 { return ceilNs(t) }
+
 // ceilNs returns a non-negative Time in ns, rounded up, saturating.
 func ceilNs(t bintime.Time) uint64 {
 	if t.Sec < 0 {

@@ -225,18 +225,6 @@ func slewPsPerS(r *clockdata.Record) uint64 {
 }
 
 // ceilNs is a non-negative Time in ns, rounded up, saturating.
-func ceilNs(t bintime.Time) uint64 {
-	if t.Sec < 0 {
-		return 0
-	}
-	if t.Sec >= math.MaxInt64/1_000_000_000-1 {
-		return math.MaxInt64
-	}
-	hi, lo := bits.Mul64(t.Frac, 1_000_000_000)
-	if lo != 0 {
-		hi++
-	}
-	return uint64(t.Sec)*1_000_000_000 + hi
-}
+func ceilNs(t bintime.Time) uint64 { return clockdata.CeilNs(t) }
 
 func satU32(v uint64) uint32 { return uint32(min(v, math.MaxUint32)) }
