@@ -17,6 +17,7 @@ package clockdata
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -31,10 +32,13 @@ import (
 )
 
 // Reader retry policy on a busy writer: spin this many times, then keep
-// retrying (yielding the processor) until BusyDeadline has passed since the
-// first attempt, then give up with ErrBusy. A writer holds the page odd for
-// well under a microsecond, so the deadline is only ever reached when a
-// writer died mid-update.
+// retrying (yielding the processor) until one odd seqlock value has lasted
+// BusyDeadline, then give up with ErrBusy. Every change of the value (the
+// writer finished one update and began the next) restarts the spins and the
+// deadline: a live writer is never taken for a dead one, however long it
+// keeps the page busy in total. A writer holds one value odd for well under
+// a microsecond, so the deadline is only ever reached when a writer died
+// mid-update (or was stopped in it).
 const (
 	busySpins    = 1000
 	BusyDeadline = 100 * time.Millisecond
@@ -78,7 +82,8 @@ type Writer struct {
 }
 
 // CreatePage opens the page file at path for writing, creating it (mode
-// 0644, parent directories 0755) and sizing it to PageSize if needed. An
+// 0644, parent directories 0755) and sizing it to PageSize if needed; a
+// path that is not a regular file is ErrNotRegular. An
 // existing page keeps its seqlock value, so readers that have it mapped see
 // the next update as newer; the file is never replaced, because readers hold
 // a mapping of its inode.
@@ -86,9 +91,9 @@ func CreatePage(path string) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("clock page %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openRegular(path, unix.O_RDWR|unix.O_CREAT)
 	if err != nil {
-		return nil, fmt.Errorf("clock page: %w", err)
+		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -168,6 +173,7 @@ type Page struct {
 	m     mapping
 	path  string
 	cache atomic.Pointer[cachedRecord]
+	clock func() time.Time // the busy policy's clock: time.Now
 }
 
 // cachedRecord is the record decoded and validated at one seqlock value;
@@ -180,12 +186,14 @@ type cachedRecord struct {
 }
 
 // OpenPage maps the page file at path for reading. It fails when the file
-// is missing or not PageSize bytes; an uninitialised page opens and reads
-// give ErrUninitialised until a writer publishes.
+// is missing, not a regular file (ErrNotRegular: a FIFO, device or
+// directory, refused without blocking) or not PageSize bytes; an
+// uninitialised page opens and reads give ErrUninitialised until a writer
+// publishes.
 func OpenPage(path string) (*Page, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path, unix.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("clock page: %w", err)
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -201,7 +209,47 @@ func OpenPage(path string) (*Page, error) {
 		f.Close()
 		return nil, fmt.Errorf("clock page %s: mmap: %w", path, err)
 	}
-	return &Page{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path}, nil
+	return &Page{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path, clock: time.Now}, nil
+}
+
+// openRegular opens path with flags (O_RDONLY, or O_RDWR|O_CREAT: mode
+// 0644) and O_NONBLOCK, so that a FIFO with no writer (or a device) cannot
+// block the open, and refuses anything fstat does not call a regular file.
+func openRegular(path string, flags int) (*os.File, error) {
+	fd, err := unix.Open(path, flags|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if err == unix.EISDIR { // opened for writing
+		return nil, fmt.Errorf("clock page %s: %w (a directory)", path, ErrNotRegular)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clock page: %w", &fs.PathError{Op: "open", Path: path, Err: err})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("clock page %s: fstat: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("clock page %s: %w (%s)", path, ErrNotRegular, fileType(st.Mode))
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// fileType names a stat mode's file type for error messages.
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFSOCK:
+		return "a socket"
+	}
+	return fmt.Sprintf("file type %#o", mode&unix.S_IFMT)
 }
 
 // Close unmaps the page. Reads after Close panic.
@@ -210,17 +258,34 @@ func (p *Page) Close() error { return p.m.close() }
 // Path returns the page file's path.
 func (p *Page) Path() string { return p.path }
 
-// retry implements the busy-writer policy; it returns false once the
-// deadline has passed.
-func retry(tries int, start *time.Time) bool {
-	if tries < busySpins {
+// ErrNotRegular: the page path names something other than a regular file
+// (a FIFO, a device, a directory), which no publisher creates.
+var ErrNotRegular = errors.New("not a regular file")
+
+// busyWait is one read's busy-writer policy (see BusyDeadline).
+type busyWait struct {
+	clock func() time.Time // time.Now; tests inject a clock
+	seq   uint64           // the odd value the deadline runs for
+	tries int
+	start time.Time
+}
+
+// again reports whether to retry after seeing the odd seqlock value seq.
+// A new value means the writer is alive and the deadline starts again; it
+// returns false once one value has lasted past the deadline.
+func (b *busyWait) again(seq uint64) bool {
+	if seq != b.seq {
+		*b = busyWait{clock: b.clock, seq: seq}
+	}
+	b.tries++
+	if b.tries <= busySpins {
 		return true
 	}
-	if start.IsZero() {
-		*start = time.Now()
+	if b.start.IsZero() {
+		b.start = b.clock()
 	}
 	runtime.Gosched()
-	return time.Since(*start) < BusyDeadline
+	return b.clock().Sub(b.start) < BusyDeadline
 }
 
 func (p *Page) snapshot(w *words) {
@@ -271,8 +336,8 @@ func (p *Page) Record() (Record, uint64, error) {
 
 // RecordFlags is Record with the publisher's flags.
 func (p *Page) RecordFlags() (Record, PageFlags, uint64, error) {
-	var start time.Time
-	for tries := 0; ; tries++ {
+	busy := busyWait{clock: p.clock}
+	for {
 		s1 := p.m.load(seqWord)
 		if s1 != 0 && s1&1 == 0 {
 			if c := p.cache.Load(); c != nil && c.seq == s1 {
@@ -287,7 +352,7 @@ func (p *Page) RecordFlags() (Record, PageFlags, uint64, error) {
 				}
 				return c.rec, c.flags, s1, nil
 			}
-		} else if s1 == 0 || !retry(tries, &start) {
+		} else if s1 == 0 || !busy.again(s1) {
 			return Record{}, PageFlags{}, s1, p.badSeq(s1)
 		}
 	}
@@ -308,8 +373,8 @@ func (p *Page) Now(c counter.Counter) (Now, error) {
 // the counter is read (then the loop goes round again), so the reading is
 // never taken tens of µs before the call returns.
 func (p *Page) ReadInto(c counter.Counter, n *Now) error {
-	var start time.Time
-	for tries := 0; ; tries++ {
+	busy := busyWait{clock: p.clock}
+	for {
 		s1 := p.m.load(seqWord)
 		if s1 != 0 && s1&1 == 0 {
 			cur := p.cache.Load()
@@ -335,7 +400,7 @@ func (p *Page) ReadInto(c counter.Counter, n *Now) error {
 				applyFlags(n, cur.flags)
 				return nil
 			}
-		} else if s1 == 0 || !retry(tries, &start) {
+		} else if s1 == 0 || !busy.again(s1) {
 			*n = Now{}
 			return p.badSeq(s1)
 		}

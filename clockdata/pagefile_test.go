@@ -7,9 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xenradclock/xenradclock/bintime"
 	"github.com/xenradclock/xenradclock/counter"
@@ -108,19 +112,8 @@ func TestPageFileLifecycle(t *testing.T) {
 // after the reader copied the record. The read must say "disrupted" and
 // carry no time, and a counter of the wrong kind "counter mismatch".
 func TestMigrationBetweenPageAndCounter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "clock")
-	w, err := CreatePage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	r := testRecord(t)
-	w.Publish(&r)
-	p, err := OpenPage(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, p := publishedPage(t, &r)
 	fc := &fakeCounter{kind: r.CounterKind, count: r.RefCount + 1000, id: r.CounterIdentity}
 	fc.onRead = func(f *fakeCounter) { f.id = 0xdead; f.count = 42 } // now on another host
 	n, err := p.Now(fc)
@@ -378,4 +371,139 @@ func TestCounterReadAfterDecode(t *testing.T) {
 	if stale != 0 {
 		t.Errorf("the counter was read %d times before the new record was decoded", stale)
 	}
+}
+
+// steppingWriter is a writer that holds the page odd and moves its
+// seqlock between odd values in steps, driven by the reader's busy-policy
+// clock: every clock reading advances fake time by tick and moves the seq
+// to the next odd value; after steps moves it completes the update.
+type steppingWriter struct {
+	t       *testing.T
+	w       *Writer
+	r       Record
+	tick    time.Duration
+	steps   int
+	now     time.Time
+	elapsed time.Duration
+	moved   int
+}
+
+func (s *steppingWriter) clock() time.Time {
+	s.now = s.now.Add(s.tick)
+	s.elapsed += s.tick
+	seq := le(atomic.LoadUint64(&s.w.m.w[seqWord]))
+	switch {
+	case seq&1 == 0: // done
+	case s.moved < s.steps:
+		s.moved++
+		atomic.StoreUint64(&s.w.m.w[seqWord], le(seq+2))
+	default:
+		if err := s.w.Publish(&s.r); err != nil { // completes the odd page
+			s.t.Error(err)
+		}
+	}
+	return s.now
+}
+
+// TestBusyWriterMakingProgress: a live writer whose seqlock changes between
+// odd values is busy, not dead, however long it stays busy in total; the
+// reader restarts its deadline on every change and gets the record. A
+// writer that holds one odd value past the deadline is dead (ErrBusy).
+// Deterministic: the fake clock drives the writer, no real time is
+// measured.
+func TestBusyWriterMakingProgress(t *testing.T) {
+	r := testRecord(t)
+	w, p := publishedPage(t, &r)
+	fc := &fakeCounter{kind: r.CounterKind, count: r.RefCount, id: r.CounterIdentity}
+	reads := map[string]func() (uint64, error){
+		"Record": func() (uint64, error) { got, _, err := p.Record(); return got.Generation, err },
+		"Now":    func() (uint64, error) { n, err := p.Now(fc); return n.Generation, err },
+	}
+	for _, name := range []string{"Record", "Now"} {
+		r.Generation++
+		sw := &steppingWriter{t: t, w: w, r: r, tick: BusyDeadline / 3, steps: 40}
+		p.clock = sw.clock
+		seq := le(atomic.LoadUint64(&w.m.w[seqWord]))
+		atomic.StoreUint64(&w.m.w[seqWord], le(seq+1)) // the writer starts an update
+		gen, err := reads[name]()
+		if err != nil || gen != r.Generation {
+			t.Errorf("%s with a writer busy for %v of fake time in %d steps: generation %d, %v (want %d)",
+				name, sw.elapsed, sw.moved, gen, err, r.Generation)
+		}
+		if sw.moved != sw.steps || sw.elapsed < 5*BusyDeadline {
+			t.Errorf("%s: the writer moved %d of %d steps in %v: the test did not exercise the policy", name, sw.moved, sw.steps, sw.elapsed)
+		}
+
+		// A dead writer: odd, never moving.
+		if err := w.Publish(&r); err != nil { // even again, whatever happened above
+			t.Fatal(err)
+		}
+		dead := &steppingWriter{t: t, w: w, tick: BusyDeadline / 3}
+		p.clock = func() time.Time { dead.now = dead.now.Add(dead.tick); dead.elapsed += dead.tick; return dead.now }
+		seq = le(atomic.LoadUint64(&w.m.w[seqWord]))
+		atomic.StoreUint64(&w.m.w[seqWord], le(seq+1))
+		if _, err := reads[name](); !errors.Is(err, ErrBusy) || dead.elapsed < BusyDeadline {
+			t.Errorf("%s with a dead writer: %v after %v of fake time", name, err, dead.elapsed)
+		}
+		if err := w.Publish(&r); err != nil { // a restarted writer completes the page
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOpenPageNotARegularFile: a FIFO, a device and a directory at the page
+// path are refused at once with an error naming the path, by the reader
+// and by the writer; none of them blocks the open (a FIFO with no writer
+// used to hang the reader).
+func TestOpenPageNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/null", dir} {
+		if w, err := CreatePage(path); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+			t.Errorf("CreatePage(%s): %v (want ErrNotRegular naming the path)", path, err)
+			if err == nil {
+				w.Close()
+			}
+		}
+		done := make(chan error, 1)
+		go func() {
+			p, err := OpenPage(path)
+			if err == nil {
+				p.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+				t.Errorf("%s: %v (want ErrNotRegular naming the path)", path, err)
+			}
+		case <-time.After(20 * time.Second): // a hang, not a timing assertion
+			t.Fatalf("OpenPage(%s) hangs", path)
+		}
+	}
+}
+
+// publishedPage creates a page file in a temporary directory, publishes r
+// and maps the page for reading; both are closed when the test ends.
+func publishedPage(t *testing.T, r *Record) (*Writer, *Page) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Publish(r); err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return w, p
 }

@@ -1,8 +1,9 @@
 package clockdata
 
 // The Xenstore text form: one line of space-separated key=value fields in a
-// fixed order, readable with xenstore-read and parseable with one sscanf
-// format (clockdata/c/xenradclock_clock.h, XRC_TEXT_SCANF). Integers are
+// fixed order, readable with xenstore-read; the C reader
+// (clockdata/c/xenradclock_clock.h, xrc_parse_text) parses it by the same
+// rules as ParseText. Integers are
 // decimal; identities and 2^-64 fractions are fixed-width lower-case hex;
 // times are SEC:FRAC (seconds, then the 2^-64 fraction in 16 hex digits);
 // periods are FRAC/SHIFT (Frac in 16 hex digits, then the shift).

@@ -252,7 +252,7 @@ func checkStatusCommand(t *testing.T, status, server string) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for _, want := range []string{"preferred:      " + server, "period:", "offset:", "error bound:", "max error:",
+	for _, want := range []string{"preferred:      " + server, "period:", "offset estimate:", "error bound:", "max error:",
 		"status:", "record:         generation ", "disruption marker", "WARM-UP", "(* preferred",
 		"shared page now: fresh", "earliest", "latest"} {
 		if !strings.Contains(text, want) {

@@ -20,7 +20,7 @@ func xenstoredCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "xenstored",
 		Usage:     "run the embedded Xenstore server in the foreground (for machines without Xen)",
-		UsageText: "dom0d xenstored --socket PATH [--domain-socket DOMID=PATH ...] [--persist FILE] [--debug]",
+		UsageText: "dom0d xenstored --socket PATH [--domain-socket DOMID=PATH ...] [--persist FILE] [--quota NAME=N ...] [--debug]",
 		Description: `Serves the Xenstore wire protocol on Unix sockets, so that dom0d, the demo,
 the tests and Debian's xenstore-utils work on a machine without Xen.
 
@@ -30,6 +30,11 @@ DOMID: unprivileged, subject to permissions and quotas, with relative paths
 resolved below /local/domain/DOMID. The domain is introduced at start
 (/local/domain/DOMID, owner dom0, readable by the domain; ~/domid; ~/data
 owned by the domain) and @introduceDomain fires.
+
+Unprivileged domains are held to quotas (nodes, memory, watches,
+transactions, connections, ...; docs/xenstore.md lists each with its
+default). --quota NAME=N changes one; unknown names are refused with the
+list of known ones.
 
 Without --persist the tree lives in memory and is lost when the server stops.
 With --persist FILE it is loaded from FILE at start (if present) and written
@@ -43,11 +48,14 @@ Examples:
   dom0d xenstored --socket /tmp/xs/socket --domain-socket 5=/tmp/xs/dom5 --persist /tmp/xs/tree.json
   XENSTORED_PATH=/tmp/xs/dom5 xenstore-read domid      # prints 5
 
+  dom0d xenstored --socket /tmp/xs/socket --domain-socket 5=/tmp/xs/dom5 --quota nodes=2000 --quota connections=4
+
 Stop it with SIGINT or SIGTERM.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "socket", Usage: "Unix socket `PATH` for domain 0 (privileged) connections", Required: true},
 			&cli.StringSliceFlag{Name: "domain-socket", Usage: "`DOMID=PATH`: an extra socket whose connections are domain DOMID (repeatable)"},
 			&cli.StringFlag{Name: "persist", Usage: "keep the tree in `FILE` across restarts (JSON, written atomically)"},
+			&cli.StringSliceFlag{Name: "quota", Usage: "`NAME=N`: set one quota for unprivileged domains, e.g. nodes=2000 (repeatable)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every message in and out"},
 		},
 		Action: runXenstored,
@@ -79,7 +87,14 @@ func runXenstored(cx *cli.Context) error {
 		doms = append(doms, domSock{uint32(d), path})
 	}
 
-	srv, err := xsd.New(xsd.Config{Logger: log, PersistFile: cx.String("persist"), Trace: cx.Bool("debug")})
+	var quota xsd.Quota
+	for _, spec := range cx.StringSlice("quota") {
+		name, value, _ := strings.Cut(spec, "=")
+		if err := quota.Set(name, value); err != nil {
+			return fmt.Errorf("--quota %q: %w", spec, err)
+		}
+	}
+	srv, err := xsd.New(xsd.Config{Logger: log, PersistFile: cx.String("persist"), Trace: cx.Bool("debug"), Quota: quota})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,9 @@ import (
 
 	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/guestclock/clockbound"
 	"github.com/xenradclock/xenradclock/guestclock/guesttest"
+	"github.com/xenradclock/xenradclock/guestclock/sink"
 	"github.com/xenradclock/xenradclock/xenstore"
 )
 
@@ -28,7 +30,7 @@ type agentEnv struct {
 }
 
 // startAgent runs an agent in this process as domain 5 of a simulated host.
-func startAgent(t *testing.T, hc guesttest.HostConfig) *agentEnv {
+func startAgent(t *testing.T, hc guesttest.HostConfig, sinks ...sink.Sink) *agentEnv {
 	t.Helper()
 	dir := t.TempDir()
 	h, err := guesttest.NewHost(dir, hc, nil)
@@ -56,7 +58,7 @@ func startAgent(t *testing.T, hc guesttest.HostConfig) *agentEnv {
 	core, logs := observer.New(zap.DebugLevel)
 	cfg := Default()
 	cfg.Page, cfg.Mode, cfg.Tick, cfg.MaxDisruptedHold = filepath.Join(dir, "clock"), "dependent", 50*time.Millisecond, 3*time.Second
-	a, err := New(cfg, Options{Log: zap.New(core), Counter: sim, Xenstore: xs})
+	a, err := New(cfg, Options{Log: zap.New(core), Counter: sim, Xenstore: xs, Sinks: sinks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,4 +247,49 @@ func TestStaleAndRestart(t *testing.T) {
 		return m.Status == clockdata.ReadFresh
 	})
 	t.Logf("recovered: verdict %v, max error %d ns", e.agent.Stats().LastVerdict, n.MaxErrorNs)
+}
+
+// TestAgentFeedsClockBound: the agent's samples reach a ClockBound
+// segment: synchronised while the page serves, with a bound no tighter
+// than the page's max error; disrupted when the page is.
+func TestAgentFeedsClockBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shm0")
+	w, err := clockbound.New(clockbound.Config{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := hostA()
+	hc.Interval = 100 * time.Millisecond
+	e := startAgent(t, hc, w)
+	e.host.Start()
+	defer e.host.Stop()
+	waitFor(t, 5*time.Second, "a fresh clock", func() bool { return e.read(t).Status == clockdata.ReadFresh })
+	r, err := clockbound.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var seg clockbound.Segment
+	waitFor(t, 3*time.Second, "a synchronised segment", func() bool {
+		seg, err = r.Snapshot()
+		return err == nil && seg.Status == clockbound.StatusSynchronized
+	})
+	if n := e.read(t); uint64(seg.BoundNs) < n.MaxErrorNs-n.MaxErrorNs/100 {
+		t.Errorf("segment bound %d ns, page max error %d ns", seg.BoundNs, n.MaxErrorNs)
+	}
+	// The guest moves to another timeline: page and segment say disrupted.
+	other := filepath.Join(t.TempDir(), "other.counter")
+	if err := counter.CreateSimHost(other, counter.SimHostConfig{HostID: 0xdead, NominalHz: 1e9, Offset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := counter.MigrateSim(e.sim.Path(), other); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "a disrupted segment", func() bool {
+		seg, err = r.Snapshot()
+		return err == nil && seg.Status == clockbound.StatusDisrupted
+	})
+	if _, f, _, _ := e.page.RecordFlags(); !f.Disrupted {
+		t.Error("page not marked disrupted after the timeline changed")
+	}
 }

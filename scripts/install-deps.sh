@@ -2,13 +2,15 @@
 # Installs what the test suite needs on a Debian 12 machine, and nothing when
 # it is already there: Debian's xenstore tools (run against the embedded
 # Xenstore), chrony (a real NTP peer, always run with -x), gcc (the C reader
-# tests), iproute2 (network namespaces), and the Go modules.
+# tests), iproute2 (network namespaces), faketime (chronyd moved onto a leap
+# day in the SOCK feed's leap test), and the Go modules.
 set -euo pipefail
 need=()
 command -v xenstore-read >/dev/null 2>&1 || need+=(xenstore-utils)
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need+=(chrony)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: missing ${need[*]}; run as root or install them" >&2

@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -25,9 +26,16 @@ Xenstore) and prints the clock it defines, with its error bounds and status.`,
 	}
 }
 
-func main() {
-	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "xlclock:", err)
-		os.Exit(1)
+func main() { os.Exit(runMain(os.Args, os.Stdout, os.Stderr)) }
+
+// runMain runs xlclock with args, the results on stdout and diagnostics on
+// stderr, and returns the exit status.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	app := newApp()
+	app.Writer, app.ErrWriter = stdout, stderr
+	if err := app.Run(args); err != nil {
+		fmt.Fprintln(stderr, "xlclock:", err)
+		return exitCode(err)
 	}
+	return 0
 }

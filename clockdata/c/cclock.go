@@ -40,6 +40,14 @@ static int decode_eval(const uint8_t *b, size_t len, uint16_t kind, uint64_t cou
 	return 0;
 }
 
+static int parse_record(const char *s, struct xrc_record *r) { return xrc_parse_text(s, r); }
+
+static int decode_record(const uint8_t *b, size_t len, struct xrc_record *r)
+{
+	uint64_t seq;
+	return xrc_decode_page(b, len, r, &seq);
+}
+
 static int parse_eval(const char *s, uint16_t kind, uint64_t count, uint64_t identity, struct xrc_now *n)
 {
 	struct xrc_record r;
@@ -113,6 +121,11 @@ import "C"
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/clocksync"
+	"github.com/xenradclock/xenradclock/counter"
 )
 
 // Clock is a page mapped by the C reader.
@@ -173,6 +186,62 @@ func ParseEval(s string, kind uint16, count, identity uint64) (Result, int) {
 		return Result{}, int(err)
 	}
 	return result(&n), 0
+}
+
+// ParseRecord parses a Xenstore line with xrc_parse_text and returns the
+// record it decoded, in Go types; the int is the C error code.
+func ParseRecord(s string) (clockdata.Record, int) {
+	cs := C.CString(s)
+	defer C.free(unsafe.Pointer(cs))
+	var r C.struct_xrc_record
+	if err := C.parse_record(cs, &r); err != 0 {
+		return clockdata.Record{}, int(err)
+	}
+	return goRecord(&r), 0
+}
+
+// DecodeRecord decodes a page image with xrc_decode_page and returns the
+// record, in Go types; the int is the C error code.
+func DecodeRecord(b []byte) (clockdata.Record, int) {
+	if len(b) == 0 {
+		b = []byte{0}[:0:1]
+	}
+	cb := C.CBytes(b)
+	defer C.free(cb)
+	var r C.struct_xrc_record
+	if err := C.decode_record((*C.uint8_t)(cb), C.size_t(len(b)), &r); err != 0 {
+		return clockdata.Record{}, int(err)
+	}
+	return goRecord(&r), 0
+}
+
+func goTime(t C.struct_xrc_time) bintime.Time {
+	return bintime.Time{Sec: int64(t.sec), Frac: uint64(t.frac)}
+}
+
+func goPeriod(p C.struct_xrc_period) clockdata.Period {
+	return clockdata.Period{Frac: uint64(p.frac), Shift: uint8(p.shift)}
+}
+
+// goRecord converts every field of a C record.
+func goRecord(r *C.struct_xrc_record) clockdata.Record {
+	var host [16]byte
+	for i := range host {
+		host[i] = byte(r.host_id[i])
+	}
+	return clockdata.Record{
+		Version: uint16(r.version), Generation: uint64(r.generation), DisruptionMarker: uint64(r.disruption_marker),
+		HostID: host, CounterKind: counter.Kind(r.counter_kind), CounterHz: uint64(r.counter_hz),
+		CounterIdentity: uint64(r.counter_identity), State: clockdata.ClockState(r.clock_state),
+		Status: clocksync.Status(r.status), RefCount: uint64(r.ref_count), RefTime: goTime(r.ref_time),
+		Period: goPeriod(r.period), SlewEndCount: uint64(r.slew_end_count), SlewEndTime: goTime(r.slew_end_time),
+		RawPeriod: goPeriod(r.raw_period), RawRefTime: goTime(r.raw_ref_time), LocalPeriod: goPeriod(r.local_period),
+		ErrorBoundNs: uint64(r.error_bound_ns), MaxErrorNs: uint64(r.max_error_ns),
+		RateErrorPsPerS: uint32(r.rate_error_ps), ErrorGrowthPsPerS: uint32(r.error_growth_ps),
+		MaxErrorGrowthPsPerS: uint32(r.max_error_growth_ps), NextExpectedCount: uint64(r.next_expected_count),
+		VoidAfterCount: uint64(r.void_after_count), PollNs: uint64(r.poll_ns),
+		TAIOffsetSec: int16(r.tai_offset_sec), LeapNext: int8(r.leap_next), LeapAtCount: uint64(r.leap_at_count),
+	}
 }
 
 // Reader is a C xrc_reader over a Clock. Not safe for concurrent use.

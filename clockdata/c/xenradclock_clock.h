@@ -23,9 +23,12 @@
  * while the writer updates it, even otherwise (it skips 0 on wrap). Readers
  * load it (acquire), copy the record, read the counter, load it again and
  * retry unless both loads are equal, even and non-zero. Policy on a busy
- * writer: spin XRC_BUSY_SPINS times, then retry until XRC_BUSY_DEADLINE_NS of
- * CLOCK_MONOTONIC have passed, then return XRC_ERR_BUSY. Readers never write
- * the page and never block the writer.
+ * writer: spin XRC_BUSY_SPINS times, then retry (yielding) until one odd
+ * seqlock value has lasted XRC_BUSY_DEADLINE_NS of CLOCK_MONOTONIC, then
+ * return XRC_ERR_BUSY. Every new odd value (the writer finished an update and
+ * began the next) restarts the spins and the deadline, so a live writer is
+ * never taken for a dead one. Readers never write the page and never block
+ * the writer.
  *
  * Thread safety: an xrc_clock is read-only after xrc_open; any number of
  * threads may call xrc_now on one xrc_clock at once. An xrc_reader caches the
@@ -42,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -163,6 +167,7 @@ enum xrc_error {
 	XRC_ERR_BUSY = -6,          /* writer busy past the deadline */
 	XRC_ERR_INVALID = -7,       /* impossible values or text syntax */
 	XRC_ERR_COUNTER = -8,       /* the counter read function failed */
+	XRC_ERR_NOT_FILE = -9,      /* the path is a FIFO, device or directory */
 };
 
 struct xrc_time {
@@ -545,99 +550,229 @@ static inline int xrc_decode_page(const uint8_t *b, size_t len, struct xrc_recor
 	return xrc_decode_words(w, r);
 }
 
-/* The Xenstore text line's sscanf format (34 conversions, then %n) and its parser. */
-#define XRC_TEXT_SCANF                                                                          \
-	"v=%hu gen=%" SCNu64 " marker=%16" SCNx64 " host=%32[0-9a-f] kind=%hu hz=%" SCNu64         \
-	" cid=%16" SCNx64 " state=%hhu status=%8" SCNx32 " ref=%" SCNu64 " time=%" SCNd64          \
-	":%16" SCNx64 " period=%16" SCNx64 "/%hhu slew_end=%" SCNu64 " slew_time=%" SCNd64         \
-	":%16" SCNx64 " raw_period=%16" SCNx64 "/%hhu raw_time=%" SCNd64 ":%16" SCNx64             \
-	" local_period=%16" SCNx64 "/%hhu err=%" SCNu64 " maxerr=%" SCNu64 " rate_err=%" SCNu32    \
-	" err_growth=%" SCNu32 " maxerr_growth=%" SCNu32 " next=%" SCNu64 " void=%" SCNu64         \
-	" poll=%" SCNu64 " tai=%hd leap=%hhd leap_at=%" SCNu64 "%n"
+/* ---- the Xenstore text form ---- */
 
+/* The text line is parsed exactly as the Go parser (clockdata.ParseText)
+ * parses it: at most XRC_TEXT_MAX bytes, one trailing newline allowed,
+ * XRC_TEXT_FIELDS fields "key=value" separated by single spaces in a fixed
+ * order; unsigned decimals are 1..20 digits with no sign, each within its
+ * field's width; signed decimals take an optional '-'; hex is fixed-width
+ * lower case. Nothing wraps: a value out of its field's range is
+ * XRC_ERR_INVALID, as in Go. */
+#define XRC_TEXT_FIELDS 28
+
+/* A field's value: bytes of the line, not NUL-terminated. */
+struct xrc_span {
+	const char *p;
+	size_t n;
+};
+
+/* 1..20 decimal digits and nothing else. */
+static inline int xrc_text_digits(struct xrc_span v)
+{
+	size_t i;
+	if (v.n == 0 || v.n > 20)
+		return 0;
+	for (i = 0; i < v.n; i++)
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* An unsigned decimal no greater than max. */
+static inline int xrc_text_uint(struct xrc_span v, uint64_t max, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i;
+	if (!xrc_text_digits(v))
+		return 0;
+	for (i = 0; i < v.n; i++) {
+		uint64_t d = (uint64_t)(v.p[i] - '0');
+		if (x > (UINT64_MAX - d) / 10)
+			return 0;
+		x = x * 10 + d;
+	}
+	if (x > max)
+		return 0;
+	*out = x;
+	return 1;
+}
+
+/* A signed decimal (an optional '-', then digits) within -minmag..max. */
+static inline int xrc_text_int(struct xrc_span v, uint64_t minmag, uint64_t max, int64_t *out)
+{
+	uint64_t mag;
+	int neg = v.n > 0 && v.p[0] == '-';
+	if (neg) {
+		v.p++;
+		v.n--;
+	}
+	if (!xrc_text_uint(v, neg ? minmag : max, &mag))
+		return 0;
+	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag; /* 0 - 2^63 is INT64_MIN */
+	return 1;
+}
+
+/* Exactly `digits` lower-case hex digits (at most 16). */
+static inline int xrc_text_hex(struct xrc_span v, size_t digits, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i;
+	if (v.n != digits)
+		return 0;
+	for (i = 0; i < v.n; i++) {
+		char ch = v.p[i];
+		if (ch >= '0' && ch <= '9')
+			x = x << 4 | (uint64_t)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			x = x << 4 | (uint64_t)(ch - 'a' + 10);
+		else
+			return 0;
+	}
+	*out = x;
+	return 1;
+}
+
+/* Split v at the first sep: head before it, tail after. */
+static inline int xrc_text_cut(struct xrc_span v, char sep, struct xrc_span *head, struct xrc_span *tail)
+{
+	const char *at = (const char *)memchr(v.p, sep, v.n);
+	if (!at)
+		return 0;
+	head->p = v.p;
+	head->n = (size_t)(at - v.p);
+	tail->p = at + 1;
+	tail->n = v.n - head->n - 1;
+	return 1;
+}
+
+/* SEC:FRAC into two page words. */
+static inline int xrc_text_time(struct xrc_span v, uint64_t *sec, uint64_t *frac)
+{
+	struct xrc_span a, b;
+	int64_t x;
+	if (!xrc_text_cut(v, ':', &a, &b) || !xrc_text_hex(b, 16, frac) ||
+	    !xrc_text_int(a, (uint64_t)1 << 63, INT64_MAX, &x))
+		return 0;
+	*sec = (uint64_t)x;
+	return 1;
+}
+
+/* FRAC/SHIFT: the fraction word and the shift (0..255). */
+static inline int xrc_text_period(struct xrc_span v, uint64_t *frac, uint64_t *shift)
+{
+	struct xrc_span a, b;
+	return xrc_text_cut(v, '/', &a, &b) && xrc_text_hex(a, 16, frac) && xrc_text_uint(b, 255, shift);
+}
+
+/* Split the line into its fields and check the keys; the spans become the
+ * values. Returns XRC_OK or the error the Go parser gives. */
+static inline int xrc_text_fields(const char *s, struct xrc_span *f)
+{
+	static const char *const keys[XRC_TEXT_FIELDS] = {
+		"v", "gen", "marker", "host", "kind", "hz", "cid", "state", "status",
+		"ref", "time", "period", "slew_end", "slew_time", "raw_period", "raw_time", "local_period",
+		"err", "maxerr", "rate_err", "err_growth", "maxerr_growth",
+		"next", "void", "poll", "tai", "leap", "leap_at",
+	};
+	size_t len = strlen(s), i, nf = 0, start = 0, k;
+	if (len > XRC_TEXT_MAX)
+		return XRC_ERR_SIZE;
+	if (len > 0 && s[len - 1] == '\n')
+		len--;
+	for (i = 0; i <= len; i++) {
+		if (i < len && s[i] != ' ')
+			continue;
+		if (nf < XRC_TEXT_FIELDS) {
+			f[nf].p = s + start;
+			f[nf].n = i - start;
+		}
+		nf++;
+		start = i + 1;
+	}
+	if (f[0].n < 2 || memcmp(f[0].p, "v=", 2) != 0)
+		return XRC_ERR_INVALID;
+	if (f[0].n != 3 || f[0].p[2] != '1')
+		return XRC_ERR_VERSION;
+	if (nf != XRC_TEXT_FIELDS)
+		return XRC_ERR_SIZE;
+	for (i = 0; i < XRC_TEXT_FIELDS; i++) {
+		k = strlen(keys[i]);
+		if (f[i].n <= k || memcmp(f[i].p, keys[i], k) != 0 || f[i].p[k] != '=')
+			return XRC_ERR_INVALID;
+		f[i].p += k + 1;
+		f[i].n -= k + 1;
+	}
+	return XRC_OK;
+}
+
+/* Parse and validate a Xenstore line (the text form, docs/clockdata.md). */
 static inline int xrc_parse_text(const char *s, struct xrc_record *r)
 {
-	char host[33];
-	int n = -1, i;
-	uint64_t w[XRC_WORDS];
-	struct xrc_record t;
-	memset(&t, 0, sizeof(t));
-	memset(host, 0, sizeof(host));
-	if (strlen(s) > XRC_TEXT_MAX)
-		return XRC_ERR_SIZE;
-	if (strncmp(s, "v=1 ", 4) != 0)
-		return strncmp(s, "v=", 2) == 0 ? XRC_ERR_VERSION : XRC_ERR_INVALID;
-	if (sscanf(s, XRC_TEXT_SCANF, &t.version, &t.generation, &t.disruption_marker, host,
-		   &t.counter_kind, &t.counter_hz, &t.counter_identity, &t.clock_state, &t.status,
-		   &t.ref_count, &t.ref_time.sec, &t.ref_time.frac, &t.period.frac, &t.period.shift,
-		   &t.slew_end_count, &t.slew_end_time.sec, &t.slew_end_time.frac, &t.raw_period.frac,
-		   &t.raw_period.shift, &t.raw_ref_time.sec, &t.raw_ref_time.frac, &t.local_period.frac,
-		   &t.local_period.shift, &t.error_bound_ns, &t.max_error_ns, &t.rate_error_ps,
-		   &t.error_growth_ps, &t.max_error_growth_ps, &t.next_expected_count,
-		   &t.void_after_count, &t.poll_ns, &t.tai_offset_sec, &t.leap_next,
-		   &t.leap_at_count, &n) != 34 ||
-	    n < 0 || (s[n] != '\0' && !(s[n] == '\n' && s[n + 1] == '\0')) || strlen(host) != 32)
-		return XRC_ERR_INVALID;
-	for (i = 0; i < 16; i++) {
-		unsigned int byte;
-		if (sscanf(host + 2 * i, "%2x", &byte) != 1)
-			return XRC_ERR_INVALID;
-		t.host_id[i] = (uint8_t)byte;
-	}
-	/* Re-validate through the page codec's checks. */
+	struct xrc_span f[XRC_TEXT_FIELDS], h1, h2;
+	uint64_t w[XRC_WORDS], kind, state, sh[3], status, rate, grow, maxgrow, a, b;
+	int64_t tai, leap;
+	int err, ok, i;
+	memset(r, 0, sizeof(*r));
 	memset(w, 0, sizeof(w));
-	w[1] = t.version;
-	w[3] = t.generation;
-	w[4] = t.disruption_marker;
+	if ((err = xrc_text_fields(s, f)) != XRC_OK)
+		return err;
+	h1.p = f[3].p;
+	h1.n = f[3].n < 16 ? f[3].n : 16;
+	h2.p = f[3].p + h1.n;
+	h2.n = f[3].n - h1.n;
+	ok = xrc_text_uint(f[0], UINT16_MAX, &w[1]) && xrc_text_uint(f[1], UINT64_MAX, &w[3]) &&
+	     xrc_text_hex(f[2], 16, &w[4]) && xrc_text_hex(h1, 16, &a) && xrc_text_hex(h2, 16, &b) &&
+	     xrc_text_uint(f[4], UINT16_MAX, &kind) && xrc_text_uint(f[5], UINT64_MAX, &w[9]) &&
+	     xrc_text_hex(f[6], 16, &w[10]) && xrc_text_uint(f[7], UINT8_MAX, &state) &&
+	     xrc_text_hex(f[8], 8, &status) && xrc_text_uint(f[9], UINT64_MAX, &w[11]) &&
+	     xrc_text_time(f[10], &w[12], &w[13]) && xrc_text_period(f[11], &w[14], &sh[0]) &&
+	     xrc_text_uint(f[12], UINT64_MAX, &w[15]) && xrc_text_time(f[13], &w[16], &w[17]) &&
+	     xrc_text_period(f[14], &w[18], &sh[1]) && xrc_text_time(f[15], &w[19], &w[20]) &&
+	     xrc_text_period(f[16], &w[21], &sh[2]) && xrc_text_uint(f[17], UINT64_MAX, &w[22]) &&
+	     xrc_text_uint(f[18], UINT64_MAX, &w[23]) && xrc_text_uint(f[19], UINT32_MAX, &rate) &&
+	     xrc_text_uint(f[20], UINT32_MAX, &grow) && xrc_text_uint(f[21], UINT32_MAX, &maxgrow) &&
+	     xrc_text_uint(f[22], UINT64_MAX, &w[26]) && xrc_text_uint(f[23], UINT64_MAX, &w[27]) &&
+	     xrc_text_uint(f[24], UINT64_MAX, &w[28]) && xrc_text_int(f[25], 32768, 32767, &tai) &&
+	     xrc_text_int(f[26], 128, 127, &leap) && xrc_text_uint(f[27], UINT64_MAX, &w[29]);
+	if (!ok)
+		return XRC_ERR_INVALID;
+	/* host: byte 0 is the first two hex digits; page words are little-endian. */
 	for (i = 0; i < 8; i++) {
-		w[5] |= (uint64_t)t.host_id[i] << (8 * i);
-		w[6] |= (uint64_t)t.host_id[8 + i] << (8 * i);
+		w[5] |= (a >> (56 - 8 * i) & 0xff) << (8 * i);
+		w[6] |= (b >> (56 - 8 * i) & 0xff) << (8 * i);
 	}
-	w[7] = (uint64_t)t.counter_kind | (uint64_t)t.period.shift << 16 |
-	       (uint64_t)t.raw_period.shift << 24 | (uint64_t)t.local_period.shift << 32 |
-	       (uint64_t)t.clock_state << 40 | (uint64_t)(uint8_t)t.leap_next << 48;
-	w[8] = (uint64_t)(uint16_t)t.tai_offset_sec | (uint64_t)t.status << 32;
-	w[9] = t.counter_hz;
-	w[10] = t.counter_identity;
-	w[11] = t.ref_count;
-	w[12] = (uint64_t)t.ref_time.sec;
-	w[13] = t.ref_time.frac;
-	w[14] = t.period.frac;
-	w[15] = t.slew_end_count;
-	w[16] = (uint64_t)t.slew_end_time.sec;
-	w[17] = t.slew_end_time.frac;
-	w[18] = t.raw_period.frac;
-	w[19] = (uint64_t)t.raw_ref_time.sec;
-	w[20] = t.raw_ref_time.frac;
-	w[21] = t.local_period.frac;
-	w[22] = t.error_bound_ns;
-	w[23] = t.max_error_ns;
-	w[24] = (uint64_t)t.rate_error_ps | (uint64_t)t.error_growth_ps << 32;
-	w[25] = t.max_error_growth_ps;
-	w[26] = t.next_expected_count;
-	w[27] = t.void_after_count;
-	w[28] = t.poll_ns;
-	w[29] = t.leap_at_count;
+	w[7] = kind | sh[0] << 16 | sh[1] << 24 | sh[2] << 32 | state << 40 | (uint64_t)(uint8_t)leap << 48;
+	w[8] = (uint64_t)(uint16_t)tai | status << 32;
+	w[24] = rate | grow << 32;
+	w[25] = maxgrow;
+	/* The page codec's checks, on the words the page would hold. */
 	return xrc_decode_words(w, r);
 }
 
 /* ---- the live page ---- */
 
-/* Map the page at path (NULL: XRC_DEFAULT_PATH) read-only. */
+/* Map the page at path (NULL: XRC_DEFAULT_PATH) read-only. The open does not
+ * block (O_NONBLOCK: a FIFO with no writer would hang it) and anything that
+ * is not a regular file is refused with XRC_ERR_NOT_FILE. */
 static inline int xrc_open(struct xrc_clock *c, const char *path)
 {
 	struct stat st;
 	void *m;
+	int err = XRC_ERR_SYSCALL, i;
 	c->words = NULL;
-	c->fd = open(path ? path : XRC_DEFAULT_PATH, O_RDONLY | O_CLOEXEC);
+	c->fd = open(path ? path : XRC_DEFAULT_PATH, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (c->fd < 0)
 		return XRC_ERR_SYSCALL;
 	if (fstat(c->fd, &st) != 0)
 		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		err = XRC_ERR_NOT_FILE;
+		goto fail;
+	}
 	if (st.st_size < XRC_PAGE_SIZE) {
-		close(c->fd);
-		c->fd = -1;
-		return XRC_ERR_SIZE;
+		err = XRC_ERR_SIZE;
+		goto fail;
 	}
 	m = mmap(NULL, XRC_PAGE_SIZE, PROT_READ, MAP_SHARED, c->fd, 0);
 	if (m == MAP_FAILED)
@@ -645,9 +780,11 @@ static inline int xrc_open(struct xrc_clock *c, const char *path)
 	c->words = (const uint64_t *)m;
 	return XRC_OK;
 fail:
+	i = errno; /* close must not clobber the caller's errno */
 	close(c->fd);
+	errno = i;
 	c->fd = -1;
-	return XRC_ERR_SYSCALL;
+	return err;
 }
 
 static inline void xrc_close(struct xrc_clock *c)
@@ -671,6 +808,12 @@ static inline int64_t xrc_mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* The busy policy's clock (ns). A test may define XRC_BUSY_CLOCK_NS() before
+ * including this header to drive the policy with a fake clock. */
+#ifndef XRC_BUSY_CLOCK_NS
+#define XRC_BUSY_CLOCK_NS() xrc_mono_ns()
+#endif
 
 /* A reader: an open page plus the record decoded at one seqlock value, so
  * that reads while the page is unchanged only read the counter. Not
@@ -698,9 +841,10 @@ static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn 
 	const uint64_t *pw = rd->clock->words;
 	uint64_t w[XRC_WORDS], s1, count, identity;
 	struct xrc_record r;
+	uint64_t busy_seq = 0;
 	int64_t start = 0;
-	int tries, i, err;
-	for (tries = 0;; tries++) {
+	int spins = 0, timing = 0, i, err;
+	for (;;) {
 		s1 = xrc_load(&pw[2], __ATOMIC_ACQUIRE); /* pairs with the writer's seq stores */
 		if (s1 != 0 && !(s1 & 1)) {
 			if (s1 != rd->seq) {
@@ -735,11 +879,20 @@ static inline int xrc_read(struct xrc_reader *rd, uint16_t kind, xrc_counter_fn 
 					       XRC_PAGE_SIZE);
 			return err ? err : XRC_ERR_UNINITIALISED;
 		}
-		if (tries >= XRC_BUSY_SPINS) {
-			if (start == 0)
-				start = xrc_mono_ns();
-			else if (xrc_mono_ns() - start > XRC_BUSY_DEADLINE_NS)
+		if (s1 != busy_seq) { /* a new odd value: the writer is alive */
+			busy_seq = s1;
+			spins = 0;
+			timing = 0;
+		}
+		if (++spins > XRC_BUSY_SPINS) {
+			int64_t now = XRC_BUSY_CLOCK_NS();
+			if (!timing) {
+				start = now;
+				timing = 1;
+			} else if (now - start > XRC_BUSY_DEADLINE_NS) {
 				return XRC_ERR_BUSY;
+			}
+			sched_yield();
 		}
 	}
 }

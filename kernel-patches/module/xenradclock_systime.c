@@ -185,14 +185,59 @@ static struct miscdevice xrst_dev = {
  * before the new generation is visible.  A cancelled suspend (the domain
  * resumed where it was) also bumps it; readers only lose a cached value.
  */
-static void xrst_resume(void)
+static void xrst_resume_bump(void)
 {
 	atomic64_inc(&xrst_resume_gen);
+}
+
+/*
+ * Kernels with struct syscore (Debian 13's 6.12 among them, where the
+ * rework was backported) register a struct syscore whose ops take a data
+ * pointer; older ones register the ops themselves.  Kbuild tells which.
+ */
+#ifdef XRST_HAVE_STRUCT_SYSCORE
+static void xrst_resume(void *data)
+{
+	xrst_resume_bump();
+}
+
+static const struct syscore_ops xrst_syscore_ops = {
+	.resume = xrst_resume,
+};
+
+static struct syscore xrst_syscore = {
+	.ops = &xrst_syscore_ops,
+};
+
+static void xrst_register_syscore(void)
+{
+	register_syscore(&xrst_syscore);
+}
+
+static void xrst_unregister_syscore(void)
+{
+	unregister_syscore(&xrst_syscore);
+}
+#else
+static void xrst_resume(void)
+{
+	xrst_resume_bump();
 }
 
 static struct syscore_ops xrst_syscore_ops = {
 	.resume = xrst_resume,
 };
+
+static void xrst_register_syscore(void)
+{
+	register_syscore_ops(&xrst_syscore_ops);
+}
+
+static void xrst_unregister_syscore(void)
+{
+	unregister_syscore_ops(&xrst_syscore_ops);
+}
+#endif
 
 static void xrst_unregister_all(void)
 {
@@ -223,10 +268,10 @@ static int __init xrst_init(void)
 	if (!xrst_areas)
 		return -ENOMEM;
 
-	register_syscore_ops(&xrst_syscore_ops);
+	xrst_register_syscore();
 	rc = misc_register(&xrst_dev);
 	if (rc) {
-		unregister_syscore_ops(&xrst_syscore_ops);
+		xrst_unregister_syscore();
 		free_percpu(xrst_areas);
 		return rc;
 	}
@@ -236,7 +281,7 @@ static int __init xrst_init(void)
 static void __exit xrst_exit(void)
 {
 	misc_deregister(&xrst_dev);
-	unregister_syscore_ops(&xrst_syscore_ops);
+	xrst_unregister_syscore();
 	xrst_unregister_all();
 	free_percpu(xrst_areas);
 }

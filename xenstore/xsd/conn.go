@@ -2,14 +2,12 @@ package xsd
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"go.uber.org/zap"
 
@@ -32,11 +30,16 @@ type conn struct {
 	domid uint32
 	log   *zap.Logger
 
-	outMu   sync.Mutex
-	outQ    [][]byte // replies and events waiting for the writer
-	outKick chan struct{}
-	dead    chan struct{}
-	once    sync.Once
+	outMu sync.Mutex
+	outQ  [][]byte // replies and events waiting for the writer
+	// Replies and bytes queued (outQ) and being written (the writer's
+	// batch): what Quota.Outstanding and Quota.OutputBytes bound.
+	queuedReplies, queuedBytes     int
+	inflightReplies, inflightBytes int
+	outKick                        chan struct{}
+	room                           chan struct{} // the writer finished a batch
+	dead                           chan struct{}
+	once                           sync.Once
 
 	// Under s.mu:
 	watches []*watch
@@ -44,17 +47,26 @@ type conn struct {
 	nextTx  uint32
 }
 
-func (s *Server) newConn(nc net.Conn, domid uint32) *conn {
+// newConn registers a connection of domain domid. It refuses one for a
+// domain that is not introduced (released, or not yet back after a
+// migration) and one beyond the domain's connection quota.
+func (s *Server) newConn(nc net.Conn, domid uint32) (*conn, error) {
 	c := &conn{s: s, nc: nc, domid: domid, outKick: make(chan struct{}, 1),
-		dead: make(chan struct{}), txs: map[uint32]*txn{},
+		room: make(chan struct{}, 1), dead: make(chan struct{}), txs: map[uint32]*txn{},
 		log: s.log.With(zap.Uint32("domid", domid))}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil
+	switch {
+	case s.closed:
+		return nil, errServerClosed
+	case domid != 0 && !s.introduced[domid]:
+		return nil, fmt.Errorf("xsd: domain %d is not introduced", domid)
+	case domid != 0 && s.connN[domid] >= s.quota.Connections:
+		return nil, fmt.Errorf("xsd: domain %d already has %d connections (quota)", domid, s.connN[domid])
 	}
 	s.conns[c] = struct{}{}
-	return c
+	s.connN[domid]++
+	return c, nil
 }
 
 func (c *conn) actor() actor { return actor{domid: c.domid, priv: c.domid == 0} }
@@ -70,7 +82,7 @@ func (c *conn) kill(why string) {
 func (c *conn) run() {
 	go c.writer()
 	r := bufio.NewReaderSize(c.nc, 8192)
-	for {
+	for c.waitRoom() {
 		m, err := xenstore.ReadMsg(r)
 		if err != nil {
 			switch {
@@ -93,11 +105,49 @@ func (c *conn) run() {
 	c.kill("closed")
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
-	c.s.watchN[c.domid] -= len(c.watches)
-	c.watches = nil
+	c.s.connN[c.domid]--
+	c.dropWatchesLocked()
+	c.dropTxsLocked()
 	c.txs = nil
 	c.s.mu.Unlock()
 }
+
+// waitRoom holds off reading the next request while Quota.Outstanding
+// replies wait for the client: a client that sends without reading then
+// fills its own socket buffer, not the server's memory. False once the
+// connection is dead.
+func (c *conn) waitRoom() bool {
+	for {
+		c.outMu.Lock()
+		n := c.queuedReplies + c.inflightReplies
+		c.outMu.Unlock()
+		if n < c.s.quota.Outstanding {
+			return true
+		}
+		select {
+		case <-c.room:
+		case <-c.dead:
+			return false
+		}
+	}
+}
+
+func (c *conn) dropWatchesLocked() {
+	for _, w := range c.watches {
+		c.s.mem[c.domid] -= watchCost(w)
+	}
+	c.s.watchN[c.domid] -= len(c.watches)
+	c.watches = nil
+}
+
+func (c *conn) dropTxsLocked() {
+	for _, tx := range c.txs {
+		tx.releaseLocked(c.s)
+	}
+	c.txs = map[uint32]*txn{}
+}
+
+func watchCost(w *watch) int { return len(w.path) + len(w.token) + watchOverhead }
 
 // writer sends whatever is queued in one writev.
 func (c *conn) writer() {
@@ -110,6 +160,8 @@ func (c *conn) writer() {
 		c.outMu.Lock()
 		q := c.outQ
 		c.outQ = nil
+		c.inflightReplies, c.inflightBytes = c.queuedReplies, c.queuedBytes
+		c.queuedReplies, c.queuedBytes = 0, 0
 		c.outMu.Unlock()
 		if len(q) == 0 {
 			continue
@@ -119,11 +171,19 @@ func (c *conn) writer() {
 			c.kill("write failed")
 			return
 		}
+		c.outMu.Lock()
+		c.inflightReplies, c.inflightBytes = 0, 0
+		c.outMu.Unlock()
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// sendLocked queues a message; a connection that lets its queue fill is
-// dropped rather than letting the server buffer without bound.
+// sendLocked queues a message; a connection that lets its queue fill (in
+// messages or bytes) is dropped rather than letting the server buffer
+// without bound.
 func (c *conn) sendLocked(typ xenstore.MsgType, req, tx uint32, payload []byte) {
 	b := make([]byte, 0, xenstore.HeaderSize+len(payload))
 	b = xenstore.AppendHeader(b, xenstore.Header{Type: typ, ReqID: req, TxID: tx, Len: uint32(len(payload))})
@@ -133,9 +193,14 @@ func (c *conn) sendLocked(typ xenstore.MsgType, req, tx uint32, payload []byte) 
 			zap.Uint32("tx", tx), zap.ByteString("payload", payload))
 	}
 	c.outMu.Lock()
-	full := len(c.outQ) >= c.s.quota.OutputQueue
+	full := len(c.outQ) >= c.s.quota.OutputQueue ||
+		c.queuedBytes+c.inflightBytes+len(b) > c.s.quota.OutputBytes
 	if !full {
 		c.outQ = append(c.outQ, b)
+		c.queuedBytes += len(b)
+		if typ != xenstore.TypeWatchEvent {
+			c.queuedReplies++
+		}
 	}
 	c.outMu.Unlock()
 	if full {
@@ -152,32 +217,16 @@ func (c *conn) eventLocked(path, token string) {
 	c.sendLocked(xenstore.TypeWatchEvent, 0, 0, xenstore.JoinStrings(path, token))
 }
 
-// oneArg is xenstored's onearg: the payload is exactly one NUL-terminated
-// string.
-func oneArg(p []byte) (string, error) {
-	if len(p) == 0 || p[len(p)-1] != 0 || bytes.IndexByte(p, 0) != len(p)-1 {
-		return "", syscall.EINVAL
-	}
-	return string(p[:len(p)-1]), nil
-}
-
-func parseDomid(s string) (uint32, error) {
-	if s == "" || len(s) > 5 {
-		return 0, syscall.EINVAL
-	}
-	d, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || d > xenstore.MaxDomid {
-		return 0, syscall.EINVAL
-	}
-	return uint32(d), nil
-}
-
-var okReply = xenstore.JoinStrings("OK")
-
+// handle runs one request under the server lock and queues its reply.
 func (c *conn) handle(m xenstore.Msg) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case <-c.dead: // released or dropped: nothing more runs for it
+		return
+	default:
+	}
 	reply, err := c.dispatchLocked(m)
 	if err != nil {
 		c.sendLocked(xenstore.TypeError, m.ReqID, m.TxID, xenstore.ErrorPayload(err))
@@ -186,348 +235,6 @@ func (c *conn) handle(m xenstore.Msg) {
 	if reply != nil {
 		c.sendLocked(m.Type, m.ReqID, m.TxID, reply)
 	}
-}
-
-// dispatchLocked runs one request. It returns the reply payload, or nil
-// when it has sent the reply itself.
-func (c *conn) dispatchLocked(m xenstore.Msg) ([]byte, error) {
-	s := c.s
-	a := c.actor()
-	switch m.Type {
-	case xenstore.TypeIntroduce, xenstore.TypeRelease, xenstore.TypeResume,
-		xenstore.TypeSetTarget, xenstore.TypeControl:
-		if !a.priv {
-			return nil, syscall.EACCES
-		}
-	}
-	var tx *txn
-	switch m.Type {
-	case xenstore.TypeWatch, xenstore.TypeUnwatch, xenstore.TypeTransactionStart:
-		// The transaction id is ignored (or must be 0: below).
-	default:
-		if m.TxID != 0 {
-			tx = c.txs[m.TxID]
-			if tx == nil {
-				return nil, syscall.ENOENT
-			}
-		}
-	}
-	v := s.view(tx)
-	path := func(special bool) (string, error) {
-		arg, err := oneArg(m.Payload)
-		if err != nil {
-			return "", err
-		}
-		p, _, err := canonical(c.domid, arg, special)
-		return p, err
-	}
-
-	switch m.Type {
-	case xenstore.TypeRead:
-		p, err := path(false)
-		if err != nil {
-			return nil, err
-		}
-		val, err := v.read(a, p)
-		if err != nil {
-			return nil, err
-		}
-		if val == nil {
-			val = []byte{}
-		}
-		return val, nil
-
-	case xenstore.TypeWrite:
-		i := bytes.IndexByte(m.Payload, 0)
-		if i < 0 {
-			return nil, syscall.EINVAL
-		}
-		p, _, err := canonical(c.domid, string(m.Payload[:i]), false)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.write(a, p, m.Payload[i+1:], false); err != nil {
-			return nil, err
-		}
-		return okReply, nil
-
-	case xenstore.TypeMkdir:
-		p, err := path(false)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.write(a, p, nil, true); err != nil {
-			return nil, err
-		}
-		return okReply, nil
-
-	case xenstore.TypeRm:
-		p, err := path(false)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.rm(a, p); err != nil {
-			return nil, err
-		}
-		return okReply, nil
-
-	case xenstore.TypeDirectory:
-		p, err := path(false)
-		if err != nil {
-			return nil, err
-		}
-		n, err := v.directory(a, p)
-		if err != nil {
-			return nil, err
-		}
-		out := xenstore.JoinStrings(n.children...)
-		if len(out) > xenstore.PayloadMax {
-			return nil, syscall.E2BIG // the client falls back to DIRECTORY_PART
-		}
-		return out, nil
-
-	case xenstore.TypeDirectoryPart:
-		args, err := xenstore.SplitStrings(m.Payload)
-		if err != nil || len(args) != 2 {
-			return nil, syscall.EINVAL
-		}
-		p, _, err := canonical(c.domid, args[0], false)
-		if err != nil {
-			return nil, err
-		}
-		off, err := strconv.Atoi(args[1])
-		if err != nil || off < 0 {
-			return nil, syscall.EINVAL
-		}
-		n, err := v.directory(a, p)
-		if err != nil {
-			return nil, err
-		}
-		return directoryPart(n, off), nil
-
-	case xenstore.TypeGetPerms:
-		p, err := path(true)
-		if err != nil {
-			return nil, err
-		}
-		ps, err := v.getPerms(a, p)
-		if err != nil {
-			return nil, err
-		}
-		return permsPayload(ps), nil
-
-	case xenstore.TypeSetPerms:
-		args, err := xenstore.SplitStrings(m.Payload)
-		if err != nil || len(args) < 2 {
-			return nil, syscall.EINVAL
-		}
-		p, _, err := canonical(c.domid, args[0], true)
-		if err != nil {
-			return nil, err
-		}
-		ps := make(xenstore.Perms, 0, len(args)-1)
-		for _, x := range args[1:] {
-			q, err := xenstore.ParsePerm(x)
-			if err != nil {
-				return nil, syscall.EINVAL
-			}
-			ps = append(ps, q)
-		}
-		if err := v.setPerms(a, p, ps); err != nil {
-			return nil, err
-		}
-		return okReply, nil
-
-	case xenstore.TypeWatch:
-		args, err := xenstore.SplitStrings(m.Payload)
-		if err != nil || len(args) < 2 {
-			return nil, syscall.EINVAL // a third string (depth) is ignored
-		}
-		p, rel, err := canonical(c.domid, args[0], true)
-		if err != nil {
-			return nil, err
-		}
-		for _, w := range c.watches {
-			if w.path == p && w.token == args[1] {
-				return nil, syscall.EEXIST
-			}
-		}
-		if !a.priv && s.watchN[c.domid] >= s.quota.Watches {
-			return nil, syscall.E2BIG
-		}
-		w := &watch{path: p, token: args[1], relative: rel}
-		c.watches = append(c.watches, w)
-		s.watchN[c.domid]++
-		c.sendLocked(m.Type, m.ReqID, m.TxID, okReply)
-		// Xenstore fires once on registration.
-		c.eventLocked(c.watchPath(w, p), w.token)
-		return nil, nil
-
-	case xenstore.TypeUnwatch:
-		args, err := xenstore.SplitStrings(m.Payload)
-		if err != nil || len(args) < 2 {
-			return nil, syscall.EINVAL
-		}
-		p, _, err := canonical(c.domid, args[0], true)
-		if err != nil {
-			return nil, err
-		}
-		for i, w := range c.watches {
-			if w.path == p && w.token == args[1] {
-				c.watches = append(c.watches[:i], c.watches[i+1:]...)
-				s.watchN[c.domid]--
-				return okReply, nil
-			}
-		}
-		return nil, syscall.ENOENT
-
-	case xenstore.TypeTransactionStart:
-		if m.TxID != 0 {
-			return nil, syscall.EBUSY
-		}
-		if !a.priv && len(c.txs) >= s.quota.Transactions {
-			return nil, syscall.ENOSPC
-		}
-		for {
-			c.nextTx++
-			if c.nextTx != 0 && c.txs[c.nextTx] == nil {
-				break
-			}
-		}
-		c.txs[c.nextTx] = newTxn(c.nextTx)
-		return xenstore.JoinStrings(strconv.FormatUint(uint64(c.nextTx), 10)), nil
-
-	case xenstore.TypeTransactionEnd:
-		arg, err := oneArg(m.Payload)
-		if err != nil || (arg != "T" && arg != "F") {
-			return nil, syscall.EINVAL
-		}
-		if tx == nil {
-			return nil, syscall.ENOENT
-		}
-		delete(c.txs, tx.id)
-		if arg == "T" {
-			if err := s.commitLocked(tx); err != nil {
-				return nil, err
-			}
-		}
-		return okReply, nil
-
-	case xenstore.TypeGetDomainPath:
-		arg, err := oneArg(m.Payload)
-		if err != nil {
-			return nil, err
-		}
-		d, err := parseDomid(arg)
-		if err != nil {
-			return nil, err
-		}
-		return xenstore.JoinStrings(homePath(d)), nil
-
-	case xenstore.TypeIsDomainIntroduced:
-		arg, err := oneArg(m.Payload)
-		if err != nil {
-			return nil, err
-		}
-		d, err := parseDomid(arg)
-		if err != nil {
-			return nil, err
-		}
-		if s.introduced[d] {
-			return xenstore.JoinStrings("T"), nil
-		}
-		return xenstore.JoinStrings("F"), nil
-
-	case xenstore.TypeIntroduce:
-		args, err := xenstore.SplitStrings(m.Payload)
-		if err != nil || len(args) < 3 {
-			return nil, syscall.EINVAL
-		}
-		d, err := parseDomid(args[0])
-		if err != nil || d == 0 {
-			return nil, syscall.EINVAL
-		}
-		// There is no ring to map here: INTRODUCE only makes the domain
-		// known and fires @introduceDomain, as the toolstack expects.
-		if !s.introduced[d] {
-			s.introduced[d] = true
-			s.fireLocked(event{path: "@introduceDomain"})
-		}
-		return okReply, nil
-
-	case xenstore.TypeRelease:
-		arg, err := oneArg(m.Payload)
-		if err != nil {
-			return nil, err
-		}
-		d, err := parseDomid(arg)
-		if err != nil || d == 0 {
-			return nil, syscall.EINVAL
-		}
-		if !s.introduced[d] {
-			return nil, syscall.ENOENT
-		}
-		delete(s.introduced, d)
-		for o := range s.conns {
-			if o.domid == d {
-				go o.kill("domain released")
-			}
-		}
-		s.fireLocked(event{path: "@releaseDomain"})
-		return okReply, nil
-
-	case xenstore.TypeResetWatches:
-		s.watchN[c.domid] -= len(c.watches)
-		c.watches = nil
-		c.txs = map[uint32]*txn{}
-		return okReply, nil
-	}
-	// CONTROL, RESUME, SET_TARGET, GET/SET_FEATURE, GET/SET_QUOTA, the
-	// removed RESTRICT, server-to-client types and unknown numbers.
-	return nil, syscall.ENOSYS
-}
-
-// directoryPart is xenstored's DIRECTORY_PART reply: the node's generation,
-// then as many child names from byte offset off as fit, then an empty
-// string once the list is exhausted.
-func directoryPart(n *node, off int) []byte {
-	all := xenstore.JoinStrings(n.children...)
-	gen := strconv.FormatUint(n.gen, 10)
-	out := append([]byte(gen), 0)
-	if off >= len(all) {
-		return append(out, 0)
-	}
-	// Start at a name boundary even if the offset is not one.
-	if off > 0 && all[off-1] != 0 {
-		if i := bytes.IndexByte(all[off:], 0); i >= 0 {
-			off += i + 1
-		}
-		if off >= len(all) {
-			return append(out, 0)
-		}
-	}
-	max := xenstore.PayloadMax - len(out) - 1
-	end := off
-	for end < len(all) {
-		i := bytes.IndexByte(all[end:], 0)
-		if end+i+1-off > max {
-			break
-		}
-		end += i + 1
-	}
-	out = append(out, all[off:end]...)
-	if end == len(all) {
-		out = append(out, 0)
-	}
-	return out
-}
-
-func permsPayload(ps xenstore.Perms) []byte {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return xenstore.JoinStrings(s...)
 }
 
 // watchPath is the event path as the watcher registered it: relative to

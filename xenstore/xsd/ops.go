@@ -38,14 +38,55 @@ type event struct {
 // per-node conflict detection).
 type txn struct {
 	id      uint32
+	domid   uint32           // the connection's domain, charged for the transaction's memory
+	limited bool             // unprivileged: the quotas apply
 	overlay map[string]*node // nil: deleted in the transaction
 	seen    map[string]uint64
 	events  []event
 	owned   map[uint32]int // node-count deltas per owner
+	mem     int            // bytes charged to domid for seen and overlay
+	// failed is the quota error that doomed the transaction: once set,
+	// nothing more is recorded and it can only be aborted.
+	failed error
 }
 
-func newTxn(id uint32) *txn {
-	return &txn{id: id, overlay: map[string]*node{}, seen: map[string]uint64{}, owned: map[uint32]int{}}
+func newTxn(id uint32, a actor) *txn {
+	return &txn{id: id, domid: a.domid, limited: !a.priv, overlay: map[string]*node{},
+		seen: map[string]uint64{}, owned: map[uint32]int{}}
+}
+
+// chargeLocked accounts bytes of transaction state to the domain; on a
+// quota violation the transaction fails.
+func (tx *txn) chargeLocked(s *Server, bytes int) bool {
+	if tx.failed != nil {
+		return false
+	}
+	if err := s.chargeLocked(tx.domid, bytes, tx.limited); err != nil {
+		tx.failed = err
+		return false
+	}
+	tx.mem += bytes
+	return true
+}
+
+// recordLocked notes that the transaction used p at generation gen.
+func (tx *txn) recordLocked(s *Server, p string, gen uint64) {
+	if tx.failed != nil {
+		return
+	}
+	if tx.limited && len(tx.seen) >= s.quota.TransactionNodes {
+		tx.failed = syscall.ENOSPC
+		return
+	}
+	if tx.chargeLocked(s, len(p)+seenOverhead) {
+		tx.seen[p] = gen
+	}
+}
+
+// releaseLocked returns the transaction's memory to its domain.
+func (tx *txn) releaseLocked(s *Server) {
+	s.mem[tx.domid] -= tx.mem
+	tx.mem = 0
 }
 
 // view is the tree as one request sees it: the committed tree, or a
@@ -73,7 +114,7 @@ func (v *view) get(p string) *node {
 	}
 	n := v.s.nodes[p]
 	if _, ok := v.tx.seen[p]; !ok {
-		v.tx.seen[p] = genOf(n)
+		v.tx.recordLocked(v.s, p, genOf(n))
 	}
 	return n
 }
@@ -83,7 +124,15 @@ func (v *view) put(p string, n *node) {
 		v.s.putLocked(p, n)
 		return
 	}
-	if old := v.get(p); old != nil {
+	old := v.get(p)
+	cost := nodeCost(p, n)
+	if prev := v.tx.overlay[p]; prev != nil {
+		cost -= nodeCost(p, prev)
+	}
+	if !v.tx.chargeLocked(v.s, cost) {
+		return
+	}
+	if old != nil {
 		v.tx.owned[old.perms.Owner()]--
 	}
 	v.tx.owned[n.perms.Owner()]++
@@ -95,15 +144,26 @@ func (v *view) del(p string) {
 		v.s.delLocked(p)
 		return
 	}
-	if old := v.get(p); old != nil {
+	old := v.get(p)
+	if v.tx.failed != nil {
+		return
+	}
+	if old != nil {
 		v.tx.owned[old.perms.Owner()]--
+	}
+	if prev := v.tx.overlay[p]; prev != nil {
+		v.tx.chargeLocked(v.s, -nodeCost(p, prev))
 	}
 	v.tx.overlay[p] = nil
 }
 
 func (v *view) emit(ev event) {
 	if v.tx != nil {
-		v.tx.events = append(v.tx.events, ev)
+		// Charged: rewriting one node again and again adds no node but
+		// an event each time.
+		if v.tx.chargeLocked(v.s, len(ev.path)+eventOverhead) {
+			v.tx.events = append(v.tx.events, ev)
+		}
 		return
 	}
 	v.s.fireLocked(ev)
@@ -115,6 +175,18 @@ func (v *view) ownedBy(domid uint32) int {
 		n += v.tx.owned[domid]
 	}
 	return n
+}
+
+// reserve checks, outside a transaction, that bytes more for owner stay
+// within the memory quota (inside one, put charges the transaction).
+func (v *view) reserve(a actor, owner uint32, bytes int) error {
+	if v.tx != nil || a.priv {
+		return nil
+	}
+	if bytes > 0 && v.s.mem[owner]+bytes > v.s.quota.DomainMemory {
+		return syscall.ENOMEM
+	}
+	return nil
 }
 
 // missingErr is the error for an absent node, as xenstored's
@@ -186,6 +258,9 @@ func (v *view) write(a actor, p string, value []byte, mkdir bool) error {
 		if err := v.checkSize(a, nn); err != nil {
 			return err
 		}
+		if err := v.reserve(a, n.perms.Owner(), nodeCost(p, nn)-nodeCost(p, n)); err != nil {
+			return err
+		}
 		v.put(p, nn)
 		v.emit(event{path: p, perms: []xenstore.Perms{nn.perms, v.parentPerms(p)}})
 		return nil
@@ -216,6 +291,7 @@ func (v *view) write(a actor, p string, value []byte, mkdir bool) error {
 		return err
 	}
 	made := make([]*node, len(missing))
+	growth := len(baseOf(missing[len(missing)-1])) + 1
 	for i := range missing {
 		n := &node{perms: perms.Clone()}
 		if i > 0 {
@@ -227,6 +303,10 @@ func (v *view) write(a actor, p string, value []byte, mkdir bool) error {
 			return err
 		}
 		made[i] = n
+		growth += nodeCost(missing[i], n)
+	}
+	if err := v.reserve(a, a.domid, growth); err != nil {
+		return err
 	}
 	v.put(anc, par)
 	for i := len(missing) - 1; i >= 0; i-- {
@@ -329,19 +409,30 @@ func (v *view) setPerms(a actor, p string, ps xenstore.Perms) error {
 	if err := v.checkSize(a, nn); err != nil {
 		return err
 	}
+	if err := v.reserve(a, nn.perms.Owner(), nodeCost(p, nn)-nodeCost(p, n)); err != nil {
+		return err
+	}
 	v.put(p, nn)
 	v.emit(event{path: p, perms: []xenstore.Perms{n.perms, nn.perms, v.parentPerms(p)}})
 	return nil
 }
 
 // commit applies tx to the committed tree, or reports EAGAIN when a node it
-// used changed since.
+// used changed since, or the quota error that doomed it. The node quota is
+// checked again against the committed count: transactions that were each
+// within it may together exceed it.
 func (s *Server) commitLocked(tx *txn) error {
+	if tx.failed != nil {
+		return tx.failed
+	}
 	for p, g := range tx.seen {
 		if genOf(s.nodes[p]) != g {
 			s.conflicts++
 			return syscall.EAGAIN
 		}
+	}
+	if d := tx.owned[tx.domid]; tx.limited && d > 0 && s.owned[tx.domid]+d > s.quota.Nodes {
+		return syscall.ENOSPC
 	}
 	for p, n := range tx.overlay {
 		if n == nil {

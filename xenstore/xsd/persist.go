@@ -88,12 +88,22 @@ func (s *Server) load() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("xsd: reading %s: %w", s.file, err)
 	}
+	if err := s.loadBytes(s.file, b); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// loadBytes builds the tree of an empty server from a persistence file's
+// content (named file in errors). Whatever b holds, it returns an error or
+// a consistent tree, never panics.
+func (s *Server) loadBytes(file string, b []byte) error {
 	var img image
 	if err := json.Unmarshal(b, &img); err != nil {
-		return false, fmt.Errorf("xsd: %s is not a persisted tree: %w", s.file, err)
+		return fmt.Errorf("xsd: %s is not a persisted tree: %w", file, err)
 	}
-	bad := func(format string, a ...any) (bool, error) {
-		return false, fmt.Errorf("xsd: %s: "+format, append([]any{s.file}, a...)...)
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("xsd: %s: "+format, append([]any{file}, a...)...)
 	}
 	if img.Version != imageVersion {
 		return bad("version %d, want %d", img.Version, imageVersion)
@@ -143,5 +153,5 @@ func (s *Server) load() (bool, error) {
 		s.introduced[d] = true
 	}
 	s.dirty = false
-	return true, nil
+	return nil
 }

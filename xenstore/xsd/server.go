@@ -8,9 +8,10 @@
 // relative paths below /local/domain/<domid>. The server enforces per-node
 // permissions per domain, fires watches (including @introduceDomain and
 // @releaseDomain), runs transactions with per-node conflict detection
-// (EAGAIN), applies xenstored's default quotas to unprivileged domains,
-// kills connections that send an oversize payload, and, when given a file,
-// persists the tree across restarts.
+// (EAGAIN), holds unprivileged domains to quotas (xenstored's defaults,
+// plus per-domain memory, per-transaction nodes and connections) and every
+// connection to bounded output, kills connections that send an oversize
+// payload, and, when given a file, persists the tree across restarts.
 //
 // docs/xenstore.md describes the protocol and semantics as implemented.
 package xsd
@@ -29,25 +30,6 @@ import (
 
 	"github.com/xenradclock/xenradclock/xenstore"
 )
-
-// Quota holds the limits applied to unprivileged domains (xenstored's
-// defaults in DefaultQuota). Violations are reported as xenstored does:
-// E2BIG for node size and watch count, ENOSPC for node count, transaction
-// count and permission entries.
-type Quota struct {
-	NodeSize     int // bytes: value + child names + permission entries
-	Nodes        int // nodes owned per domain
-	Watches      int // watches per domain
-	Transactions int // open transactions per connection
-	PermEntries  int // entries in one permission list
-	// OutputQueue is how many messages (replies and events) may wait for a
-	// slow reader before the server drops the connection, as xenstored drops
-	// a connection it cannot write to. It applies to every connection.
-	OutputQueue int
-}
-
-// DefaultQuota is xenstored's defaults.
-var DefaultQuota = Quota{NodeSize: 2048, Nodes: 1000, Watches: 128, Transactions: 10, PermEntries: 5, OutputQueue: 4096}
 
 // Config configures a Server.
 type Config struct {
@@ -73,7 +55,9 @@ type Server struct {
 	specials   map[string]xenstore.Perms
 	gen        uint64
 	owned      map[uint32]int // nodes per owner
+	mem        map[uint32]int // bytes per domain, as Quota.DomainMemory counts them
 	watchN     map[uint32]int // watches per domain
+	connN      map[uint32]int // open connections per domain
 	introduced map[uint32]bool
 	conns      map[*conn]struct{}
 	listeners  []net.Listener
@@ -82,6 +66,7 @@ type Server struct {
 	conflicts  uint64
 
 	wg        sync.WaitGroup
+	stop      chan struct{} // closed by Close
 	saveKick  chan struct{}
 	saveDone  chan struct{}
 	saveErr   error
@@ -90,31 +75,7 @@ type Server struct {
 
 // New builds a server, loading cfg.PersistFile if it exists.
 func New(cfg Config) (*Server, error) {
-	q := cfg.Quota
-	d := DefaultQuota
-	for _, f := range []struct{ v, def *int }{
-		{&q.NodeSize, &d.NodeSize}, {&q.Nodes, &d.Nodes}, {&q.Watches, &d.Watches},
-		{&q.Transactions, &d.Transactions}, {&q.PermEntries, &d.PermEntries}, {&q.OutputQueue, &d.OutputQueue},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	s := &Server{
-		log: log, quota: q, file: cfg.PersistFile, trace: cfg.Trace,
-		nodes:      map[string]*node{},
-		specials:   map[string]xenstore.Perms{},
-		owned:      map[uint32]int{},
-		watchN:     map[uint32]int{},
-		introduced: map[uint32]bool{0: true},
-		conns:      map[*conn]struct{}{},
-		saveKick:   make(chan struct{}, 1),
-		saveDone:   make(chan struct{}),
-	}
+	s := newState(cfg)
 	loaded := false
 	if s.file != "" {
 		var err error
@@ -132,6 +93,28 @@ func New(cfg Config) (*Server, error) {
 		close(s.saveDone)
 	}
 	return s, nil
+}
+
+// newState is a server with no tree and no saver.
+func newState(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Server{
+		log: log, quota: cfg.Quota.withDefaults(), file: cfg.PersistFile, trace: cfg.Trace,
+		nodes:      map[string]*node{},
+		specials:   map[string]xenstore.Perms{},
+		owned:      map[uint32]int{},
+		mem:        map[uint32]int{},
+		watchN:     map[uint32]int{},
+		connN:      map[uint32]int{},
+		introduced: map[uint32]bool{0: true},
+		conns:      map[*conn]struct{}{},
+		stop:       make(chan struct{}),
+		saveKick:   make(chan struct{}, 1),
+		saveDone:   make(chan struct{}),
+	}
 }
 
 // initTree builds what a freshly booted Dom0 has: the root, Dom0's home
@@ -165,17 +148,20 @@ func (s *Server) createLocked(p string, value []byte, perms xenstore.Perms) {
 func (s *Server) putLocked(p string, n *node) {
 	if old := s.nodes[p]; old != nil {
 		s.owned[old.perms.Owner()]--
+		s.mem[old.perms.Owner()] -= nodeCost(p, old)
 	}
 	s.gen++
 	n.gen = s.gen
 	s.nodes[p] = n
 	s.owned[n.perms.Owner()]++
+	s.mem[n.perms.Owner()] += nodeCost(p, n)
 	s.markDirty()
 }
 
 func (s *Server) delLocked(p string) {
 	if old := s.nodes[p]; old != nil {
 		s.owned[old.perms.Owner()]--
+		s.mem[old.perms.Owner()] -= nodeCost(p, old)
 		delete(s.nodes, p)
 		s.gen++
 		s.markDirty()
@@ -234,7 +220,7 @@ func (s *Server) listen(path string, domid uint32) error {
 	if s.closed {
 		s.mu.Unlock()
 		l.Close()
-		return errors.New("xsd: server closed")
+		return errServerClosed
 	}
 	s.listeners = append(s.listeners, l)
 	s.wg.Add(1)
@@ -247,31 +233,55 @@ func (s *Server) listen(path string, domid uint32) error {
 // Serve handles one already-connected stream as domain domid; it returns
 // when the connection ends. Tests use it over net.Pipe.
 func (s *Server) Serve(nc net.Conn, domid uint32) {
-	c := s.newConn(nc, domid)
-	if c == nil {
+	c, err := s.newConn(nc, domid)
+	if err != nil {
+		s.log.Warn("connection refused", zap.Uint32("domid", domid), zap.Error(err))
 		nc.Close()
 		return
 	}
 	c.run()
 }
 
+// Accept backoff after a failed accept (EMFILE, ENFILE, ENOBUFS...): the
+// listener stays, and accepting resumes once the cause is gone.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
 func (s *Server) accept(l net.Listener, domid uint32) {
 	defer s.wg.Done()
+	var backoff time.Duration
+	var lastRefusal time.Time
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if !closed {
-				s.log.Error("accept failed", zap.Error(err))
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
+				return
 			}
-			return
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			s.log.Error("accept failed; retrying", zap.Uint32("domid", domid),
+				zap.Duration("backoff", backoff), zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-s.stop:
+				return
+			}
+			continue
 		}
-		c := s.newConn(nc, domid)
-		if c == nil {
+		backoff = 0
+		c, err := s.newConn(nc, domid)
+		if err != nil {
 			nc.Close()
-			return
+			if errors.Is(err, errServerClosed) {
+				return
+			}
+			// At most one line a second, however fast a guest retries.
+			if now := time.Now(); now.Sub(lastRefusal) >= time.Second {
+				lastRefusal = now
+				s.log.Warn("connection refused", zap.Uint32("domid", domid), zap.Error(err))
+			}
+			continue
 		}
 		s.wg.Add(1)
 		go func() {
@@ -281,6 +291,12 @@ func (s *Server) accept(l net.Listener, domid uint32) {
 	}
 }
 
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Close stops the listeners, drops every connection, and writes the
 // persistence file a last time.
 func (s *Server) Close() error {
@@ -288,6 +304,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		close(s.stop)
 		ls := s.listeners
 		cs := make([]*conn, 0, len(s.conns))
 		for c := range s.conns {
@@ -314,15 +331,20 @@ func (s *Server) Close() error {
 // creates the domain's home /local/domain/<domid> (owner Dom0, readable by
 // the domain: n0,r<domid>) with ~/domid, and ~/data owned by the domain (the
 // conventional guest-writable subtree), then fires @introduceDomain. It is
-// idempotent.
+// idempotent. The domain's sockets serve it from then on.
 func (s *Server) IntroduceDomain(domid uint32) error {
 	if domid == 0 || domid > xenstore.MaxDomid {
 		return fmt.Errorf("xsd: cannot introduce domid %d", domid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.introduceLocked(domid)
+	return nil
+}
+
+func (s *Server) introduceLocked(domid uint32) {
 	if s.introduced[domid] {
-		return nil
+		return
 	}
 	s.introduced[domid] = true
 	home := homePath(domid)
@@ -334,41 +356,45 @@ func (s *Server) IntroduceDomain(domid uint32) error {
 		s.fireLocked(event{path: home, perms: []xenstore.Perms{ro}})
 	}
 	s.fireLocked(event{path: "@introduceDomain"})
-	return nil
 }
 
 // ReleaseDomain forgets domid, as RELEASE and domain destruction do: its
 // connections are dropped, its home removed (firing the watches there) and
-// @releaseDomain fired.
+// @releaseDomain fired. Its sockets stay, refusing connections until the
+// domain is introduced again (a migration back).
 func (s *Server) ReleaseDomain(domid uint32) error {
 	if domid == 0 {
 		return errors.New("xsd: cannot release domain 0")
 	}
 	s.mu.Lock()
-	if !s.introduced[domid] {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.releaseLocked(domid) {
 		return fmt.Errorf("xsd: domain %d is not introduced", domid)
 	}
+	return nil
+}
+
+// releaseLocked is ReleaseDomain under the lock; false if domid was not
+// introduced.
+func (s *Server) releaseLocked(domid uint32) bool {
+	if !s.introduced[domid] {
+		return false
+	}
 	delete(s.introduced, domid)
-	var victims []*conn
 	for c := range s.conns {
 		if c.domid == domid {
-			victims = append(victims, c)
+			c.kill("domain released") // no request of it runs after this
 		}
 	}
 	home := homePath(domid)
 	if s.nodes[home] != nil {
-		v := s.view(nil)
-		if err := v.rm(serverActor, home); err != nil {
+		if err := s.view(nil).rm(serverActor, home); err != nil {
 			s.log.Warn("removing released domain's home", zap.Uint32("domid", domid), zap.Error(err))
 		}
 	}
 	s.fireLocked(event{path: "@releaseDomain"})
-	s.mu.Unlock()
-	for _, c := range victims {
-		c.kill("domain released")
-	}
-	return nil
+	s.log.Info("domain released", zap.Uint32("domid", domid))
+	return true
 }
 
 // Introduced lists the introduced domains (Dom0 included), sorted.
@@ -382,6 +408,8 @@ func (s *Server) Introduced() []uint32 {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+var errServerClosed = errors.New("xsd: server closed")
 
 // Stats is a snapshot of the server's size.
 type Stats struct {

@@ -27,6 +27,14 @@ STATUS_NAMES = ["invalid", "fresh", "late", "void", "counter-mismatch", "disrupt
 MODE_NAMES = ["host", "dependent", "independent"]
 FLAG_DISRUPTION_IMMINENT = 0x01
 FLAG_DISRUPTED = 0x02
+ERROR_NAMES = {-1: "system call failed", -2: "never published", -3: "not a clock page (magic)",
+               -4: "unsupported version", -5: "truncated or oversized", -6: "writer busy past the deadline",
+               -7: "invalid record", -8: "counter read failed",
+               -9: "not a regular file (a FIFO, device or directory)"}
+
+
+def _err(code):
+    return "error %d (%s)" % (code, ERROR_NAMES.get(code, "unknown"))
 
 
 class _Time(ctypes.Structure):
@@ -96,7 +104,7 @@ class Clock:
         err = ctypes.c_int(0)
         self._h = self._lib.xrc_py_open(path.encode(), ctypes.byref(err))
         if not self._h:
-            raise ClockError("xrc_open %s: error %d" % (path, err.value))
+            raise ClockError("xrc_open %s: %s" % (path, _err(err.value)))
 
     def close(self):
         if self._h:
@@ -114,7 +122,7 @@ class Clock:
         n = Now()
         err = self._lib.xrc_py_read(self._h, kind, count, identity, ctypes.byref(n))
         if err:
-            raise ClockError("xrc_read: error %d" % err)
+            raise ClockError("xrc_read: %s" % _err(err))
         return n
 
     def read_tsc(self, identity):
@@ -124,7 +132,7 @@ class Clock:
         f.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(Now)]
         err = f(self._h, identity, ctypes.byref(n))
         if err:
-            raise ClockError("xrc_read: error %d" % err)
+            raise ClockError("xrc_read: %s" % _err(err))
         return n
 
 

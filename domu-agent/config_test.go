@@ -1,4 +1,4 @@
-package guestclock
+package main
 
 import (
 	"bufio"
@@ -7,11 +7,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/xenradclock/xenradclock/guestclock"
 )
 
 // TestDistConfig: every key dist/domu-agent.conf shows, with the value
-// shown, is accepted, and the file as shipped (all commented) gives the
-// defaults.
+// shown, is accepted (the sink keys as this binary registers them), and
+// the file as shipped (all commented) gives the defaults.
 func TestDistConfig(t *testing.T) {
 	f, err := os.Open("../dist/domu-agent.conf")
 	if err != nil {
@@ -26,7 +28,7 @@ func TestDistConfig(t *testing.T) {
 		if m == nil {
 			continue
 		}
-		c := Default()
+		c := guestclock.Default()
 		if err := c.Set(m[1], strings.TrimSpace(m[2])); err != nil {
 			t.Errorf("%s: %v", sc.Text(), err)
 		}
@@ -35,14 +37,14 @@ func TestDistConfig(t *testing.T) {
 	if n < 12 {
 		t.Errorf("only %d keys shown", n)
 	}
-	c := Default()
+	c := guestclock.Default()
 	if err := c.LoadFile("../dist/domu-agent.conf"); err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != DefaultMode || c.Tick != DefaultTick || len(c.Servers) != 0 {
+	if c.Mode != guestclock.DefaultMode || c.Tick != guestclock.DefaultTick || len(c.Servers) != 0 {
 		t.Errorf("shipped file changes the defaults: %+v", c)
 	}
-	if err := c.Set("no_such_key", "1"); !errors.Is(err, ErrUnknownKey) {
+	if err := c.Set("no_such_key", "1"); !errors.Is(err, guestclock.ErrUnknownKey) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
