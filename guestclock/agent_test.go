@@ -293,3 +293,53 @@ func TestAgentFeedsClockBound(t *testing.T) {
 		t.Error("page not marked disrupted after the timeline changed")
 	}
 }
+
+// TestBrokenPromiseDisrupted: dom0d restarts onto a clock 5 ms lower with
+// 1 ms bounds (the two promises cannot both hold): readers are told
+// "disrupted" rather than given a time that went back, until
+// max_disrupted_hold (3 s here) has passed; then the new clock is served
+// with its new disruption marker and the agent says so at error level.
+func TestBrokenPromiseDisrupted(t *testing.T) {
+	hc := hostA()
+	hc.Interval = 100 * time.Millisecond
+	e := startAgent(t, hc)
+	e.host.Start()
+	waitFor(t, 5*time.Second, "a fresh clock", func() bool { return e.read(t).Status == clockdata.ReadFresh })
+	before := e.read(t)
+	e.host.Stop()
+	e.host.Forget()
+	e.host.SetOffset(hc.OffsetErrNs - 5_000_000)
+	e.host.Start()
+	defer e.host.Stop()
+	var disruptedFrom, servedAt time.Time
+	last := before
+	waitFor(t, 10*time.Second, "the new clock served", func() bool {
+		n := e.read(t)
+		switch {
+		case n.Status == clockdata.ReadDisrupted:
+			if disruptedFrom.IsZero() {
+				disruptedFrom = time.Now()
+			}
+			return false
+		case n.Marker == before.Marker:
+			if n.Time.Cmp(last.Time) < 0 || n.Earliest.Cmp(last.Earliest) < 0 {
+				t.Fatalf("time went back before the disruption: %+v after %+v", n, last)
+			}
+			last = n
+			return false
+		}
+		servedAt = time.Now()
+		return n.Status.HasTime()
+	})
+	if disruptedFrom.IsZero() {
+		t.Fatal("readers were never told \"disrupted\"")
+	}
+	held := servedAt.Sub(disruptedFrom)
+	if held < 2500*time.Millisecond {
+		t.Errorf("disrupted for %v, want about max_disrupted_hold (3 s)", held)
+	}
+	if e.logs.FilterMessageSnippet("serving a clock that went back").Len() == 0 {
+		t.Error("no error line for serving a clock that went back")
+	}
+	t.Logf("a 5 ms step back with 1 ms bounds: readers told \"disrupted\" for %v, then the new marker served", held.Round(time.Millisecond))
+}
