@@ -118,6 +118,13 @@ func CreatePage(path string) (*Writer, error) {
 	pw := &Writer{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path}
 	var hdr words
 	headerWords(&hdr)
+	if w0 := pw.m.load(0); w0 != hdr[0] && pw.m.load(1) == hdr[1] && w0 == uint64(Magic)|uint64(MinRecordSize)<<32 {
+		// A page of this version written before the flags word: its
+		// record is valid and its flags word zero. Only the size grows, so
+		// the seqlock continues and no reader's cached seq comes back with
+		// another record.
+		pw.m.store(0, hdr[0])
+	}
 	if pw.m.load(0) != hdr[0] || pw.m.load(1) != hdr[1] {
 		// A foreign or older page: restart it as uninitialised.
 		pw.m.store(seqWord, 0)

@@ -3,6 +3,8 @@
 package clockdata
 
 import (
+	"encoding/binary"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -50,5 +52,56 @@ func TestPageFlags(t *testing.T) {
 		if err != nil || got != f {
 			t.Errorf("RecordFlags: %+v, %v; want %+v", got, err, f)
 		}
+	}
+}
+
+// TestCreatePageKeepsSeqOfSize240Page: a page written before the flags word
+// (size 240) is taken over without restarting its seqlock at 0: readers
+// that cached a record at some seq must never meet that seq again with
+// another record.
+func TestCreatePageKeepsSeqOfSize240Page(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	w, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRecord(t)
+	for range 3 {
+		if err := w.Publish(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(b[OffSize:], MinRecordSize)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, seq1, err := p.Record()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, err := CreatePage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	got, seq2, err := p.Record()
+	if err != nil || seq2 != seq1 || got.Generation != r.Generation {
+		t.Fatalf("after the new writer opened the old page: seq %d (was %d), %v", seq2, seq1, err)
+	}
+	if err := w2.Publish(&r); err != nil {
+		t.Fatal(err)
+	}
+	if _, seq3, err := p.Record(); err != nil || seq3 <= seq1 {
+		t.Fatalf("seq %d after publishing on a page at seq %d (%v)", seq3, seq1, err)
 	}
 }
