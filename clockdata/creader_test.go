@@ -293,6 +293,28 @@ func TestPythonReader(t *testing.T) {
 			t.Errorf("count %d:\n     Go %s\n Python %s", c, want, got[i])
 		}
 	}
+	// The publisher's flags: mode and disruption flags reach Python; a
+	// disrupted page reads "disrupted".
+	flagsProbe := "import sys; sys.path.insert(0, sys.argv[1]); import xenradclock as x\n" +
+		"with x.Clock(sys.argv[3], sys.argv[2]) as c:\n n = c.read(int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))\n" +
+		" print(n.mode_name, n.disruption_imminent, n.disrupted, n.status_name)"
+	for _, c := range []struct {
+		f    PageFlags
+		want string
+	}{
+		{PageFlags{Mode: ModeDependent, DisruptionImminent: true}, "dependent True False fresh"},
+		{PageFlags{Mode: ModeDependent, Disrupted: true}, "dependent False True disrupted"},
+		{PageFlags{Mode: ModeIndependent}, "independent False False fresh"},
+	} {
+		if err := w.PublishFlags(&r, c.f); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(py, "-B", "-c", flagsProbe, filepath.Join("c", "python"), lib, path, strconv.Itoa(int(r.CounterKind)),
+			strconv.FormatUint(r.RefCount+1, 10), strconv.FormatUint(r.CounterIdentity, 10)).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != c.want {
+			t.Errorf("python, flags %+v: %q %v, want %q", c.f, out, err, c.want)
+		}
+	}
 }
 
 // TestCReaderOpenNotRegular: xrc_open refuses a FIFO, a device and a
