@@ -9,7 +9,6 @@
 package guestclock
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/hostclock"
 )
 
 // Defaults; docs/domu-agent.md and dist/domu-agent.conf repeat them.
@@ -71,22 +71,9 @@ func Default() Config {
 		Sinks: map[string]string{}}
 }
 
-// ConfigError names the file, line and key of a bad setting.
-type ConfigError struct {
-	File string
-	Line int
-	Key  string
-	Err  error
-}
-
-func (e *ConfigError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Key, e.Err)
-	}
-	return fmt.Sprintf("%s: %s: %v", e.File, e.Key, e.Err)
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError names the file, line and key of a bad setting (dom0d's
+// type: the two daemons share the format).
+type ConfigError = hostclock.ConfigError
 
 // ErrUnknownKey is wrapped by the error of a key the agent does not know.
 var ErrUnknownKey = errors.New("unknown key")
@@ -198,29 +185,5 @@ func (c *Config) LoadFile(path string) error {
 // Parse reads `key = value` lines on top of c; `#` starts a comment;
 // `server` may repeat (the file's first server line replaces earlier ones).
 func (c *Config) Parse(r io.Reader, name string) error {
-	sc := bufio.NewScanner(r)
-	line, sawServer := 0, false
-	for sc.Scan() {
-		line++
-		text, _, _ := strings.Cut(sc.Text(), "#")
-		text = strings.TrimSpace(text)
-		if text == "" {
-			continue
-		}
-		key, value, ok := strings.Cut(text, "=")
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		if !ok {
-			return &ConfigError{File: name, Line: line, Key: key, Err: errors.New(`expected "key = value"`)}
-		}
-		if key == "server" && !sawServer {
-			c.Servers, sawServer = nil, true
-		}
-		if err := c.Set(key, value); err != nil {
-			return &ConfigError{File: name, Line: line, Key: key, Err: err}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return &ConfigError{File: name, Line: line + 1, Err: err}
-	}
-	return nil
+	return hostclock.ParseKeyValues(r, name, "server", func() { c.Servers = nil }, c.Set)
 }

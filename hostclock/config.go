@@ -138,10 +138,18 @@ func (c *Config) LoadFile(path string) error {
 // (each line adds a server; the first server line replaces servers set
 // before the file). name is used in error messages.
 func (c *Config) Parse(r io.Reader, name string) error {
+	return ParseKeyValues(r, name, "server", func() { c.Servers = nil }, c.Set)
+}
+
+// ParseKeyValues reads the `key = value` format (dom0d's and domu-agent's)
+// and calls set for every line; before the first line of key repeat it
+// calls reset, so a repeatable key in a file replaces the values set before
+// it. Errors are *ConfigError naming the file, line and key.
+func ParseKeyValues(r io.Reader, name, repeat string, reset func(), set func(key, value string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
 	line := 0
-	sawServer := false
+	sawRepeat := false
 	for sc.Scan() {
 		line++
 		text := sc.Text()
@@ -158,11 +166,11 @@ func (c *Config) Parse(r io.Reader, name string) error {
 		if !ok {
 			return &ConfigError{File: name, Line: line, Key: key, Err: errors.New(`expected "key = value"`)}
 		}
-		if key == "server" && !sawServer {
-			c.Servers = nil
-			sawServer = true
+		if key == repeat && !sawRepeat {
+			reset()
+			sawRepeat = true
 		}
-		if err := c.Set(key, value); err != nil {
+		if err := set(key, value); err != nil {
 			return &ConfigError{File: name, Line: line, Key: key, Err: err}
 		}
 	}
