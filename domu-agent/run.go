@@ -6,13 +6,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/xenradclock/xenradclock/guestclock"
+	"github.com/xenradclock/xenradclock/hostclock"
 )
 
 const defaultConfigFile = "/etc/xenradclock/domu-agent.conf"
@@ -136,21 +135,8 @@ func runAction(c *cli.Context) error {
 	return err
 }
 
-// newLogger: JSON to stderr unless stderr is a terminal.
+// newLogger is dom0d's logger (hostclock.NewLogger).
 func newLogger(level string) (*zap.Logger, error) {
-	lvl := zap.NewAtomicLevel()
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
-	}
-	var zc zap.Config
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		zc = zap.NewDevelopmentConfig()
-		zc.EncoderConfig.EncodeTime = zapcore.TimeEncoderOfLayout(time.TimeOnly + ".000")
-	} else {
-		zc = zap.NewProductionConfig()
-		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	}
-	zc.DisableStacktrace = true
-	zc.Level = lvl
-	return zc.Build()
+	l, _, err := hostclock.NewLogger(level)
+	return l, err
 }
