@@ -7,7 +7,7 @@ BIN       := bin
 BINARIES  := dom0d xlclock domu-agent
 STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
-RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/...
+RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/... ./guestclock/...
 
 .PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches
 
