@@ -79,9 +79,12 @@ type Agent struct {
 	reportDirty bool
 	reporting   bool
 	sinkFailing []bool
-	reportAt    time.Time
-	lastFetch   time.Time
-	noRecord    bool
+	// lastRefusal is the last refusal's reason, for rate-limiting its log.
+	lastRefusal   string
+	lastRefusalAt time.Time
+	reportAt      time.Time
+	lastFetch     time.Time
+	noRecord      bool
 }
 
 // lastRead is the last good read of the served record.

@@ -213,10 +213,18 @@ func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 	if err != nil {
 		a.mu.Lock()
 		a.stats.Refused++
+		// The same reason again (a retry while a disruption lasts) is
+		// logged once a minute, a new reason at once.
+		repeat := err.Error() == a.lastRefusal && time.Since(a.lastRefusalAt) < time.Minute
+		if !repeat {
+			a.lastRefusal, a.lastRefusalAt = err.Error(), time.Now()
+		}
 		a.mu.Unlock()
 		a.metrics.refused()
-		a.log.Warn("clock record refused; the page keeps the previous good record (its bounds grow with age)",
-			zap.String("node", s.node), zap.Error(err))
+		if !repeat {
+			a.log.Warn("clock record refused; the page keeps the previous good record (its bounds grow with age)",
+				zap.String("node", s.node), zap.Error(err))
+		}
 		return false
 	}
 	a.mu.Lock()
