@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/xenradclock/xenradclock/internal/version.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
-RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/...
+RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/... ./guestclock/...
 
 .PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight
 

@@ -137,9 +137,10 @@ func TestCReaderVectors(t *testing.T) {
 			path := filepath.Join("testdata", v.name)
 			mode := "page"
 			var r Record
+			var flags PageFlags
 			var err error
 			if v.page != nil {
-				r, _, err = DecodePage(v.page)
+				r, flags, _, err = DecodePageFlags(v.page)
 			} else {
 				mode = "text"
 				r, err = ParseText(v.text)
@@ -166,7 +167,9 @@ func TestCReaderVectors(t *testing.T) {
 					t.Fatalf("C printed %d lines for %d counts: %q", len(got), len(counts), got)
 				}
 				for i, c := range counts {
-					want := goLine(r.Read(id.kind, counter.Reading{Count: c, Identity: id.id}))
+					n := r.Read(id.kind, counter.Reading{Count: c, Identity: id.id})
+					applyFlags(&n, flags)
+					want := goLine(n)
 					if got[i] != want {
 						t.Errorf("count %d (kind %d id %x):\n Go %s\n  C %s", c, id.kind, id.id, want, got[i])
 					}
@@ -283,6 +286,28 @@ func TestPythonReader(t *testing.T) {
 		}
 		if want := goLine(n); got[i] != want {
 			t.Errorf("count %d:\n     Go %s\n Python %s", c, want, got[i])
+		}
+	}
+	// The publisher's flags: mode and disruption flags reach Python; a
+	// disrupted page reads "disrupted".
+	flagsProbe := "import sys; sys.path.insert(0, sys.argv[1]); import xenradclock as x\n" +
+		"with x.Clock(sys.argv[3], sys.argv[2]) as c:\n n = c.read(int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))\n" +
+		" print(n.mode_name, n.disruption_imminent, n.disrupted, n.status_name)"
+	for _, c := range []struct {
+		f    PageFlags
+		want string
+	}{
+		{PageFlags{Mode: ModeDependent, DisruptionImminent: true}, "dependent True False fresh"},
+		{PageFlags{Mode: ModeDependent, Disrupted: true}, "dependent False True disrupted"},
+		{PageFlags{Mode: ModeIndependent}, "independent False False fresh"},
+	} {
+		if err := w.PublishFlags(&r, c.f); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(py, "-B", "-c", flagsProbe, filepath.Join("c", "python"), lib, path, strconv.Itoa(int(r.CounterKind)),
+			strconv.FormatUint(r.RefCount+1, 10), strconv.FormatUint(r.CounterIdentity, 10)).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != c.want {
+			t.Errorf("python, flags %+v: %q %v, want %q", c.f, out, err, c.want)
 		}
 	}
 }

@@ -67,6 +67,9 @@ func TestPageLayout(t *testing.T) {
 		{"void_after_count", unsafe.Offsetof(l.VoidAfterCount), OffVoidAfterCount, 8},
 		{"poll_ns", unsafe.Offsetof(l.PollNs), OffPollNs, 8},
 		{"leap_at_count", unsafe.Offsetof(l.LeapAtCount), OffLeapAtCount, 8},
+		{"mode", unsafe.Offsetof(l.Mode), OffMode, 1},
+		{"page_flags", unsafe.Offsetof(l.PageFlags), OffPageFlags, 1},
+		{"reserved5", unsafe.Offsetof(l.Reserved5), OffReserved5, 6},
 	}
 	end := uintptr(0)
 	for _, c := range cases {
@@ -88,7 +91,7 @@ func TestPageLayout(t *testing.T) {
 func TestPageBytes(t *testing.T) {
 	r := testRecord(t)
 	r.LeapNext, r.LeapAtCount, r.TAIOffsetSec = -1, 0x0102030405060708, -5
-	b := EncodePage(&r, 42)
+	b := EncodePageFlags(&r, PageFlags{Mode: ModeDependent, DisruptionImminent: true, Disrupted: true}, 42)
 	le := binary.LittleEndian
 	checks := []struct {
 		name string
@@ -132,6 +135,9 @@ func TestPageBytes(t *testing.T) {
 		{"void_after", OffVoidAfterCount, le.Uint64(b[OffVoidAfterCount:]), r.VoidAfterCount},
 		{"poll_ns", OffPollNs, le.Uint64(b[OffPollNs:]), r.PollNs},
 		{"leap_at", OffLeapAtCount, le.Uint64(b[OffLeapAtCount:]), r.LeapAtCount},
+		{"mode", OffMode, uint64(b[OffMode]), uint64(ModeDependent)},
+		{"page_flags", OffPageFlags, uint64(b[OffPageFlags]), uint64(FlagDisrupted | FlagDisruptionImminent)},
+		{"reserved5", OffReserved5, uint64(le.Uint32(b[OffReserved5:])) | uint64(le.Uint16(b[OffReserved5+4:]))<<32, 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -208,7 +214,7 @@ func vectors(t testing.TB) []vector {
 		{name: "leap.page", page: EncodePage(&leap, 1<<40)},
 		{name: "slewed.page", page: EncodePage(&slewed, 4)},
 		{name: "wrong-magic.page", page: mut(func(b []byte) { b[0] = 'Y' }), wantErr: ErrMagic},
-		{name: "short-size.page", page: mut(func(b []byte) { binary.LittleEndian.PutUint32(b[OffSize:], RecordSize-8) }), wantErr: ErrTruncated},
+		{name: "short-size.page", page: mut(func(b []byte) { binary.LittleEndian.PutUint32(b[OffSize:], MinRecordSize-8) }), wantErr: ErrTruncated},
 		{name: "big-size.page", page: mut(func(b []byte) { binary.LittleEndian.PutUint32(b[OffSize:], PageSize+8) }), wantErr: ErrOversized},
 		{name: "truncated.page", page: good[:RecordSize-1], wantErr: ErrTruncated},
 		{name: "unknown-version.page", page: mut(func(b []byte) { b[OffVersion] = 2 }), wantErr: ErrVersion},
@@ -217,6 +223,10 @@ func vectors(t testing.TB) []vector {
 		{name: "blank.page", page: make([]byte, PageSize), wantErr: ErrUninitialised},
 		{name: "zero-period.page", page: mut(func(b []byte) { binary.LittleEndian.PutUint64(b[OffRawPeriodFrac:], 0) }), wantErr: ErrInvalid},
 		{name: "before-2000.page", page: mut(func(b []byte) { binary.LittleEndian.PutUint64(b[OffRawRefTimeSec:], 900000000) }), wantErr: ErrInvalid},
+		{name: "dependent-disrupted.page", page: EncodePageFlags(&r, PageFlags{Mode: ModeDependent, Disrupted: true}, 6)},
+		{name: "v1-240.page", page: mut(func(b []byte) { binary.LittleEndian.PutUint32(b[OffSize:], MinRecordSize); b[OffMode] = 0xee })},
+		{name: "bad-flags.page", page: mut(func(b []byte) { b[OffPageFlags] = 0x80 }), wantErr: ErrInvalid},
+		{name: "bad-mode.page", page: mut(func(b []byte) { b[OffMode] = 3 }), wantErr: ErrInvalid},
 		{name: "good.txt", text: string(line)},
 		{name: "slewed.txt", text: string(must(slewed.MarshalText()))},
 		{name: "unknown-version.txt", text: "v=2" + string(line[3:]), wantErr: ErrVersion},
@@ -231,6 +241,10 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// vectorFlags are the flags the page vectors decode to (zero if absent):
+// a size-240 page ignores byte 240 even when it is not zero.
+var vectorFlags = map[string]PageFlags{"dependent-disrupted.page": {Mode: ModeDependent, Disrupted: true}}
 
 // TestVectors decodes every vector and checks the files in testdata/ are
 // exactly those bytes (run with -update to rewrite them).
@@ -255,7 +269,11 @@ func TestVectors(t *testing.T) {
 				t.Fatalf("testdata/%s differs from the encoder's output (format change? run -update and bump the docs)", v.name)
 			}
 			if v.page != nil {
-				_, _, err = DecodePage(disk)
+				var f PageFlags
+				_, f, _, err = DecodePageFlags(disk)
+				if want := vectorFlags[v.name]; err == nil && f != want {
+					t.Errorf("flags %+v, want %+v", f, want)
+				}
 			} else {
 				_, err = ParseText(string(disk))
 			}

@@ -21,15 +21,21 @@ const (
 	PageSize = 4096
 	// Magic is the first word of the page: bytes "XRCK" in memory order.
 	Magic uint32 = 0x4B435258
-	// RecordSize is the number of bytes version 1 defines (the page's size
-	// field); the rest of the page is zero.
+	// RecordSize is the number of bytes version 1 defines and this package
+	// writes (the page's size field): the record and the publisher's flags
+	// word at offset 240. The rest of the page is zero.
 	RecordSize = recordWords * 8
+	// MinRecordSize is the smallest size field a reader accepts: the first
+	// version 1 pages ended before the flags word (size 240); their flags
+	// read as zero (mode host, no disruption flag).
+	MinRecordSize = flagsWord * 8
 	// DefaultPagePath is where dom0d and domu-agent publish the page.
 	DefaultPagePath = "/run/xenradclock/clock"
 
-	recordWords = 30
-	seqWord     = 2 // the seqlock word, byte offset 16
-	bodyWord    = 3 // first seq-protected word, byte offset 24
+	recordWords = 31
+	flagsWord   = 30 // the publisher's flags, byte offset 240 (size >= 248)
+	seqWord     = 2  // the seqlock word, byte offset 16
+	bodyWord    = 3  // first seq-protected word, byte offset 24
 )
 
 // Byte offsets of every field, as documented in docs/clockdata.md. The
@@ -77,6 +83,9 @@ const (
 	OffVoidAfterCount    = 216
 	OffPollNs            = 224
 	OffLeapAtCount       = 232
+	OffMode              = 240
+	OffPageFlags         = 241
+	OffReserved5         = 242
 )
 
 // PageLayout is the page's first RecordSize bytes as a Go struct, for
@@ -126,6 +135,9 @@ type PageLayout struct {
 	VoidAfterCount       uint64
 	PollNs               uint64
 	LeapAtCount          uint64
+	Mode                 uint8
+	PageFlags            uint8
+	Reserved5            [6]byte
 }
 
 // words holds the page's first RecordSize bytes as little-endian 64-bit
@@ -217,9 +229,14 @@ func fromWords(w *words) (Record, error) {
 }
 
 // EncodePage returns the PageSize-byte page image of r with seqlock value
-// seq (even and non-zero for a complete page). It does not validate r.
-func EncodePage(r *Record, seq uint64) []byte {
+// seq (even and non-zero for a complete page) and zero flags (mode host).
+// It does not validate r.
+func EncodePage(r *Record, seq uint64) []byte { return EncodePageFlags(r, PageFlags{}, seq) }
+
+// EncodePageFlags is EncodePage with the publisher's flags.
+func EncodePageFlags(r *Record, f PageFlags, seq uint64) []byte {
 	w := r.toWords()
+	w[flagsWord] = f.word()
 	w[seqWord] = seq
 	b := make([]byte, PageSize)
 	for i, v := range w {
@@ -244,8 +261,8 @@ func checkHeader(w0, w1 uint64, pageLen int) error {
 	if w1>>16 != 0 {
 		return invalid("reserved header bytes at offset %d not zero", OffReserved0)
 	}
-	if size < RecordSize {
-		return fmt.Errorf("%w: size field %d below the %d bytes of version %d", ErrTruncated, size, RecordSize, Version)
+	if size < MinRecordSize {
+		return fmt.Errorf("%w: size field %d below the %d bytes of version %d", ErrTruncated, size, MinRecordSize, Version)
 	}
 	if size > PageSize {
 		return fmt.Errorf("%w: size field %d above the page size %d", ErrOversized, size, PageSize)
@@ -270,30 +287,132 @@ func checkSeq(seq uint64) error {
 // page): header, seqlock word (0: uninitialised, odd: writer busy) and
 // record. It returns the record and the seqlock value.
 func DecodePage(b []byte) (Record, uint64, error) {
+	r, _, seq, err := DecodePageFlags(b)
+	return r, seq, err
+}
+
+// DecodePageFlags is DecodePage that also returns the publisher's flags
+// (zero on a page whose size field ends before them).
+func DecodePageFlags(b []byte) (Record, PageFlags, uint64, error) {
 	if len(b) < 24 {
-		return Record{}, 0, fmt.Errorf("%w: %d bytes, the header alone is 24", ErrTruncated, len(b))
+		return Record{}, PageFlags{}, 0, fmt.Errorf("%w: %d bytes, the header alone is 24", ErrTruncated, len(b))
 	}
 	if len(b) > PageSize {
-		return Record{}, 0, fmt.Errorf("%w: %d bytes, a page is %d", ErrOversized, len(b), PageSize)
+		return Record{}, PageFlags{}, 0, fmt.Errorf("%w: %d bytes, a page is %d", ErrOversized, len(b), PageSize)
 	}
 	w0, w1 := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 	if err := checkHeader(w0, w1, len(b)); err != nil {
-		return Record{}, 0, err
+		return Record{}, PageFlags{}, 0, err
 	}
 	seq := binary.LittleEndian.Uint64(b[OffSeq:])
 	if err := checkSeq(seq); err != nil {
-		return Record{}, seq, err
+		return Record{}, PageFlags{}, seq, err
 	}
 	var w words
-	for i := range w {
+	n := min(int(uint32(w0>>32))/8, recordWords) // the size field, checked against len(b)
+	for i := range n {
 		w[i] = binary.LittleEndian.Uint64(b[8*i:])
 	}
 	r, err := fromWords(&w)
 	if err != nil {
-		return Record{}, seq, err
+		return Record{}, PageFlags{}, seq, err
 	}
 	if err := r.Validate(); err != nil {
-		return Record{}, seq, err
+		return Record{}, PageFlags{}, seq, err
 	}
-	return r, seq, nil
+	f, err := flagsFromWord(w[flagsWord])
+	if err != nil {
+		return Record{}, PageFlags{}, seq, err
+	}
+	return r, f, seq, nil
+}
+
+// Mode says how the clock on a page is made (byte 240). The numbers are ABI.
+type Mode uint8
+
+const (
+	// ModeHost: the host's own clock, published by dom0d (and every page
+	// written before the flags word existed).
+	ModeHost Mode = 0
+	// ModeDependent: a guest agent republishing Dom0's record on the
+	// counter it shares with the host.
+	ModeDependent Mode = 1
+	// ModeIndependent: a guest agent running NTP and the estimator itself.
+	ModeIndependent Mode = 2
+)
+
+var modeNames = [...]string{"host", "dependent", "independent"}
+
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("mode(%d)", uint8(m))
+}
+
+// ModeByName is the inverse of Mode.String.
+func ModeByName(name string) (Mode, bool) {
+	for i, n := range modeNames {
+		if n == name {
+			return Mode(i), true
+		}
+	}
+	return 0, false
+}
+
+// Page flag bits, byte 241. Other bits are reserved and zero.
+const (
+	// FlagDisruptionImminent: the publisher was told the guest is about
+	// to be suspended, saved or migrated. Time is still served; readers
+	// that cache may want to re-read soon.
+	FlagDisruptionImminent uint8 = 1 << 0
+	// FlagDisrupted: the publisher knows the record does not apply (a
+	// migration or restore is being handled, the counter failed, or a new
+	// clock would have gone backwards). Readers get ReadDisrupted, no time.
+	FlagDisrupted uint8 = 1 << 1
+
+	knownFlags = FlagDisruptionImminent | FlagDisrupted
+)
+
+// PageFlags is what a page's publisher says about the record beside it:
+// the flags word at offset 240 (mode byte, flag byte, six reserved bytes).
+// The zero value is a host page with no flag set.
+type PageFlags struct {
+	Mode               Mode
+	DisruptionImminent bool
+	Disrupted          bool
+}
+
+func (f PageFlags) word() uint64 {
+	v := uint64(f.Mode)
+	if f.DisruptionImminent {
+		v |= uint64(FlagDisruptionImminent) << 8
+	}
+	if f.Disrupted {
+		v |= uint64(FlagDisrupted) << 8
+	}
+	return v
+}
+
+func flagsFromWord(v uint64) (PageFlags, error) {
+	if v>>16 != 0 || uint8(v>>8)&^knownFlags != 0 {
+		return PageFlags{}, invalid("reserved flag bits at offset %d not zero (%#x)", OffMode, v)
+	}
+	if m := Mode(v); int(m) >= len(modeNames) {
+		return PageFlags{}, invalid("mode %d at offset %d", m, OffMode)
+	}
+	fl := uint8(v >> 8)
+	return PageFlags{Mode: Mode(v), DisruptionImminent: fl&FlagDisruptionImminent != 0, Disrupted: fl&FlagDisrupted != 0}, nil
+}
+
+// Apply makes a read of a record honour the publisher's flags, as the page
+// reader does: a disrupted page gives ReadDisrupted and no time, as a
+// counter of another timeline does.
+func (f PageFlags) Apply(n *Now) { applyFlags(n, f) }
+
+func applyFlags(n *Now, f PageFlags) {
+	n.Flags = f
+	if f.Disrupted {
+		*n = Now{Status: ReadDisrupted, State: n.State, Count: n.Count, Generation: n.Generation, Marker: n.Marker, Flags: f}
+	}
 }

@@ -118,6 +118,13 @@ func CreatePage(path string) (*Writer, error) {
 	pw := &Writer{m: mapping{f: f, mem: mem, w: (*words)(unsafe.Pointer(&mem[0]))}, path: path}
 	var hdr words
 	headerWords(&hdr)
+	if w0 := pw.m.load(0); w0 != hdr[0] && pw.m.load(1) == hdr[1] && w0 == uint64(Magic)|uint64(MinRecordSize)<<32 {
+		// A page of this version written before the flags word: its
+		// record is valid and its flags word zero. Only the size grows, so
+		// the seqlock continues and no reader's cached seq comes back with
+		// another record.
+		pw.m.store(0, hdr[0])
+	}
 	if pw.m.load(0) != hdr[0] || pw.m.load(1) != hdr[1] {
 		// A foreign or older page: restart it as uninitialised.
 		pw.m.store(seqWord, 0)
@@ -133,8 +140,13 @@ func CreatePage(path string) (*Writer, error) {
 // Path returns the page file's path.
 func (pw *Writer) Path() string { return pw.path }
 
-// Publish validates r and writes it into the page under the seqlock.
-func (pw *Writer) Publish(r *Record) error {
+// Publish validates r and writes it into the page under the seqlock, with
+// zero flags (mode host).
+func (pw *Writer) Publish(r *Record) error { return pw.PublishFlags(r, PageFlags{}) }
+
+// PublishFlags is Publish with the publisher's flags (the guest agent's
+// mode and disruption flags).
+func (pw *Writer) PublishFlags(r *Record, f PageFlags) error {
 	if pw.m.w == nil {
 		return errors.New("clock page: writer closed")
 	}
@@ -142,6 +154,7 @@ func (pw *Writer) Publish(r *Record) error {
 		return fmt.Errorf("clock page %s: refusing to publish: %w", pw.path, err)
 	}
 	w := r.toWords()
+	w[flagsWord] = f.word()
 	seq := pw.m.load(seqWord)
 	if seq&1 == 0 {
 		seq++
@@ -173,9 +186,10 @@ type Page struct {
 // cachedRecord is the record decoded and validated at one seqlock value;
 // reads at the same value reuse it and only read the counter.
 type cachedRecord struct {
-	seq uint64
-	rec Record
-	d   derived
+	seq   uint64
+	rec   Record
+	flags PageFlags
+	d     derived
 }
 
 // OpenPage maps the page file at path for reading. It fails when the file
@@ -292,14 +306,21 @@ func (p *Page) decode(w *words, seq uint64) (*cachedRecord, error) {
 	if err := checkHeader(w[0], w[1], PageSize); err != nil {
 		return nil, fmt.Errorf("clock page %s: %w", p.path, err)
 	}
+	if uint32(w[0]>>32) < RecordSize {
+		w[flagsWord] = 0 // a page written before the flags word
+	}
 	r, err := fromWords(w)
 	if err == nil {
 		err = r.Validate()
 	}
+	var f PageFlags
+	if err == nil {
+		f, err = flagsFromWord(w[flagsWord])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clock page %s (seq %d): %w", p.path, seq, err)
 	}
-	c := &cachedRecord{seq: seq, rec: r, d: r.derive()}
+	c := &cachedRecord{seq: seq, rec: r, flags: f, d: r.derive()}
 	p.cache.Store(c)
 	return c, nil
 }
@@ -316,24 +337,30 @@ func (p *Page) badSeq(seq uint64) error {
 // Record returns a consistent, validated copy of the published record and
 // its seqlock value.
 func (p *Page) Record() (Record, uint64, error) {
+	r, _, seq, err := p.RecordFlags()
+	return r, seq, err
+}
+
+// RecordFlags is Record with the publisher's flags.
+func (p *Page) RecordFlags() (Record, PageFlags, uint64, error) {
 	busy := busyWait{clock: p.clock}
 	for {
 		s1 := p.m.load(seqWord)
 		if s1 != 0 && s1&1 == 0 {
 			if c := p.cache.Load(); c != nil && c.seq == s1 {
-				return c.rec, s1, nil
+				return c.rec, c.flags, s1, nil
 			}
 			var w words
 			p.snapshot(&w)
 			if p.m.load(seqWord) == s1 {
 				c, err := p.decode(&w, s1)
 				if err != nil {
-					return Record{}, s1, err
+					return Record{}, PageFlags{}, s1, err
 				}
-				return c.rec, s1, nil
+				return c.rec, c.flags, s1, nil
 			}
 		} else if s1 == 0 || !busy.again(s1) {
-			return Record{}, s1, p.badSeq(s1)
+			return Record{}, PageFlags{}, s1, p.badSeq(s1)
 		}
 	}
 }
@@ -377,6 +404,7 @@ func (p *Page) ReadInto(c counter.Counter, n *Now) error {
 			}
 			if p.m.load(seqWord) == s1 {
 				cur.rec.eval(&cur.d, c.Kind(), rd, n)
+				applyFlags(n, cur.flags)
 				return nil
 			}
 		} else if s1 == 0 || !busy.again(s1) {

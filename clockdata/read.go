@@ -124,6 +124,10 @@ func grown(base, age bintime.Time, q uint64) bintime.Time {
 	return base.Add(bintime.Time{Sec: int64(shi + c), Frac: f})
 }
 
+// CeilNs returns a non-negative Time in ns, rounded up, saturating (0 for
+// a negative Time): how a bound held as a Time is reported in ns.
+func CeilNs(t bintime.Time) uint64 { return ceilNs(t) }
+
 // ceilNs returns a non-negative Time in ns, rounded up, saturating.
 func ceilNs(t bintime.Time) uint64 {
 	if t.Sec < 0 {
@@ -214,6 +218,9 @@ type Now struct {
 	MaxErrorNs   uint64
 	Generation   uint64 // of the record used
 	Marker       uint64 // its disruption marker
+	// Flags are the page publisher's (mode, disruption imminent,
+	// disrupted); zero for a record read outside a page.
+	Flags PageFlags
 }
 
 // Read evaluates the record at one counter reading taken from a counter of

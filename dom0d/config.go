@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/xenradclock/xenradclock/hostclock"
 )
@@ -92,24 +89,5 @@ func applyFlags(c *cli.Context, cfg *hostclock.Config) error {
 	return nil
 }
 
-// newLogger builds the structured logger: JSON to stderr under systemd or
-// when not a terminal, console otherwise.
-func newLogger(level string) (*zap.Logger, zap.AtomicLevel, error) {
-	lvl := zap.NewAtomicLevel()
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, lvl, fmt.Errorf("log level %q: %w", level, err)
-	}
-	var zc zap.Config
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		zc = zap.NewDevelopmentConfig()
-		zc.DisableStacktrace = true
-		zc.EncoderConfig.EncodeTime = zapcore.TimeEncoderOfLayout(time.TimeOnly + ".000")
-	} else {
-		zc = zap.NewProductionConfig()
-		zc.DisableStacktrace = true
-		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	}
-	zc.Level = lvl
-	l, err := zc.Build()
-	return l, lvl, err
-}
+// newLogger is hostclock.NewLogger (shared with domu-agent).
+func newLogger(level string) (*zap.Logger, zap.AtomicLevel, error) { return hostclock.NewLogger(level) }

@@ -73,6 +73,7 @@ type Config struct {
 	StateMaxAge   time.Duration
 	Xenstore      string // auto | none | embedded | socket path
 	XenstorePath  string
+	HostName      string // published beside the record; "": os.Hostname, sanitised
 	Metrics       string // listen address; "" disables
 	ServeNTP      string // listen address; "" disables
 	Record        string // trace file; "" disables
@@ -160,10 +161,18 @@ func (c *Config) LoadFile(path string) error {
 // (each line adds a server; the first server line replaces servers set
 // before the file). name is used in error messages.
 func (c *Config) Parse(r io.Reader, name string) error {
+	return ParseKeyValues(r, name, "server", func() { c.Servers = nil }, c.Set)
+}
+
+// ParseKeyValues reads the `key = value` format (dom0d's and domu-agent's)
+// and calls set for every line; before the first line of key repeat it
+// calls reset, so a repeatable key in a file replaces the values set before
+// it. Errors are *ConfigError naming the file, line and key.
+func ParseKeyValues(r io.Reader, name, repeat string, reset func(), set func(key, value string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
 	line := 0
-	sawServer := false
+	sawRepeat := false
 	seen := map[string]int{} // key → line it was set on
 	for sc.Scan() {
 		line++
@@ -189,16 +198,16 @@ func (c *Config) Parse(r io.Reader, name string) error {
 		if !ok {
 			return &ConfigError{File: name, Line: line, Key: key, Err: errors.New(`expected "key = value"`)}
 		}
-		if key == "server" && !sawServer {
-			c.Servers = nil
-			sawServer = true
+		if key == repeat && !sawRepeat {
+			reset()
+			sawRepeat = true
 		}
-		if prev, dup := seen[key]; dup && key != "server" {
+		if prev, dup := seen[key]; dup && key != repeat {
 			return &ConfigError{File: name, Line: line, Key: key,
-				Err: fmt.Errorf("set twice, on lines %d and %d (only server may repeat)", prev, line)}
+				Err: fmt.Errorf("set twice, on lines %d and %d (only %s may repeat)", prev, line, repeat)}
 		}
 		seen[key] = line
-		if err := c.Set(key, value); err != nil {
+		if err := set(key, value); err != nil {
 			return &ConfigError{File: name, Line: line, Key: key, Err: err}
 		}
 	}
@@ -248,6 +257,11 @@ func (c *Config) Set(key, value string) error {
 	case "xenstore_path":
 		err = checkXenstorePath(value)
 		c.XenstorePath = value
+	case "host_name":
+		if value != "" && SanitizeHostName(value) != value {
+			err = fmt.Errorf("%q: a host name is at most 64 bytes of [A-Za-z0-9._-]", value)
+		}
+		c.HostName = value
 	case "metrics":
 		err = checkListenAddr(value)
 		c.Metrics = value

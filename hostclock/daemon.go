@@ -269,6 +269,10 @@ func (d *Daemon) openXenstore() error {
 	}
 	d.xsClient = c
 	d.xs = NewXenstoreSink(c, d.cfg.XenstorePath, d.log.Named("xenstore"))
+	d.xs.HostName = d.cfg.HostName
+	if d.xs.HostName == "" {
+		d.xs.HostName = DefaultHostName()
+	}
 	d.xs.OnError = func(error) { d.metrics.PublishError("xenstore") }
 	return nil
 }

@@ -170,6 +170,10 @@ type XenstoreSink struct {
 	// OnError, when set before the first Publish, is called (on the sink's
 	// goroutine) for every failed write.
 	OnError func(error)
+	// HostName, when set before the first Publish, is written beside the
+	// clock node (HostNameNode) with the same permissions, and again after
+	// every reconnection; guests name hosts by it in their logs and reports.
+	HostName string
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -318,7 +322,49 @@ func (x *XenstoreSink) write(text []byte) error {
 		if err := x.c.SetPerms(ctx, x.path, GuestReadable); err != nil {
 			return fmt.Errorf("xenstore set perms %s: %w", x.path, err)
 		}
+		if err := x.writeHostName(ctx); err != nil {
+			return err
+		}
 		x.permsDone = true
+	}
+	return nil
+}
+
+// HostNameNode is the host's name, a sibling of the clock node.
+const HostNameNode = "host-name"
+
+// maxHostName bounds the published host name.
+const maxHostName = 64
+
+// SanitizeHostName keeps the bytes [A-Za-z0-9._-] of s, at most 64 of
+// them: the name reaches guests' logs and terminals.
+func SanitizeHostName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < maxHostName; i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// DefaultHostName is the sanitised os.Hostname ("" when unknown).
+func DefaultHostName() string {
+	h, _ := os.Hostname()
+	return SanitizeHostName(h)
+}
+
+func (x *XenstoreSink) writeHostName(ctx context.Context) error {
+	name := SanitizeHostName(x.HostName)
+	if name == "" {
+		return nil
+	}
+	p := path.Join(path.Dir(x.path), HostNameNode)
+	if err := x.c.Write(ctx, p, []byte(name)); err != nil {
+		return fmt.Errorf("xenstore write %s: %w", p, err)
+	}
+	if err := x.c.SetPerms(ctx, p, GuestReadable); err != nil {
+		return fmt.Errorf("xenstore set perms %s: %w", p, err)
 	}
 	return nil
 }

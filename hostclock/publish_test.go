@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func TestXenstoreSinkRepublishesAfterReconnect(t *testing.T) {
 	}
 	defer c.Close()
 	sink := NewXenstoreSink(c, "/xenradclock/clock", nil)
+	sink.HostName = "host-1.example"
 	defer sink.Close()
 	failed := make(chan error, 16)
 	sink.OnError = func(err error) {
@@ -105,7 +107,10 @@ func TestXenstoreSinkRepublishesAfterReconnect(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, p := range []string{"/xenradclock", "/xenradclock/clock"} {
+	if got, err := check.Read(ctx, "/xenradclock/host-name"); err != nil || string(got) != "host-1.example" {
+		t.Errorf("host name after re-publication: %q, %v", got, err)
+	}
+	for _, p := range []string{"/xenradclock", "/xenradclock/clock", "/xenradclock/host-name"} {
 		perms, err := check.GetPerms(ctx, p)
 		if err != nil || perms.String() != "r0" {
 			t.Errorf("%s permissions after re-publication: %v %v", p, perms, err)
@@ -183,5 +188,14 @@ func TestPublisherStepsOnlyOnFirstSync(t *testing.T) {
 	if dip.DisruptionMarker != first.DisruptionMarker || back.DisruptionMarker != first.DisruptionMarker {
 		t.Errorf("markers %x → %x → %x after the first synchronisation: a dip to unsynchronised stepped the clock",
 			first.DisruptionMarker, dip.DisruptionMarker, back.DisruptionMarker)
+	}
+}
+
+func TestSanitizeHostName(t *testing.T) {
+	for in, want := range map[string]string{"dom0.example": "dom0.example", "evil\x1b[31m;rm": "evil31mrm",
+		strings.Repeat("a", 80): strings.Repeat("a", 64), "": ""} {
+		if got := SanitizeHostName(in); got != want {
+			t.Errorf("SanitizeHostName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

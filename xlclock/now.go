@@ -239,9 +239,9 @@ func usableState(s clockdata.ClockState) bool {
 	return false
 }
 
-// clockMode names whose clock the page carries. Every page is the host's
-// clock until the page carries the agent's mode.
-func clockMode(*clockdata.Now) string { return "host" }
+// clockMode names whose clock the page carries: the page publisher's mode
+// (host for dom0d's page, dependent or independent for the guest agent's).
+func clockMode(n *clockdata.Now) string { return n.Flags.Mode.String() }
 
 // bracketTries: reads bracketed between two system-clock readings; the
 // tightest pair is kept.

@@ -79,7 +79,7 @@ func FuzzGoVsCPage(f *testing.F) {
 		f.Add(b[:min(len(b), clockdata.RecordSize)], uint64(1<<63))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, count uint64) {
-		r, _, err := clockdata.DecodePage(b)
+		r, flags, _, err := clockdata.DecodePageFlags(b)
 		cr, code := DecodeRecord(b)
 		if code != cCode(err) {
 			t.Fatalf("Go: %v; C: error %d", err, code)
@@ -90,18 +90,19 @@ func FuzzGoVsCPage(f *testing.F) {
 		if !reflect.DeepEqual(r, cr) {
 			t.Fatalf("records differ:\n Go %+v\n  C %+v", r, cr)
 		}
-		sameRead(t, &r, count, func() (Result, int) { return DecodeEval(b, uint16(r.CounterKind), count, r.CounterIdentity) })
+		sameRead(t, &r, flags, count, func() (Result, int) { return DecodeEval(b, uint16(r.CounterKind), count, r.CounterIdentity) })
 	})
 }
 
 // sameRead requires the C read to equal the Go read of r at count.
-func sameRead(t *testing.T, r *clockdata.Record, count uint64, c func() (Result, int)) {
+func sameRead(t *testing.T, r *clockdata.Record, flags clockdata.PageFlags, count uint64, c func() (Result, int)) {
 	t.Helper()
 	res, code := c()
 	if code != 0 {
 		t.Fatalf("C read: error %d", code)
 	}
 	g := r.Read(r.CounterKind, counter.Reading{Count: count, Identity: r.CounterIdentity})
+	flags.Apply(&g)
 	if res.Status != int(g.Status) || res.Sec != g.Time.Sec || res.Frac != g.Time.Frac ||
 		res.MaxErrorNs != g.MaxErrorNs || res.ErrorBoundNs != g.ErrorBoundNs {
 		t.Fatalf("count %d:\n Go %+v\n  C %+v", count, g, res)
@@ -141,7 +142,7 @@ func FuzzGoVsCText(f *testing.F) {
 		if !reflect.DeepEqual(r, cr) {
 			t.Fatalf("records differ for %q:\n Go %+v\n  C %+v", s, r, cr)
 		}
-		sameRead(t, &r, count, func() (Result, int) { return ParseEval(s, uint16(r.CounterKind), count, r.CounterIdentity) })
+		sameRead(t, &r, clockdata.PageFlags{}, count, func() (Result, int) { return ParseEval(s, uint16(r.CounterKind), count, r.CounterIdentity) })
 	})
 }
 

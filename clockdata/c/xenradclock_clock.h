@@ -71,7 +71,8 @@ __extension__ typedef unsigned __int128 xrc_u128;
 #define XRC_MAGIC 0x4B435258u /* bytes "XRCK" */
 #define XRC_VERSION 1
 #define XRC_PAGE_SIZE 4096
-#define XRC_RECORD_SIZE 240 /* version 1; the page's size field */
+#define XRC_RECORD_SIZE 248 /* version 1 with the flags word; the page's size field */
+#define XRC_MIN_RECORD_SIZE 240 /* first version 1 pages: no flags word (flags read as 0) */
 #define XRC_DEFAULT_PATH "/run/xenradclock/clock"
 #define XRC_BUSY_SPINS 1000
 #define XRC_BUSY_DEADLINE_NS 100000000LL /* 100 ms */
@@ -116,6 +117,17 @@ __extension__ typedef unsigned __int128 xrc_u128;
 #define XRC_OFF_VOID_AFTER_COUNT 216   /* u64 */
 #define XRC_OFF_POLL_NS 224            /* u64 */
 #define XRC_OFF_LEAP_AT_COUNT 232      /* u64 */
+#define XRC_OFF_MODE 240               /* u8 XRC_MODE_*; only when size >= 248 */
+#define XRC_OFF_PAGE_FLAGS 241         /* u8 XRC_FLAG_*; 242..247 reserved, 0 */
+
+/* Publisher modes (clockdata.Mode). */
+#define XRC_MODE_HOST 0        /* dom0d: the host's own clock */
+#define XRC_MODE_DEPENDENT 1   /* guest agent: Dom0's record on the shared counter */
+#define XRC_MODE_INDEPENDENT 2 /* guest agent: its own NTP and estimator */
+
+/* Page flags (clockdata.Flag*). */
+#define XRC_FLAG_DISRUPTION_IMMINENT 0x01 /* suspend/migration announced; time still served */
+#define XRC_FLAG_DISRUPTED 0x02           /* the record does not apply: reads give XRC_DISRUPTED */
 
 /* Counter kinds (counter.Kind in Go). */
 #define XRC_COUNTER_XEN_SYSTEM 1
@@ -190,6 +202,7 @@ struct xrc_record {
 	uint64_t error_bound_ns, max_error_ns;
 	uint32_t rate_error_ps, error_growth_ps, max_error_growth_ps;
 	uint64_t next_expected_count, void_after_count, poll_ns, leap_at_count;
+	uint8_t mode, page_flags; /* the page publisher's; 0 outside a page */
 };
 
 /* One read of the clock. */
@@ -200,6 +213,7 @@ struct xrc_now {
 	struct xrc_time time, earliest, latest; /* zero unless status is FRESH, LATE or VOID */
 	uint64_t error_bound_ns, max_error_ns;
 	uint64_t generation;
+	uint8_t mode, page_flags; /* the page publisher's (XRC_MODE_*, XRC_FLAG_*) */
 };
 
 /* Reads the counter: the count and the identity of its timeline, taken in
@@ -366,6 +380,12 @@ static inline void xrc_evaluate(const struct xrc_record *r, const struct xrc_der
 	n->clock_state = r->clock_state;
 	n->count = count;
 	n->generation = r->generation;
+	n->mode = r->mode;
+	n->page_flags = r->page_flags;
+	if (r->page_flags & XRC_FLAG_DISRUPTED) {
+		n->status = XRC_DISRUPTED;
+		return;
+	}
 	if (kind != r->counter_kind) {
 		n->status = XRC_COUNTER_MISMATCH;
 		return;
@@ -401,7 +421,7 @@ static inline int xrc_check_header(uint64_t w0, uint64_t w1, size_t avail)
 		return XRC_ERR_VERSION;
 	if (w1 >> 16)
 		return XRC_ERR_INVALID;
-	if (size < XRC_RECORD_SIZE || size > XRC_PAGE_SIZE || size > avail)
+	if (size < XRC_MIN_RECORD_SIZE || size > XRC_PAGE_SIZE || size > avail)
 		return XRC_ERR_SIZE;
 	return XRC_OK;
 }
@@ -426,9 +446,16 @@ static inline int xrc_decode_words(const uint64_t *w, struct xrc_record *r)
 {
 	int i;
 	struct xrc_time want;
+	/* The flags word exists only when the size field covers it. */
+	uint64_t fw = (uint32_t)(w[0] >> 32) >= XRC_RECORD_SIZE ? w[30] : 0;
 	memset(r, 0, sizeof(*r));
 	if ((w[7] >> 56) || ((w[8] >> 16) & 0xffff) || (w[25] >> 32))
 		return XRC_ERR_INVALID;
+	if ((fw >> 16) || ((fw >> 8) & ~(uint64_t)(XRC_FLAG_DISRUPTION_IMMINENT | XRC_FLAG_DISRUPTED)) ||
+	    (uint8_t)fw > XRC_MODE_INDEPENDENT)
+		return XRC_ERR_INVALID;
+	r->mode = (uint8_t)fw;
+	r->page_flags = (uint8_t)(fw >> 8);
 	r->version = (uint16_t)w[1];
 	r->generation = w[3];
 	r->disruption_marker = w[4];
@@ -498,7 +525,7 @@ static inline int xrc_decode_words(const uint64_t *w, struct xrc_record *r)
 static inline int xrc_decode_page(const uint8_t *b, size_t len, struct xrc_record *r, uint64_t *seq)
 {
 	uint64_t w[XRC_WORDS];
-	size_t i;
+	size_t i, n;
 	int err;
 	if (len < 24)
 		return XRC_ERR_SIZE;
@@ -515,7 +542,9 @@ static inline int xrc_decode_page(const uint8_t *b, size_t len, struct xrc_recor
 		return XRC_ERR_UNINITIALISED;
 	if (w[2] & 1)
 		return XRC_ERR_BUSY;
-	memcpy(w, b, XRC_RECORD_SIZE);
+	n = (uint32_t)(w[0] >> 32) < XRC_RECORD_SIZE ? XRC_MIN_RECORD_SIZE : XRC_RECORD_SIZE;
+	memset(w, 0, sizeof(w));
+	memcpy(w, b, n);
 	for (i = 0; i < XRC_WORDS; i++)
 		w[i] = xrc_le64(w[i]);
 	return xrc_decode_words(w, r);

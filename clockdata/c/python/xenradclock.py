@@ -24,6 +24,9 @@ import os
 import sys
 
 STATUS_NAMES = ["invalid", "fresh", "late", "void", "counter-mismatch", "disrupted"]
+MODE_NAMES = ["host", "dependent", "independent"]
+FLAG_DISRUPTION_IMMINENT = 0x01
+FLAG_DISRUPTED = 0x02
 ERROR_NAMES = {-1: "system call failed", -2: "never published", -3: "not a clock page (magic)",
                -4: "unsupported version", -5: "truncated or oversized", -6: "writer busy past the deadline",
                -7: "invalid record", -8: "counter read failed",
@@ -51,7 +54,22 @@ class Now(ctypes.Structure):
         ("error_bound_ns", ctypes.c_uint64),
         ("max_error_ns", ctypes.c_uint64),
         ("generation", ctypes.c_uint64),
+        ("mode", ctypes.c_uint8),
+        ("page_flags", ctypes.c_uint8),
     ]
+
+    @property
+    def mode_name(self):
+        """Who publishes the page: host, dependent or independent."""
+        return MODE_NAMES[self.mode] if self.mode < len(MODE_NAMES) else str(self.mode)
+
+    @property
+    def disruption_imminent(self):
+        return bool(self.page_flags & FLAG_DISRUPTION_IMMINENT)
+
+    @property
+    def disrupted(self):
+        return bool(self.page_flags & FLAG_DISRUPTED)
 
     @property
     def status_name(self):

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/guestclock/guesttest"
+)
+
+// cpuNs is a process's CPU time in ns: the sum of its threads' run time
+// from /proc/PID/task/*/schedstat (ns resolution, unlike stat's ticks).
+func cpuNs(t *testing.T, pid int) int64 {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		if fs := strings.Fields(string(b)); len(fs) > 0 {
+			v, _ := strconv.ParseInt(fs[0], 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// procStat returns a process's RSS (kB) and CPU time (user+system ticks).
+func procStat(t *testing.T, pid int) (rssKB int, cpuTicks int64) {
+	t.Helper()
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			rssKB, _ = strconv.Atoi(f[1])
+		}
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
+	s, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	return rssKB, u + s
+}
+
+// TestAgentFootprint runs the agent as a process against one host that
+// publishes a record a second (the agent writes its report as often) and
+// prints its RSS and CPU share over 12 s after a 3 s warm-up (goal: under
+// 10 MB and 0.1 % of a core). A figure, not an assertion: the machine is
+// shared. -short skips it.
+func TestAgentFootprint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("15 s measurement")
+	}
+	dir := t.TempDir()
+	h, err := guesttest.NewHost(dir, guesttest.HostConfig{Name: "h", Sim: counter.SimHostConfig{HostID: 9, NominalHz: 1e9, Offset: 1e12},
+		MaxErrorNs: 1_000_000, GrowthPsPerS: 1_000_000, Interval: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	guestCounter := filepath.Join(dir, "guest.counter")
+	if err := counter.MigrateSim(guestCounter, h.CounterPath); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "g.xs")
+	if err := h.ListenGuest(4, sock, "vm4"); err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	// XRC_FOOT_ARGS adds agent flags (e.g. "--tick 10s") and
+	// XRC_FOOT_BUILD build flags (e.g. "-ldflags=-s") for experiments.
+	// The real binary, not this test binary (which carries the tests'
+	// packages and its own heap).
+	bin := filepath.Join(dir, "domu-agent")
+	if out, err := exec.Command("go", append([]string{"build", "-o", bin}, append(strings.Fields(os.Getenv("XRC_FOOT_BUILD")), ".")...)...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, append([]string{"run", "--xenstore", sock, "--page", filepath.Join(dir, "clock"), "--counter", "simulated", "--mode", "dependent"}, strings.Fields(os.Getenv("XRC_FOOT_ARGS"))...)...)
+	cmd.Env = append(os.Environ(), counter.SimulatedEnv+"="+guestCounter)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // stopped below
+	time.Sleep(3 * time.Second)
+	_, c0 := procStat(t, cmd.Process.Pid)
+	n0 := cpuNs(t, cmd.Process.Pid)
+	t0 := time.Now()
+	time.Sleep(12 * time.Second)
+	rss, c1 := procStat(t, cmd.Process.Pid)
+	// RSS splits into the process's own memory (anonymous: heap, stacks)
+	// and the binary's file pages (shared by every instance, reclaimable).
+	var anonKB, fileKB int
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/smaps_rollup"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 {
+				v, _ := strconv.Atoi(f[1])
+				switch f[0] {
+				case "Anonymous:":
+					anonKB = v
+				case "Pss_File:":
+					fileKB = v
+				}
+			}
+		}
+	}
+	n1 := cpuNs(t, cmd.Process.Pid)
+	el := time.Since(t0)
+	cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // checked by Wait
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("agent exit: %v", err)
+	}
+	t.Logf("agent footprint, 1 record/s: RSS %.1f MB (anonymous %.1f MB, binary file pages %.1f MB), CPU %.3f %% of a core (schedstat: %.1f ms in %.1f s; stat: %d ticks of 10 ms)",
+		float64(rss)/1024, float64(anonKB)/1024, float64(fileKB)/1024, float64(n1-n0)/float64(el.Nanoseconds())*100, float64(n1-n0)/1e6, el.Seconds(), c1-c0)
+}
