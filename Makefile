@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
 RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/... ./guestclock/...
 
-.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight
+.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight deb deb-check
 
 all: build
 
@@ -22,6 +22,7 @@ build:
 	@for b in $(BINARIES); do \
 		if [ -d $$b ]; then $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$$b ./$$b || exit 1; fi; \
 	done
+	@$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/xenradclock-demo ./demo
 
 deps:
 	@./scripts/install-deps.sh
@@ -49,8 +50,8 @@ fmt:
 # The demo needs only Go and the module proxy; `make deps` (as root) adds
 # the tools its suggested commands use (xenstore-ls) and the tests need.
 demo: build
-	@echo "demo: starting ./$(BIN)/dom0d demo (Ctrl-C stops it)"
-	./$(BIN)/dom0d demo
+	@echo "demo: starting ./$(BIN)/xenradclock-demo: two hosts, four guests, one live migration (Ctrl-C stops it)"
+	./$(BIN)/xenradclock-demo --bin $(BIN)
 
 kernel-patches:
 	$(MAKE) -C kernel-patches check
@@ -60,5 +61,13 @@ kernel-patches:
 xlclock-xenlight:
 	GO=$(GO) ./xlclock/build-xenlight.sh
 
+# Debian packages into build/deb (docs/packaging.md), and their install,
+# removal and purge checked in throwaway bookworm and trixie roots.
+deb:
+	./dist/deb/build.sh build/deb
+
+deb-check: deb
+	./dist/deb/check.sh build/deb
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) build

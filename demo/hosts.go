@@ -103,7 +103,7 @@ func (d *demo) dom0dConfig(h *host) string {
 		"page = " + filepath.Join(h.dir, "clock"),
 		"status = " + filepath.Join(h.dir, "status.json"),
 		"state = " + filepath.Join(h.dir, "state.json"),
-		// host_name: added with the agent
+		"host_name = " + h.name,
 		"log_level = info",
 	}, "\n") + "\n"
 }
@@ -182,7 +182,7 @@ func (d *demo) startGuests(ctx context.Context) error {
 				return err
 			}
 			env = simEnv(g.own)
-			args = append(args, "--mode", "independent", "--server", h.server)
+			args = append(args, "--mode", "independent", "--server", h.server, "--set", "poll=1s")
 		}
 		p, err := d.spawn(g.name+" domu-agent", g.name+"/agent.log", env, d.bin("domu-agent"), args...)
 		if err != nil {
@@ -223,7 +223,7 @@ func (d *demo) startWatch(ctx context.Context) error {
 	for _, h := range d.hosts {
 		log := h.name + "/xlclock-watch.log"
 		out := &prefixWriter{out: d.w, prefix: h.name + " | "}
-		if _, err := d.spawnTo(h.name+" xlclock watch", log, nil, out, d.bin("xlclock"), "watch", "--xenstore", h.xs, "--interval", d.o.Interval.String()); err != nil {
+		if _, err := d.spawnTo(h.name+" xlclock watch", log, simEnv(h.counter), out, d.bin("xlclock"), "watch", "--xenstore", h.xs, "--interval", d.o.Interval.String()); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xenradclock/xenradclock/internal/manpage"
+
 	"github.com/xenradclock/xenradclock/internal/version"
 )
 
@@ -35,7 +37,7 @@ a stateless read function.
 On a machine without Xen, dom0d still runs: it publishes to the shared page and,
 when asked, to an embedded Xenstore.`,
 		Version:              version.String(),
-		Commands:             commands,
+		Commands:             append(commands, manpage.Command()),
 		EnableBashCompletion: true,
 	}
 }

@@ -9,10 +9,13 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/internal/manpage"
+	xversion "github.com/xenradclock/xenradclock/internal/version"
 )
 
-// version is set at link time (-ldflags "-X main.version=...").
-var version = "dev"
+// version is the build's version (internal/version, set by make build).
+var version = xversion.String()
 
 func newApp() *cli.App {
 	return &cli.App{
@@ -31,7 +34,7 @@ or earliest bound go back. Without dom0d it can run NTP itself (independent mode
 Exit codes of status and waitsync: 0 usable, 1 usable but late, 2 not
 synchronised, 3 void / disrupted / no clock, 4 usage or I/O error, 5 (waitsync)
 not usable within --max-error before --timeout.`,
-		Commands:             []*cli.Command{runCommand(), statusCommand(), waitsyncCommand()},
+		Commands:             []*cli.Command{runCommand(), statusCommand(), waitsyncCommand(), manpage.Command()},
 		EnableBashCompletion: true,
 	}
 }

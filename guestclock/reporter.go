@@ -15,6 +15,12 @@ import (
 // reportEvery is the report's minimum spacing.
 const reportEvery = time.Second
 
+// reportHeartbeat: a report is rewritten at least this often even when
+// nothing changed (an independent guest at a 16 s poll, a quiet host), so a
+// reader can tell a live agent from a dead one by the report's age; xlclock
+// calls a report stale after 10 s at the least.
+const reportHeartbeat = 5 * time.Second
+
 // StateName is the served state as the report, status and logs name it:
 // "no-clock", "disrupted", "void", or the record's clock state.
 func (a *Agent) stateNameLocked(rd counter.Reading) string {
@@ -57,7 +63,8 @@ func (a *Agent) maybeReport(ctx context.Context) {
 		return
 	}
 	a.mu.Lock()
-	due := a.reportDirty && time.Since(a.reportAt) >= reportEvery && a.dis == nil
+	since := time.Since(a.reportAt)
+	due := (a.reportDirty && since >= reportEvery || since >= reportHeartbeat) && a.dis == nil
 	if !due {
 		a.mu.Unlock()
 		return

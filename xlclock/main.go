@@ -12,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xenradclock/xenradclock/internal/manpage"
+
 	"github.com/xenradclock/xenradclock/internal/version"
 )
 
@@ -35,7 +37,7 @@ Examples:
   xlclock host --peers 192.0.2.7
   xlclock watch`,
 		Version:  version.String(),
-		Commands: commands,
+		Commands: append(commands, manpage.Command()),
 	}
 }
 
