@@ -343,4 +343,3 @@ func TestBrokenPromiseDisrupted(t *testing.T) {
 	}
 	t.Logf("a 5 ms step back with 1 ms bounds: readers told \"disrupted\" for %v, then the new marker served", held.Round(time.Millisecond))
 }
-
