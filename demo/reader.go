@@ -22,18 +22,20 @@ import (
 
 // readerStats is what a reader reports, live (every second) and at the end.
 type readerStats struct {
-	Reads      uint64 `json:"reads"`
-	WithTime   uint64 `json:"with_time"` // fresh or late
-	Late       uint64 `json:"late"`
-	Void       uint64 `json:"void"`
-	Disrupted  uint64 `json:"disrupted"`
-	Mismatch   uint64 `json:"counter_mismatch"`
-	NoClock    uint64 `json:"no_clock"` // no page yet, or a read error
-	Unsynced   uint64 `json:"unsynchronised"`
-	OutsideMax uint64 `json:"outside_max_error"`
-	OutsideEB  uint64 `json:"outside_error_bound"`
-	Backwards  uint64 `json:"backwards"` // time or earliest bound went back
-	MaxAbsErr  int64  `json:"max_abs_error_ns"`
+	Reads     uint64 `json:"reads"`
+	WithTime  uint64 `json:"with_time"` // fresh or late
+	Late      uint64 `json:"late"`
+	Void      uint64 `json:"void"`
+	Disrupted uint64 `json:"disrupted"`
+	Mismatch  uint64 `json:"counter_mismatch"`
+	NoClock   uint64 `json:"no_clock"` // no page yet, or a read error
+	Unsynced  uint64 `json:"unsynchronised"`
+	// UnsyncedOutside: unsynchronised reads outside their max_error.
+	UnsyncedOutside uint64 `json:"unsynchronised_outside_max_error"`
+	OutsideMax      uint64 `json:"outside_max_error"`
+	OutsideEB       uint64 `json:"outside_error_bound"`
+	Backwards       uint64 `json:"backwards"` // time or earliest bound went back
+	MaxAbsErr       int64  `json:"max_abs_error_ns"`
 	// The latest read with a time.
 	LastErrNs      int64  `json:"last_error_ns"`
 	LastMaxErrNs   uint64 `json:"last_max_error_ns"`
@@ -215,10 +217,6 @@ func (r *reader) check(n *clockdata.Now) {
 	errNs := n.Time.Sub(truth).Nanos()
 	r.st.LastErrNs, r.st.LastMaxErrNs, r.st.LastEBNs = errNs, n.MaxErrorNs, n.ErrorBoundNs
 	r.st.LastState, r.st.LastHost, r.st.LastGeneration = n.State.String(), h.name, n.Generation
-	if n.State == clockdata.StateUnsynchronised || n.State == clockdata.StateUnknown {
-		r.st.Unsynced++
-		return
-	}
 	abs := errNs
 	if abs < 0 {
 		abs = -abs
@@ -226,7 +224,17 @@ func (r *reader) check(n *clockdata.Now) {
 	if abs > r.st.MaxAbsErr {
 		r.st.MaxAbsErr = abs
 	}
-	if truth.Cmp(n.Earliest) < 0 || truth.Cmp(n.Latest) > 0 {
+	outside := truth.Cmp(n.Earliest) < 0 || truth.Cmp(n.Latest) > 0
+	// An unsynchronised clock's time is a guess by definition: counted,
+	// and its misses counted apart, but not held to its bounds.
+	if n.State == clockdata.StateUnsynchronised || n.State == clockdata.StateUnknown {
+		r.st.Unsynced++
+		if outside {
+			r.st.UnsyncedOutside++
+		}
+		return
+	}
+	if outside {
 		r.st.OutsideMax++
 	}
 	if uint64(abs) > n.ErrorBoundNs {

@@ -175,8 +175,8 @@ func (r result) OK() bool {
 func (d *demo) summary() result {
 	res := result{guests: map[string]readerStats{}}
 	fmt.Fprintf(d.w, "\nsummary after %.0f s (the truth is the served time, known exactly)\n", time.Since(d.start).Seconds())
-	fmt.Fprintf(d.w, "  %-5s %-7s %9s %9s %9s %9s %12s %10s %10s %9s\n", "GUEST", "ENDED ON", "READS", "WITH TIME",
-		"DISRUPTED", "NO CLOCK", "MAX |ERROR|", "OUTSIDE ME", "OUTSIDE EB", "BACKWARDS")
+	fmt.Fprintf(d.w, "  %-5s %-7s %9s %9s %9s %9s %9s %12s %10s %10s %9s\n", "GUEST", "ENDED ON", "READS", "WITH TIME",
+		"UNSYNCED", "DISRUPTED", "NO CLOCK", "MAX |ERROR|", "OUTSIDE ME", "OUTSIDE EB", "BACKWARDS")
 	for _, g := range d.guests {
 		st, ok := readLive(g)
 		if !ok {
@@ -188,8 +188,8 @@ func (d *demo) summary() result {
 		if n := st.WithTime - st.Unsynced; n > 0 {
 			eb = fmt.Sprintf("%.2f%%", 100*float64(st.OutsideEB)/float64(n))
 		}
-		fmt.Fprintf(d.w, "  %-5s %-7s %9d %9d %9d %9d %12s %10d %10s %9d\n", g.name, g.host.name, st.Reads, st.WithTime,
-			st.Disrupted, st.NoClock+st.Mismatch+st.Void, fmtNs(st.MaxAbsErr), st.OutsideMax, eb, st.Backwards)
+		fmt.Fprintf(d.w, "  %-5s %-7s %9d %9d %9d %9d %9d %12s %10d %10s %9d\n", g.name, g.host.name, st.Reads, st.WithTime,
+			st.Unsynced, st.Disrupted, st.NoClock+st.Mismatch+st.Void, fmtBound(uint64(st.MaxAbsErr)), st.OutsideMax, eb, st.Backwards)
 	}
 	for _, m := range d.moves {
 		fmt.Fprintf(d.w, "  %s\n", m)
@@ -205,7 +205,8 @@ func (d *demo) summary() result {
 	} else {
 		fmt.Fprintf(d.w, "  NOT GOOD: a guest never got a time, or reads were outside their max_error or went back (see the table)\n")
 	}
-	fmt.Fprintf(d.w, "  columns: OUTSIDE ME = reads outside max_error (must be 0); OUTSIDE EB = share outside the statistical error_bound (about 1%% allowed)\n")
+	fmt.Fprintf(d.w, "  columns: MAX |ERROR| over every read with a time; OUTSIDE ME = synchronised (not UNSYNCED) reads outside max_error, must be 0;\n")
+	fmt.Fprintf(d.w, "  OUTSIDE EB = their share outside the statistical error_bound (about 1%% expected); BACKWARDS = time or earliest bound went back\n")
 	return res
 }
 
