@@ -35,7 +35,7 @@ and the read status (fresh, late, void, ...).
 With --json it prints the status document itself (docs/dom0d.md), with the
 page read under "page_read" and "pid_running" (false: the daemon is gone).
 
-Examples:
+With a running daemon (dom0d run, or the one the demo prints):
    dom0d status
    dom0d status --json --status-file /run/xenradclock/status.json`,
 		Flags: []cli.Flag{
