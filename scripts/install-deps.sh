@@ -3,7 +3,8 @@
 # it is already there: Debian's xenstore tools (run against the embedded
 # Xenstore), chrony (a real NTP peer, always run with -x), gcc (the C reader
 # tests), iproute2 (network namespaces), faketime (chronyd moved onto a leap
-# day in the SOCK feed's leap test), and the Go modules.
+# day in the SOCK feed's leap test), python3 (the Python reader), debootstrap
+# and lintian (make deb-check), and the Go modules.
 set -euo pipefail
 need=()
 command -v xenstore-read >/dev/null 2>&1 || need+=(xenstore-utils)
@@ -11,6 +12,10 @@ command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need+=(chrony)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+# make deb-check: throwaway Debian roots and the packages' lint.
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: missing ${need[*]}; run as root or install them" >&2
