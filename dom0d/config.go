@@ -19,7 +19,7 @@ func daemonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "read the configuration from `FILE` (default " + defaultConfigFile + " when it exists); flags override it"},
 		&cli.StringSliceFlag{Name: "server", Aliases: []string{"s"}, Usage: "an NTP server `HOST[:PORT]` (repeatable); replaces the servers of the config file"},
-		&cli.DurationFlag{Name: "poll", Usage: "poll period `DURATION` of every server, 1s..1024s (config key poll; default 16s)"},
+		&cli.DurationFlag{Name: "poll", Usage: "poll period `DURATION` of every server, 1s..1024s (config key poll)", DefaultText: "16s"},
 		&cli.StringFlag{Name: "counter", Usage: "raw counter `NAME`: auto, tsc, xen-system, xen-platform, hpet, monotonic-raw, simulated (config key counter)"},
 		&cli.StringFlag{Name: "page", Usage: "shared page `PATH`, \"\" to disable (config key page; default " + hostclock.DefaultPage + ")"},
 		&cli.StringFlag{Name: "xenstore", Usage: "where to publish: auto (xenstored if present), none, embedded (an in-process Xenstore) or a socket `PATH` (config key xenstore)"},

@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
-	"go.uber.org/zap"
 
 	"github.com/xenradclock/xenradclock/xenstore/xsd"
 )
@@ -63,11 +62,12 @@ Stop it with SIGINT or SIGTERM.`,
 }
 
 func runXenstored(cx *cli.Context) error {
-	cfg := zap.NewProductionConfig()
+	level := "info"
 	if cx.Bool("debug") {
-		cfg.Level = zap.NewAtomicLevelAt(zap.DebugLevel)
+		level = "debug"
 	}
-	log, err := cfg.Build()
+	// The same logger as every other command: ISO times, not epoch seconds.
+	log, _, err := newLogger(level)
 	if err != nil {
 		return err
 	}

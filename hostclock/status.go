@@ -148,10 +148,10 @@ func FormatStatus(w io.Writer, d *StatusDoc) error {
 	bw.printf("dom0d pid %d%s, updated %s\n", d.PID, pidNote(d.PID), d.UpdatedAt)
 	bw.printf("counter:        %s (%.0f Hz, identity %#x)\n", d.Counter, d.CounterHz, d.CounterIdentity)
 	bw.printf("preferred:      %s\n", pref)
-	bw.printf("selection:      %s; %d switches\n", d.SelectionReason, d.Switches)
+	bw.printf("selection:      %s; %s\n", d.SelectionReason, plural(d.Switches, "switch", "switches"))
 	bw.printf("agreement:      %s\n", agreementLine(d))
 	bw.printf("clock state:    %s\n", c.State)
-	bw.printf("status:         %#x %s\n", c.Status, spell(c.StatusNames))
+	bw.printf("status:         0x%08x %s\n", c.Status, spell(c.StatusNames))
 	bw.printf("period:         %.15e s/tick (%.9f Hz)\n", c.Period, inv(c.Period))
 	bw.printf("offset estimate: %s\n", fmtSeconds(c.OffsetEstimate))
 	bw.printf("error bound:    %s (statistical)\n", fmtSeconds(c.ErrorBound))
@@ -297,3 +297,11 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 func (e *errWriter) printf(format string, a ...any) { fmt.Fprintf(e, format, a...) }
+
+// plural says n things, in the singular for one.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
