@@ -50,7 +50,9 @@ type xsSource struct {
 	xs     *xenstore.Client
 	node   string
 	out    chan srcEvent
-	done   chan struct{}
+	done   chan struct{} // closed by stop
+	dead   chan struct{} // closed by the first watch that ends
+	once   sync.Once
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	failed error
@@ -67,7 +69,7 @@ func (s *xsSource) err() error {
 }
 
 func (s *xsSource) start(ctx context.Context, a *Agent) error {
-	s.out, s.done = make(chan srcEvent), make(chan struct{})
+	s.out, s.done, s.dead = make(chan srcEvent), make(chan struct{}), make(chan struct{})
 	var err error
 	if s.clockW, err = s.xs.Watch(ctx, s.node, "xenradclock/clock"); err != nil {
 		return fmt.Errorf("watch %s: %w", s.node, err)
@@ -78,6 +80,11 @@ func (s *xsSource) start(ctx context.Context, a *Agent) error {
 	s.wg.Add(2)
 	go s.pump(s.clockW, evClock)
 	go s.pump(s.ctlW, evControl)
+	// out closes once, after both pumps have returned: a watch that ends
+	// stops the other pump too (dead), so the loop sees the closed channel
+	// and the source's error. Two pumps closing it themselves could close
+	// it twice, or send on it closed.
+	go func() { s.wg.Wait(); close(s.out) }()
 	go a.refreshNames(ctx)
 	return nil
 }
@@ -92,13 +99,17 @@ func (s *xsSource) pump(w *xenstore.Watch, kind srcKind) {
 		select {
 		case <-s.done:
 			return
+		case <-s.dead:
+			return
 		case ev, ok = <-w.Events():
 		}
 		if !ok {
-			s.mu.Lock()
-			s.failed = fmt.Errorf("watch %s ended: %v", w.Path, w.Err())
-			s.mu.Unlock()
-			close(s.out)
+			s.once.Do(func() {
+				s.mu.Lock()
+				s.failed = fmt.Errorf("watch %s ended: %v", w.Path, w.Err())
+				s.mu.Unlock()
+				close(s.dead)
+			})
 			return
 		}
 		out := srcEvent{kind: kind}
@@ -126,6 +137,8 @@ func (s *xsSource) pump(w *xenstore.Watch, kind srcKind) {
 		select {
 		case s.out <- out:
 		case <-s.done:
+			return
+		case <-s.dead:
 			return
 		}
 	}
