@@ -195,26 +195,17 @@ func (a *Agent) countLocked(reqs, trips int) {
 	}
 }
 
-// fetch reads the clock node and its permissions (two requests sent
-// together: one round trip), checks the record and takes it.
+// fetch reads the clock node and its permissions (READ and GET_PERMS in
+// one write: one round trip), checks the record and takes it.
 func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 	cctx, cancel := context.WithTimeout(ctx, xsTimeout)
 	defer cancel()
-	var ps xenstore.Perms
-	var perr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ps, perr = s.xs.GetPerms(cctx, s.node)
-	}()
-	val, rerr := s.xs.Read(cctx, s.node)
-	wg.Wait()
+	val, ps, err := s.xs.ReadWithPerms(cctx, s.node)
 	a.mu.Lock()
 	a.countLocked(2, 1)
 	a.lastFetch = time.Now()
 	a.mu.Unlock()
-	if err := errors.Join(rerr, perr); err != nil {
+	if err != nil {
 		a.noRecordLog(err)
 		return false
 	}

@@ -47,6 +47,8 @@ type Client struct {
 	closed      bool
 	done        chan struct{}
 
+	stats Stats
+
 	wmu     sync.Mutex
 	watches map[*Watch]struct{}
 	tokenN  uint64
@@ -396,30 +398,98 @@ func (c *Client) reregister(cn *connection) error {
 
 // roundTrip sends one request on cn and waits for its reply.
 func (c *Client) roundTrip(ctx context.Context, cn *connection, typ MsgType, tx uint32, path string, payload []byte) (Msg, error) {
-	if len(payload) > c.maxLoad {
-		return Msg{}, &Error{Op: typ, Path: path, Name: "E2BIG", Errno: errnoOf(ErrTooBig)}
+	ms, err := c.pipeline(ctx, cn, []call{{typ: typ, tx: tx, path: path, payload: payload}})
+	if len(ms) == 0 {
+		return Msg{}, err
 	}
-	ch := make(chan Msg, 1)
+	return ms[0], err
+}
+
+// call is one request of a pipeline.
+type call struct {
+	typ     MsgType
+	tx      uint32
+	path    string
+	payload []byte
+}
+
+// pending is a call sent and waiting for its reply.
+type pending struct {
+	call
+	id uint32
+	ch chan Msg
+}
+
+// pipeline sends every call on cn in one write (one flight: none waits for
+// another's reply) and then waits for each reply, matched by request id.
+// It returns the replies in the order of the calls and the first error.
+func (c *Client) pipeline(ctx context.Context, cn *connection, calls []call) ([]Msg, error) {
+	ps, b, err := c.register(cn, calls)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.writeFlight(ctx, cn, b); err != nil {
+		c.lost(cn, fmt.Errorf("writing %s: %w", calls[0].typ, err))
+		return nil, c.lostErr(calls[0].typ, calls[0].path, err)
+	}
 	c.mu.Lock()
-	c.nextReq++
-	if c.nextReq == 0 {
-		c.nextReq = 1
+	c.stats.Requests += uint64(len(calls))
+	c.stats.Flights++
+	c.mu.Unlock()
+	out := make([]Msg, len(ps))
+	var first error
+	for i := range ps {
+		m, err := c.await(ctx, cn, &ps[i])
+		out[i] = m
+		if first == nil {
+			first = err
+		}
 	}
-	id := c.nextReq
+	return out, first
+}
+
+// register gives each call a request id and a waiter on cn, and encodes
+// them into one buffer.
+func (c *Client) register(cn *connection, calls []call) ([]pending, []byte, error) {
+	n := 0
+	for _, k := range calls {
+		if len(k.payload) > c.maxLoad {
+			return nil, nil, &Error{Op: k.typ, Path: k.path, Name: "E2BIG", Errno: errnoOf(ErrTooBig)}
+		}
+		n += HeaderSize + len(k.payload)
+	}
+	ps := make([]pending, len(calls))
+	c.mu.Lock()
+	for i, k := range calls {
+		c.nextReq++
+		if c.nextReq == 0 {
+			c.nextReq = 1
+		}
+		ps[i] = pending{call: k, id: c.nextReq, ch: make(chan Msg, 1)}
+	}
 	c.mu.Unlock()
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
-		return Msg{}, &notSent{c.lostErr(typ, path, err)}
+		return nil, nil, &notSent{c.lostErr(calls[0].typ, calls[0].path, err)}
 	}
-	cn.wait[id] = ch
+	for _, p := range ps {
+		cn.wait[p.id] = p.ch
+	}
 	cn.mu.Unlock()
+	b := make([]byte, 0, n)
+	for _, p := range ps {
+		b = AppendHeader(b, Header{Type: p.typ, ReqID: p.id, TxID: p.tx, Len: uint32(len(p.payload))})
+		b = append(b, p.payload...)
+	}
+	return ps, b, nil
+}
 
-	b := make([]byte, 0, HeaderSize+len(payload))
-	b = AppendHeader(b, Header{Type: typ, ReqID: id, TxID: tx, Len: uint32(len(payload))})
-	b = append(b, payload...)
+// writeFlight writes b (whole messages) in one Write.
+func (c *Client) writeFlight(ctx context.Context, cn *connection, b []byte) error {
 	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
 	dl, hasDL := ctx.Deadline()
 	wd, canDL := cn.rwc.(interface{ SetWriteDeadline(time.Time) error })
 	if hasDL && canDL {
@@ -432,39 +502,39 @@ func (c *Client) roundTrip(ctx context.Context, cn *connection, typ MsgType, tx 
 	if hasDL && canDL {
 		wd.SetWriteDeadline(time.Time{})
 	}
-	cn.wmu.Unlock()
-	if err != nil {
-		c.lost(cn, fmt.Errorf("writing %s: %w", typ, err))
-		return Msg{}, c.lostErr(typ, path, err)
-	}
+	return err
+}
+
+// await waits for p's reply.
+func (c *Client) await(ctx context.Context, cn *connection, p *pending) (Msg, error) {
 	var m Msg
 	select {
-	case m = <-ch:
+	case m = <-p.ch:
 	case <-cn.dead:
 		select {
-		case m = <-ch:
+		case m = <-p.ch:
 		default:
 			cn.mu.Lock()
 			err := cn.err
 			cn.mu.Unlock()
-			return Msg{}, c.lostErr(typ, path, err)
+			return Msg{}, c.lostErr(p.typ, p.path, err)
 		}
 	case <-ctx.Done():
 		cn.mu.Lock()
-		delete(cn.wait, id)
+		delete(cn.wait, p.id)
 		cn.mu.Unlock()
 		select {
-		case m := <-ch: // arrived meanwhile: treat it as left behind
+		case m := <-p.ch: // arrived meanwhile: treat it as left behind
 			c.leftBehind(cn, m)
 		default: // the reader will find no waiter and do the same
 		}
-		return Msg{}, fmt.Errorf("xenstore %s %s: %w", typ, path, ctx.Err())
+		return Msg{}, fmt.Errorf("xenstore %s %s: %w", p.typ, p.path, ctx.Err())
 	}
 	if m.Type == TypeError {
-		return m, parseErrorPayload(typ, path, m.Payload)
+		return m, parseErrorPayload(p.typ, p.path, m.Payload)
 	}
-	if m.Type != typ {
-		return m, fmt.Errorf("xenstore %s %s: %w: reply has type %s", typ, path, ErrMalformed, m.Type)
+	if m.Type != p.typ {
+		return m, fmt.Errorf("xenstore %s %s: %w: reply has type %s", p.typ, p.path, ErrMalformed, m.Type)
 	}
 	return m, nil
 }
@@ -619,7 +689,12 @@ func (o ops) getPerms(ctx context.Context, path string) (Perms, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := SplitStrings(m.Payload)
+	return parsePerms(path, m.Payload)
+}
+
+// parsePerms decodes a GET_PERMS reply.
+func parsePerms(path string, payload []byte) (Perms, error) {
+	s, err := SplitStrings(payload)
 	if err != nil {
 		return nil, fmt.Errorf("xenstore GET_PERMS %s: %w", path, err)
 	}

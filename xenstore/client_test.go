@@ -876,16 +876,7 @@ func TestReconnectWithoutPersistence(t *testing.T) {
 // Replies may come back in any order: the reader matches them by req_id,
 // and routes an interleaved watch event to its watch.
 func TestOutOfOrderReplies(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", sock)
-	must(t, err)
-	defer l.Close()
-	go func() {
-		nc, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
+	sock := fakeServer(t, func(nc net.Conn) {
 		// WATCH first: answer it normally.
 		m, _ := xenstore.ReadMsg(nc)
 		ok := xenstore.Msg{Header: m.Header, Payload: xenstore.JoinStrings("OK")}
@@ -902,16 +893,9 @@ func TestOutOfOrderReplies(t *testing.T) {
 		ev := xenstore.Msg{Header: xenstore.Header{Type: xenstore.TypeWatchEvent}, Payload: xenstore.JoinStrings("/w/x", "t")}
 		b, _ = ev.Encode()
 		nc.Write(b)
-		for i := len(reqs) - 1; i >= 0; i-- { // newest first
-			r := xenstore.Msg{Header: reqs[i].Header, Payload: bytes.TrimSuffix(reqs[i].Payload, []byte{0})}
-			b, _ := r.Encode()
-			nc.Write(b)
-		}
-		nc.Read(make([]byte, 1))
-	}()
-	c, err := xenstore.DialSocket(context.Background(), sock, xenstore.WithoutReconnect())
-	must(t, err)
-	defer c.Close()
+		replyNewestFirst(nc, reqs, func(m xenstore.Msg) []byte { return bytes.TrimSuffix(m.Payload, []byte{0}) })
+	})
+	c := dialFake(t, sock)
 	ctx := ctxT(t)
 	w, err := c.Watch(ctx, "/w", "t")
 	must(t, err)
