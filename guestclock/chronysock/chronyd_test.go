@@ -17,6 +17,7 @@ import (
 
 	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/guestclock/sink"
+	"github.com/xenradclock/xenradclock/internal/testtool"
 )
 
 func liveSample(t testing.TB, offsetNs int64) sink.Sample {
@@ -43,16 +44,8 @@ type chronyd struct {
 
 func startChronyd(t *testing.T, extra string, env ...string) *chronyd {
 	t.Helper()
-	bin, err := exec.LookPath("chronyd")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/chronyd"); err2 != nil {
-			t.Skip("chronyd not installed (make deps installs chrony): the SOCK feed cannot be checked against it")
-		}
-		bin = "/usr/sbin/chronyd"
-	}
-	if _, err := exec.LookPath("chronyc"); err != nil {
-		t.Skip("chronyc not installed: the SOCK feed cannot be checked against chronyd")
-	}
+	bin := testtool.Require(t, "chronyd")
+	testtool.Require(t, "chronyc")
 	dir := t.TempDir()
 	// chronyd refuses a command socket in a directory others may enter.
 	if err := os.Chmod(dir, 0o700); err != nil {

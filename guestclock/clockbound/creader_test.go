@@ -11,14 +11,12 @@ import (
 	"testing"
 
 	"github.com/xenradclock/xenradclock/clockdata"
+	"github.com/xenradclock/xenradclock/internal/testtool"
 )
 
 func buildCReader(t *testing.T) string {
 	t.Helper()
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not installed (make deps installs it): the C reader cross-check cannot run")
-	}
+	gcc := testtool.Require(t, "gcc")
 	bin := filepath.Join(t.TempDir(), "cb_reader")
 	out, err := exec.Command(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=gnu11",
 		"-o", bin, filepath.Join("testdata", "cb_reader.c")).CombinedOutput()
