@@ -120,6 +120,11 @@ type Config struct {
 	// so a daily cycle is predicted across hours between stamps; a very
 	// long period makes it a plain drift random walk.
 	CyclePeriod float64
+	// QuickUpshift enables the quick upward level-shift test (a clear RTT
+	// step on a clean path accepted after 2 minutes or 8 stamps instead of
+	// ShiftWin). Off by default: it breaks the sweep's bursty family
+	// (coverage worst 50% against 99.6%); see docs/estimator.md.
+	QuickUpshift bool
 	// PointNoise is the timestamping noise floor, s (default 0.5e-6): the
 	// smallest standard deviation the filter assigns to one stamp.
 	PointNoise float64

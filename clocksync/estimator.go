@@ -2,6 +2,7 @@ package clocksync
 
 import (
 	"math"
+	"slices"
 
 	"github.com/xenradclock/xenradclock/bintime"
 )
@@ -485,14 +486,24 @@ func (e *Estimator) process(s Stamp) {
 		st.RTThat = r.RTT
 	}
 	st.BaseN++
+	// On a path where every packet queues (a mean point error of hundreds
+	// of µs), the minimum of a window sits above the level's all-time
+	// minimum by chance: the rise must exceed that spread too, or noise
+	// alone makes false level shifts (and carries a false asymmetry).
+	thr := st.RTThat + max(eshift, upshiftPe*st.MeanPe)
 	if i >= st.ShiftWin && i-st.LastShiftI >= st.ShiftWin {
-		// On a path where every packet queues (a mean point error of
-		// hundreds of µs), the minimum of a window sits above the level's
-		// all-time minimum by chance: the rise must exceed that spread
-		// too, or noise alone makes false level shifts (and carries a
-		// false asymmetry).
-		if m := e.dqMin(); m > st.RTThat+max(eshift, upshiftPe*st.MeanPe) {
-			e.upshift(i, m, offQual)
+		if m := e.dqMin(); m > thr {
+			e.upshift(i, st.ShiftWin, m, offQual)
+			status |= StatusRTTUpshift
+		}
+	}
+	if cfg.QuickUpshift && status&StatusRTTUpshift == 0 && st.MeanPe <= eshift/2 {
+		// The quick test is for a clear step on a clean path only: a
+		// slowly moving minimum or a path where most packets queue is
+		// left to the ShiftWin test above.
+		qthr := st.RTThat + max(quickShiftEshift*eshift, quickShiftPe*st.MeanPe)
+		if m, q, ok := e.quickShift(i, qthr); ok {
+			e.upshift(i, q, m, offQual)
 			status |= StatusRTTUpshift
 		}
 	}
@@ -1151,6 +1162,61 @@ func (e *Estimator) downshift(i int64, r *rec) {
 	st.LastShiftI = i
 }
 
+// quickShiftS is the time over which a sustained RTT rise is taken for a
+// new level without waiting for RADclock's ShiftWin (10·TSLimit/1e-7 s,
+// about 25 minutes); quickShiftStamps is the fewest stamps that window
+// holds at long polls.
+// The rise must exceed quickShiftEshift·Eshift and quickShiftPe times the
+// mean point error.
+const (
+	quickShiftS      = 120
+	quickShiftStamps = 8
+	quickShiftEshift = 3
+	quickShiftPe     = 4
+)
+
+// quickWin is the quick level-shift window in stamps at the current poll.
+func (e *Estimator) quickWin() int64 {
+	q := max(int64(math.Ceil(quickShiftS/e.st.Poll)), quickShiftStamps)
+	return min(q, e.st.ShiftWin)
+}
+
+// quickShift tests for an upward level shift over the last quickWin stamps
+// robustly: at most a tenth of them (at least one: the old level's last
+// stamp may be in the window) lie at or below thr. The new minimum is the least RTT above
+// thr in the window, so neither an old-level stamp nor a loaded one before
+// the change, whose RTT exceeds the new level's, sets it.
+func (e *Estimator) quickShift(i int64, thr float64) (newMin float64, win int64, ok bool) {
+	st := &e.st
+	q := e.quickWin()
+	if i < e.fastWarm()+q || i-st.LastShiftI < q || e.ring(i).RTT <= thr {
+		return 0, 0, false
+	}
+	allowed := max(q/10, 1) + 1 // stamps at or below thr tolerated, plus one
+	var buf [quickShiftS]float64
+	n := 0
+	for j := i - q + 1; j <= i && n < len(buf); j++ {
+		rtt := e.ring(j).RTT
+		if rtt <= thr {
+			if allowed--; allowed == 0 {
+				return 0, 0, false
+			}
+			continue
+		}
+		buf[n] = rtt
+		n++
+	}
+	// A level, not a spell of queueing: the stamps sit as close above
+	// their minimum as the old level's did (median within twice the mean
+	// point error) and within a quarter of the rise.
+	slices.Sort(buf[:n])
+	newMin = buf[0]
+	if spread := buf[n/2] - newMin; spread > (newMin-st.RTThat)/4 || spread > 2*st.MeanPe+e.cfg.PointNoise {
+		return 0, 0, false
+	}
+	return newMin, q, true
+}
+
 // upshiftPe is the multiple of the mean point error that an upward level
 // shift must exceed as well as Eshift.
 const upshiftPe = 1.5
@@ -1184,7 +1250,7 @@ func (e *Estimator) refine(i int64, T uint64, offQual float64) {
 // upshift handles a sustained RTT increase: the new level's asymmetry is
 // estimated from the stamps of the shift window against the clock, which
 // free-ran across them.
-func (e *Estimator) upshift(i int64, newMin, offQual float64) {
+func (e *Estimator) upshift(i, win int64, newMin, offQual float64) {
 	st := &e.st
 	e.rememberLevel(i)
 	st.Refine = 0
@@ -1201,10 +1267,10 @@ func (e *Estimator) upshift(i int64, newMin, offQual float64) {
 	}
 	T := e.ring(i).Tf
 	var sw, swz float64
-	for j := i - st.ShiftWin + 1; j <= i; j++ {
+	for j := i - win + 1; j <= i; j++ {
 		r := e.ring(j)
 		pe := r.RTT - newMin
-		if pe > offQual || r.Excl {
+		if pe > offQual || pe < -offQual || r.Excl {
 			continue
 		}
 		w := 1 / (pe*pe/12 + e.cfg.PointNoise*e.cfg.PointNoise)
