@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
 RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/... ./guestclock/...
 
-.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight deb deb-check
+.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight deb deb-check compare
 
 all: build
 
@@ -60,6 +60,13 @@ kernel-patches:
 # binding from the Xen source): bin/xlclock-xenlight.
 xlclock-xenlight:
 	GO=$(GO) ./xlclock/build-xenlight.sh
+
+# dom0d against chronyd -x on emulated paths through network namespaces
+# (root; docs/compare.md): results.md and one PNG per scenario in
+# build/compare. COMPARE_FLAGS picks scenarios, e.g. --scenarios clean.
+COMPARE_FLAGS ?=
+compare: build
+	$(GO) run ./bench/compare/cmd/compare --dom0d $(BIN)/dom0d --out build/compare $(COMPARE_FLAGS)
 
 # Debian packages into build/deb (docs/packaging.md), and their install,
 # removal and purge checked in throwaway bookworm and trixie roots.
