@@ -206,7 +206,7 @@ func (d *demo) summary() result {
 		fmt.Fprintf(d.w, "  NOT GOOD: a guest never got a time, or reads were outside their max_error or went back (see the table)\n")
 	}
 	fmt.Fprintf(d.w, "  columns: MAX |ERROR| over every read with a time; OUTSIDE ME = synchronised (not UNSYNCED) reads outside max_error, must be 0;\n")
-	fmt.Fprintf(d.w, "  OUTSIDE EB = their share outside the statistical error_bound (about 1%% expected); BACKWARDS = time or earliest bound went back\n")
+	fmt.Fprintf(d.w, "  OUTSIDE EB = their share outside the statistical error_bound, which covers the estimator's error but not a path's asymmetry (the demo's paths are deliberately asymmetric, so it is often missed); BACKWARDS = time or earliest bound went back\n")
 	return res
 }
 
