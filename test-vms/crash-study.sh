@@ -20,8 +20,8 @@ QEMU10=${QEMU10:-/var/cache/xenradclock/qemu-10/qemu-system-x86_64}
 FLAGS=max,-smap,-smep,-avx,-avx2,-fma,-f16c,-pcid,-invpcid,-la57
 
 # Crash signatures: in a Dom0 or guest process (kernel's segfault/trap report,
-# Go runtime's fault), in a kernel (oops, BUG, panic) or in Xen.
-SIG_PROC='segfault at|traps: .* (general protection|trap invalid opcode|trap divide)|fatal error: fault|unexpected fault address|unexpected signal during runtime|unexpected return pc|SIGSEGV|SIGILL|Illegal instruction|Segmentation fault'
+# Go runtime's fault or the tail of its goroutine dump, as Dom0 prints a daemon's log tail), in a kernel (oops, BUG, panic) or in Xen.
+SIG_PROC='segfault at|runtime/asm_amd64\.s:[0-9]|goroutine [0-9]+ \[|traps: .* (general protection|trap invalid opcode|trap divide)|fatal error: |runtime: .*unknown pc |unexpected fault address|unexpected signal during runtime|unexpected return pc|SIGSEGV|SIGILL|Illegal instruction|Segmentation fault'
 SIG_KERN='Oops|BUG:|Kernel panic|general protection fault:|invalid opcode:|Call Trace'
 SIG_XEN='\(XEN\).*(FATAL (PAGE|TRAP)|Panic on CPU|Xen BUG at|Assertion .* failed|Reboot in five seconds|domain_crash|crashed on cpu)'
 
