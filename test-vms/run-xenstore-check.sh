@@ -11,7 +11,7 @@
 # non-zero when any check failed or did not report.
 # Env: TIMEOUT (QEMU wall-clock limit per attempt, s; default 600), ATTEMPTS
 # (default 3; see step 4), SKIP_APT=1 (packages already there), KEEP=1 (keep
-# the image trees in build/), CPU, SMP (QEMU).
+# the image trees in build/), CPU, SMP, QEMU (the binary; default qemu-system-x86_64).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -136,7 +136,7 @@ attempt() { # N: boot once, print the verdicts; 0 when every check passed
   local XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1024M,max:1024M dom0_max_vcpus=$SMP"
   local DOM0_CMDLINE="console=hvc0 earlyprintk=xen"
   set +e
-  timeout "${TIMEOUT:-600}" qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu "$CPU" -smp "$SMP" -m 2048 \
+  timeout "${TIMEOUT:-600}" "${QEMU:-qemu-system-x86_64}" -machine pc -accel tcg,thread=multi -cpu "$CPU" -smp "$SMP" -m 2048 \
     -display none -nic none -no-reboot -monitor none -serial stdio \
     -kernel "$OUT/xen.elf" -append "$XEN_CMDLINE" \
     -initrd "$OUT/vmlinuz $DOM0_CMDLINE,$OUT/dom0.cpio.gz" </dev/null 2>&1 | stdbuf -oL tr -d '\r' > "$LOG"
