@@ -22,6 +22,10 @@ type Estimator interface {
 	Progress() (stamps, warmup int)
 	SetPollPeriod(seconds float64)
 	MarshalState() ([]byte, error)
+	// SetLeap hands the estimator the engine's leap vote (see voteLeap):
+	// next +1, −1 or 0, atUTC the midnight it precedes (UNIX s). From the
+	// first call on, the server's own leap indicator schedules nothing.
+	SetLeap(next int8, atUTC int64)
 }
 
 // Estimate is the outcome of one stamp.
@@ -105,6 +109,9 @@ type Engine struct {
 
 	stepped bool   // the first clock passed StepCheck
 	refused string // the server whose first clock StepCheck refused, logged once
+
+	leap    clocksync.LeapVote // the last vote with voters, held while none votes
+	leapKey string             // what was last logged of the leap vote
 }
 
 type serverState struct {
@@ -170,6 +177,7 @@ func (e *Engine) newServer(sc ServerConfig, saved *State) (*serverState, bool, e
 	if err != nil {
 		return nil, false, fmt.Errorf("estimator for %s: %w", sc.Address, err)
 	}
+	est.SetLeap(e.leap.Next, e.leap.At) // leaps come from the vote from the start
 	s.est = est
 	return s, false, nil
 }
@@ -404,6 +412,7 @@ func (e *Engine) noteAgreement(ag Agreement) {
 func (e *Engine) selectAndPublish(stamped string) error {
 	ag := e.agree(e.lastCount)
 	e.agreement = ag
+	e.voteLeap(ag)
 	e.trusted = ag.OK && ag.Truechimers >= e.minSources()
 	d := e.sel.Choose(e.now(e.lastCount), e.paths(ag))
 	if !e.trusted {

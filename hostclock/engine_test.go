@@ -49,9 +49,10 @@ func (f *fakeEst) Params() clocksync.Params {
 	}
 	return p
 }
-func (f *fakeEst) Progress() (int, int)          { return f.N, 5 }
-func (f *fakeEst) SetPollPeriod(s float64)       { f.Poll = s }
-func (f *fakeEst) MarshalState() ([]byte, error) { return json.Marshal(f) }
+func (f *fakeEst) Progress() (int, int)           { return f.N, 5 }
+func (f *fakeEst) SetPollPeriod(s float64)        { f.Poll = s }
+func (f *fakeEst) MarshalState() ([]byte, error)  { return json.Marshal(f) }
+func (f *fakeEst) SetLeap(next int8, atUTC int64) {}
 
 type fakeFactory struct{}
 

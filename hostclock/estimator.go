@@ -76,3 +76,4 @@ func restoreClocksync(cfg clocksync.Config, state []byte) (Estimator, error) {
 	e.SetPollPeriod(cfg.PollPeriod)
 	return clocksyncEstimator{e}, nil
 }
+func (c clocksyncEstimator) SetLeap(next int8, atUTC int64) { c.e.SetLeap(next, atUTC) }
