@@ -20,7 +20,10 @@ type platformTimer interface {
 
 // XenPlatform is Xen's platform timer (HPET or ACPI PM timer as Xen drives
 // it, extended by Xen to 64 bits) read through the XENVER_platform_time
-// hypercall from kernel-patches/. It needs /dev/xen/privcmd, so root.
+// hypercall from kernel-patches/: through /dev/xen/privcmd where that works
+// (root in Dom0), else through the systime device's XRST_IOC_PLATFORM
+// ioctl, with which the kernel makes the call for any process (a DomU's
+// unprivileged readers, where Linux restricts privcmd).
 //
 // Identity: a hash of the per-boot host id and this domain's incarnation,
 // both returned by the same hypercall as the count.
@@ -29,23 +32,53 @@ type XenPlatform struct {
 	hz    float64
 	kind  uint32
 	first hypercall.PlatformTime
+	via   string
 }
 
-// OpenXenPlatform opens privcmd and makes one hypercall, so an unpatched
-// hypervisor, a missing device, a denial or an unusable platform timer is
-// reported here rather than at the first Read.
+// The two ways to the hypercall, variables so tests can inject them.
+var (
+	openPrivcmdTimer = func() (platformTimer, error) { return hypercall.Open() }
+	openDeviceTimer  = func() (platformTimer, error) { return openPlatformDevice(hypercall.SystimeDevicePath) }
+)
+
+// OpenXenPlatform makes one hypercall, so an unpatched hypervisor, a missing
+// device, a denial or an unusable platform timer is reported here rather
+// than at the first Read. privcmd is tried first: Dom0's root daemons have
+// always used it and need no module for it. When privcmd cannot be opened
+// or refuses the call (an unprivileged process, or a DomU's restricted
+// privcmd), the systime device is used; if both fail, both reasons are
+// returned.
 func OpenXenPlatform() (*XenPlatform, error) {
-	pc, err := hypercall.Open()
+	x, perr := openPlatformVia("privcmd", openPrivcmdTimer)
+	if perr == nil {
+		return x, nil
+	}
+	if !errors.Is(perr, ErrPermission) && !errors.Is(perr, ErrNoDevice) {
+		return nil, perr // the hypervisor's answer (unpatched, malformed): the device would repeat it
+	}
+	x, derr := openPlatformVia(hypercall.SystimeDevicePath, openDeviceTimer)
+	if derr == nil {
+		return x, nil
+	}
+	return nil, errors.Join(derr, fmt.Errorf("and through privcmd: %w", perr))
+}
+
+func openPlatformVia(via string, open func() (platformTimer, error)) (*XenPlatform, error) {
+	pt, err := open()
 	if err != nil {
 		return nil, platformError(err)
 	}
-	x, err := newXenPlatform(pc)
+	x, err := newXenPlatform(pt)
 	if err != nil {
-		pc.Close()
+		pt.Close()
 		return nil, err
 	}
+	x.via = via
 	return x, nil
 }
+
+// Via names the path the hypercall takes: "privcmd" or the device's path.
+func (x *XenPlatform) Via() string { return x.via }
 
 func newXenPlatform(pt platformTimer) (*XenPlatform, error) {
 	s, err := pt.PlatformTime()
@@ -109,5 +142,5 @@ func PlatformIdentity(hostID [16]byte, incarnation uint32) uint64 {
 	return foldIdentity("xen-platform", hostID[:], inc[:])
 }
 
-// Close releases privcmd.
+// Close releases privcmd or the device.
 func (x *XenPlatform) Close() error { return x.pt.Close() }

@@ -55,6 +55,10 @@ const (
 	SystimeSampleSize = 32                 // sizeof(struct xrst_sample)
 	// SystimeIocRead is XRST_IOC_READ = _IOR('X', 0x01, struct xrst_sample).
 	SystimeIocRead uint32 = 2<<30 | SystimeSampleSize<<16 | 'X'<<8 | 0x01
+	// SystimeIocPlatform is XRST_IOC_PLATFORM = _IOR('X', 0x02, struct
+	// xrst_platform): XENVER_platform_time made by the kernel, its 64 bytes
+	// laid out as struct xenver_platform_time.
+	SystimeIocPlatform uint32 = 2<<30 | PlatformTimeSize<<16 | 'X'<<8 | 0x02
 )
 
 // SystimeSample mirrors struct xrst_sample: 32 bytes, little-endian.

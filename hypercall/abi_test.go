@@ -58,6 +58,9 @@ int main(void) {
 	P("offsetof s.flags", offsetof(struct xrst_sample, flags));
 	P("offsetof reserved", offsetof(struct xrst_sample, reserved));
 	P("XRST_IOC_READ", XRST_IOC_READ);
+	P("XRST_IOC_PLATFORM", XRST_IOC_PLATFORM);
+	P("sizeof xrst_platform", sizeof(struct xrst_platform));
+	P("offsetof p.host_id", offsetof(struct xrst_platform, host_id));
 	{ unsigned int m = XRST_MAGIC; const unsigned char *b = (const unsigned char *)&m;
 	  printf("XRST_MAGIC bytes %c%c%c%c\n", b[0], b[1], b[2], b[3]); }
 	return 0;
@@ -130,6 +133,9 @@ func TestABIHeaderMatchesGo(t *testing.T) {
 		"offsetof s.flags":            uint64(unsafe.Offsetof(s.Flags)),
 		"offsetof reserved":           uint64(unsafe.Offsetof(s.Reserved)),
 		"XRST_IOC_READ":               uint64(SystimeIocRead),
+		"XRST_IOC_PLATFORM":           uint64(SystimeIocPlatform),
+		"sizeof xrst_platform":        PlatformTimeSize,
+		"offsetof p.host_id":          uint64(unsafe.Offsetof(pt.HostID)),
 	}
 	for name, w := range want {
 		got, ok := c[name]
@@ -182,6 +188,7 @@ func TestABIDocumentedLayout(t *testing.T) {
 		{"s.Flags", unsafe.Offsetof(s.Flags), 24},
 		{"Reserved", unsafe.Offsetof(s.Reserved), 28},
 		{"privcmd_hypercall size", unsafe.Sizeof(privcmdHypercall{}), 48},
+		{"XRST_IOC_PLATFORM", uintptr(SystimeIocPlatform), 0x80405802},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, documented %d", c.name, c.got, c.want)

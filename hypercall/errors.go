@@ -59,6 +59,11 @@ func (e *Error) Unwrap() error {
 }
 
 // hypercallError maps the errno of a failed XENVER_platform_time.
+// PlatformTimeError classifies the errno with which XENVER_platform_time
+// failed, whoever made the call (privcmd, or the kernel for the systime
+// device's XRST_IOC_PLATFORM, which passes Xen's error through).
+func PlatformTimeError(errno syscall.Errno) error { return hypercallError(errno) }
+
 func hypercallError(errno syscall.Errno) error {
 	e := &Error{Op: "XENVER_platform_time", Errno: errno}
 	switch errno {

@@ -39,6 +39,7 @@ insmod /lib/modules/$KVER/xenradclock_systime.ko 2>&1 | sed 's/^/DOM0 insmod: /'
 say "systime node: $(stat -c '%A %n' /dev/xen/systime 2>&1)"
 xrst-read 2>&1 | sed 's/^/DOM0 /'
 xrst-read loop 2000 2>&1 | sed 's/^/DOM0 /'
+xrst-read platform 200 2>&1 | sed 's/^/DOM0 /'
 
 # 3. The patched DomU.
 xenstore-write /xrctest/phase start

@@ -16,6 +16,8 @@ say "up $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
 if grep -q 'xrc_knob=deny' /proc/cmdline; then
 	say "knob available_clocksource: $(cat $CS/available_clocksource)"
 	say "knob: $(/bin/xenradclock-pt status 2>&1)"
+	insmod /lib/modules/xenradclock_systime.ko 2>&1 | sed "s/^/$P knob insmod: /"
+	/bin/xrst-read platform 1 2>&1 | sed "s/^/$P knob /"
 	say "knob tests done"
 	while :; do sleep 60; done # Dom0 destroys it once it has the log
 fi
@@ -29,6 +31,7 @@ insmod /lib/modules/xenradclock_systime.ko 2>&1 | sed "s/^/$P insmod: /"
 say "systime node: $(stat -c '%A %t:%T %n' /dev/xen/systime 2>&1)"
 /bin/xrst-read 2>&1 | sed "s/^/$P /"
 /bin/xrst-read loop 2000 2>&1 | sed "s/^/$P /"
+/bin/xrst-read platform 200 2>&1 | sed "s/^/$P /"
 /bin/xenradclock-pt clockcost 2000 2>&1 | sed "s/^/$P xen /"
 echo xen-platform > $CS/current_clocksource 2>/dev/null
 say "selected: $(cat $CS/current_clocksource)"

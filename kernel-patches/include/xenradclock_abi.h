@@ -76,10 +76,30 @@ struct xrst_sample {
 
 #define XRST_IOC_READ _IOR('X', 0x01, struct xrst_sample)
 
+/*
+ * XRST_IOC_PLATFORM: the kernel makes XENVER_platform_time (version 1) and
+ * returns its sample field for field (same layout as xenver_platform_time).
+ * The ioctl fails with Xen's error: -ENOSYS (unpatched), -EPERM (denied).
+ */
+struct xrst_platform {
+    uint32_t version;        /* XENVER_PT_ABI_VERSION */
+    uint32_t kind;           /* XENVER_PT_KIND_* */
+    uint64_t platform_count; /* 64-bit cumulative platform timer count */
+    uint64_t platform_hz;    /* platform timer frequency, Hz */
+    uint64_t system_time_ns; /* Xen system time (NOW()), ns */
+    uint64_t guest_tsc;      /* the calling vCPU's TSC */
+    uint32_t incarnation;    /* the calling domain's incarnation */
+    uint32_t flags;          /* XENVER_PT_* */
+    uint8_t  host_id[16];    /* per-boot random host identity */
+};
+
+#define XRST_IOC_PLATFORM _IOR('X', 0x02, struct xrst_platform)
+
 /* The layout is ABI: make a change to it fail every C11 build at once. */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__cplusplus)
 _Static_assert(sizeof(struct xenver_platform_time) == 64, "xenver_platform_time is 64 bytes");
 _Static_assert(sizeof(struct xrst_sample) == 32, "xrst_sample is 32 bytes");
+_Static_assert(sizeof(struct xrst_platform) == 64, "xrst_platform is 64 bytes");
 #endif
 
 #endif /* XENRADCLOCK_ABI_H */

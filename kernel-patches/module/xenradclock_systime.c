@@ -32,6 +32,7 @@
 #include <asm/xen/hypercall.h>
 #include <asm/xen/hypervisor.h>
 #include <xen/interface/vcpu.h>
+#include <xen/interface/version.h>
 #include <xen/xen.h>
 #include <xen/xen-ops.h>
 
@@ -147,11 +148,44 @@ static ssize_t xrst_write(struct file *file, const char __user *buf,
 	return -EPERM;
 }
 
+/*
+ * XRST_IOC_PLATFORM: XENVER_platform_time made by the kernel, for guest
+ * processes that cannot use /dev/xen/privcmd (Linux restricts it in an
+ * unprivileged DomU).  Xen's error is returned as is: -ENOSYS from an
+ * unpatched hypervisor, -EPERM from a domain denied the sub-op.
+ */
+static long xrst_platform(void __user *arg)
+{
+	struct xenver_platform_time pt = { .version = XENVER_PT_ABI_VERSION };
+	struct xrst_platform out;
+	int rc;
+
+	rc = HYPERVISOR_xen_version(XENVER_platform_time, &pt);
+	if (rc)
+		return rc;
+	memset(&out, 0, sizeof(out));
+	out.version = pt.version;
+	out.kind = pt.kind;
+	out.platform_count = pt.platform_count;
+	out.platform_hz = pt.platform_hz;
+	out.system_time_ns = pt.system_time_ns;
+	out.guest_tsc = pt.guest_tsc;
+	out.incarnation = pt.incarnation;
+	out.flags = pt.flags;
+	BUILD_BUG_ON(sizeof(out.host_id) != sizeof(pt.host_id));
+	memcpy(out.host_id, pt.host_id, sizeof(out.host_id));
+	if (copy_to_user(arg, &out, sizeof(out)))
+		return -EFAULT;
+	return 0;
+}
+
 static long xrst_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct xrst_sample s;
 	int rc;
 
+	if (cmd == XRST_IOC_PLATFORM)
+		return xrst_platform((void __user *)arg);
 	if (cmd != XRST_IOC_READ)
 		return -ENOTTY;
 	rc = xrst_sample(&s);

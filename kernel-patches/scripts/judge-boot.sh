@@ -46,19 +46,34 @@ kcs=$(grep -E '^DOMU knob available_clocksource: ' "$LOG" | head -1)
 
 # A DomU (its lines prefixed $1) sees the same platform timer of the same
 # host as Dom0, and its count after Dom0's.  $2 and $3 begin the two kinds
-# of check's names, $4 names the DomU in messages, $5 ends the "same" names.
+# of check's names, $4 names the DomU in messages, $5 ends the "same" names,
+# $6 is the DomU line's tag (PT: privcmd, the default; XRSTPT: the ioctl).
 same_timer_as_dom0() {
-	local pre=$1 label=$2 clabel=$3 who=$4 wording=$5 k d0 du c0 cu
+	local pre=$1 label=$2 clabel=$3 who=$4 wording=$5 tag=${6:-PT} k d0 du c0 cu
 	for k in kind platform_hz host_id; do
-		d0=$(field '^DOM0 PT version=' $k); du=$(field "^$pre PT version=" $k)
+		d0=$(field '^DOM0 PT version=' $k); du=$(field "^$pre $tag version=" $k)
+		d0=${d0%%(*} du=${du%%(*} # kind=1(hpet) from privcmd's tool, kind=1 from the ioctl's
 		[ -n "$d0" ] && [ "$d0" = "$du" ] && pass "${label}same $k ${wording} ($d0)" ||
 			bad "${label}same $k ${wording} (dom0 '$d0', $who '$du')"
 	done
-	c0=$(field '^DOM0 PT version=' platform_count); cu=$(field "^$pre PT version=" platform_count)
+	c0=$(field '^DOM0 PT version=' platform_count); cu=$(field "^$pre $tag version=" platform_count)
 	[ -n "$c0" ] && [ -n "$cu" ] && [ "$cu" -gt "$c0" ] && pass "${clabel}platform count follows dom0's ($c0 < $cu)" ||
 		bad "${clabel}platform count follows dom0's ('$c0' < '$cu')"
 }
 same_timer_as_dom0 DOMU "" "domU " domU "in dom0 and domU"
+
+# XRST_IOC_PLATFORM (the module's ioctl: the sub-op made by the kernel) as
+# uid 65534, which privcmd would refuse in a DomU: the same timer as Dom0's
+# privcmd sample, counts after it, monotonic, NOW() bracketed by the
+# device's system time; Xen's EPERM passed through to the denied DomU.
+platform_ioctl() {
+	has "$2: XRST_IOC_PLATFORM unprivileged, monotonic, NOW() bracketed" \
+		"^$1 XRSTPT version=1 kind=[1-5] .* uid=65534 calls=200 .*monotonic=yes bracket=ok"
+	same_timer_as_dom0 "$1" "$2: XRST_IOC_PLATFORM " "$2: XRST_IOC_PLATFORM " "$2" "as dom0's privcmd call" XRSTPT
+}
+has "dom0: XRST_IOC_PLATFORM, monotonic, NOW() bracketed" '^DOM0 XRSTPT version=1 kind=[1-5] .*calls=200 .*monotonic=yes bracket=ok'
+platform_ioctl DOMU domU
+has "domU, platform_time = 0: XRST_IOC_PLATFORM passes EPERM through" '^DOMU knob XRSTPT uid=65534 rc=-1$'
 i0=$(field '^DOMU PT version=' incarnation); i1=$(field '^DOMU restored PT version=' incarnation)
 [ -n "$i0" ] && [ -n "$i1" ] && [ "$i1" -gt "$i0" ] && pass "domU incarnation moved on restore ($i0 -> $i1)" ||
 	bad "domU incarnation moved on restore ('$i0' -> '$i1')"
@@ -81,6 +96,7 @@ pvh_checks() {
 	has "pvh domU: device answers on xen-platform" '^PVHU on-xen-platform XRST .*checks=ok'
 	has "pvh domU: static Go binary with a UDP socket" '^PVHU GOUDP ok '
 	same_timer_as_dom0 PVHU "pvh domU: " "pvh domU: " "pvh domU" "as dom0"
+	platform_ioctl PVHU "pvh domU"
 }
 pvh_checks
 

@@ -5,6 +5,9 @@
  *
  *   xrst-read           one sample via read(), checked against ioctl()
  *   xrst-read loop N    N reads: ns per read; system time must not go back
+ *   xrst-read platform N  as uid 65534: N XRST_IOC_PLATFORM calls, platform
+ *                       count and NOW() monotonic, NOW() inside the device's
+ *                       system time read just before and after (1 ms slack)
  *
  * Exit status 0 when every check passed.
  */
@@ -48,11 +51,80 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
+static void print_pt(const struct xrst_platform *p)
+{
+	int i;
+
+	printf("XRSTPT version=%" PRIu32 " kind=%" PRIu32 " platform_count=%"
+	       PRIu64 " platform_hz=%" PRIu64 " system_time_ns=%" PRIu64
+	       " guest_tsc=%" PRIu64 " incarnation=%" PRIu32 " flags=0x%"
+	       PRIx32 " host_id=", p->version, p->kind, p->platform_count,
+	       p->platform_hz, p->system_time_ns, p->guest_tsc,
+	       p->incarnation, p->flags);
+	for (i = 0; i < 16; i++)
+		printf("%02x", p->host_id[i]);
+}
+
+/* XRST_IOC_PLATFORM as an unprivileged reader (uid/gid 65534). */
+static int platform(long n)
+{
+	struct xrst_platform a, b;
+	struct xrst_sample s0, s1;
+	uint64_t t0, t1;
+	long i;
+	int fd;
+
+	if (getuid() == 0 && (setgid(65534) || setuid(65534)))
+		return fail("drop to uid 65534", errno);
+	fd = open(XRST_DEVICE_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open " XRST_DEVICE_PATH, errno);
+	if (ioctl(fd, XRST_IOC_READ, &s0))
+		return fail("ioctl XRST_IOC_READ", errno);
+	if (ioctl(fd, XRST_IOC_PLATFORM, &a)) {
+		printf("XRSTPT uid=%d rc=-%d\n", (int)getuid(), errno);
+		return 1;
+	}
+	if (ioctl(fd, XRST_IOC_READ, &s1))
+		return fail("ioctl XRST_IOC_READ", errno);
+	if (a.version != XENVER_PT_ABI_VERSION ||
+	    a.system_time_ns + 1000000 < s0.system_time_ns ||
+	    a.system_time_ns > s1.system_time_ns + 1000000) {
+		fprintf(stderr, "xrst-read: NOW() %" PRIu64 " outside [%" PRIu64
+			", %" PRIu64 "]\n", a.system_time_ns,
+			s0.system_time_ns, s1.system_time_ns);
+		return 1;
+	}
+	b = a;
+	t0 = mono_ns();
+	for (i = 0; i < n; i++) {
+		struct xrst_platform c;
+
+		if (ioctl(fd, XRST_IOC_PLATFORM, &c))
+			return fail("ioctl XRST_IOC_PLATFORM", errno);
+		if (c.platform_count < b.platform_count ||
+		    c.system_time_ns < b.system_time_ns)
+			return fail("platform count or NOW() went back", 0);
+		b = c;
+	}
+	t1 = mono_ns();
+	print_pt(&a);
+	printf(" uid=%d calls=%ld ns_per_call=%" PRIu64
+	       " count_delta=%" PRIu64 " now_delta_ns=%" PRIu64
+	       " monotonic=yes bracket=ok\n", (int)getuid(), n,
+	       n ? (t1 - t0) / n : 0, b.platform_count - a.platform_count,
+	       b.system_time_ns - a.system_time_ns);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct xrst_sample a, b;
 	char big[64];
 	int fd;
+
+	if (argc > 2 && !strcmp(argv[1], "platform"))
+		return platform(strtol(argv[2], NULL, 0));
 
 	fd = open(XRST_DEVICE_PATH, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
