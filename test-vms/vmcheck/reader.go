@@ -44,11 +44,12 @@ type readerStats struct {
 	gen                                                      uint64
 	status                                                   string
 	maxDiscNs                                                int64
+	lastErr                                                  string
 }
 
 func (s *readerStats) String() string {
-	return fmt.Sprintf("reads=%d timed=%d disrupted=%d other=%d errors=%d backwards=%d bound=%d gen=%d status=%s max_disc_ns=%d",
-		s.reads, s.timed, s.disrupted, s.other, s.errors, s.backwards, s.bound, s.gen, s.status, s.maxDiscNs)
+	return fmt.Sprintf("reads=%d timed=%d disrupted=%d other=%d errors=%d backwards=%d bound=%d gen=%d status=%s max_disc_ns=%d last_error=%q",
+		s.reads, s.timed, s.disrupted, s.other, s.errors, s.backwards, s.bound, s.gen, s.status, s.maxDiscNs, s.lastErr)
 }
 
 func pageReader(path, counterName string, every time.Duration, ppm float64) error {
@@ -79,6 +80,9 @@ func pageReader(path, counterName string, every time.Duration, ppm float64) erro
 		if err := p.ReadInto(c, &n); err != nil {
 			st.errors++
 			st.status = "error"
+			if st.lastErr = err.Error(); len(st.lastErr) > 120 {
+				st.lastErr = st.lastErr[:120]
+			}
 		} else {
 			st.status = n.Status.String()
 			st.gen = n.Generation
