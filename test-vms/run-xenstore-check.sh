@@ -25,7 +25,7 @@ die() { echo "xenstore-check: $*" >&2; exit 2; }
 mkdir -p "$BUILD" "$OUT"
 
 # --- 1. packages (installed), and the hypervisor and kernel (only extracted)
-PKGS="qemu-system-x86 xen-utils-4.17 xenstore-utils busybox-static cpio bc"
+PKGS="qemu-system-x86 xen-utils-4.17 xenstore-utils busybox-static cpio bc gcc make"
 if [ "${SKIP_APT:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   if [ "$(dpkg-query -W -f='${Status}\n' $PKGS 2>/dev/null | grep -c 'install ok installed')" -eq "$(echo $PKGS | wc -w)" ]; then
