@@ -132,7 +132,9 @@ func New(cfg Config, opt Options) (*Agent, error) {
 		a.page.Close()
 		return nil, err
 	}
-	a.metrics = newMetrics()
+	if a.cfg.Metrics != "" {
+		a.metrics = newMetrics() // nil (every update a no-op) when off
+	}
 	return a, nil
 }
 
