@@ -52,6 +52,26 @@ func commandExamples(parent string, c *cli.Command) []Example {
 	return out
 }
 
+// BrokenHeadings lists the lines of app's helps that start with
+// "Examples" but are no heading (one wrapped over two lines, say): their
+// examples would not run, silently.
+func BrokenHeadings(app *cli.App) []string {
+	var out []string
+	var walk func(name, text string, cs []*cli.Command)
+	walk = func(name, text string, cs []*cli.Command) {
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, "Examples") && !isHeading(l) {
+				out = append(out, name+": "+l)
+			}
+		}
+		for _, c := range cs {
+			walk(name+" "+c.Name, c.Description, c.Subcommands)
+		}
+	}
+	walk(app.Name, app.Description, app.Commands)
+	return out
+}
+
 func parse(command, text string) []Example {
 	var out []Example
 	in, block, blank := false, 0, false
@@ -116,6 +136,9 @@ type Config struct {
 func Run(t *testing.T, app *cli.App, cfg Config) {
 	t.Helper()
 	exs := Examples(app)
+	for _, l := range BrokenHeadings(app) {
+		t.Errorf("%s: a line starting with Examples that is no heading (one line ending in ':'); its examples would not run", l)
+	}
 	if len(exs) == 0 {
 		t.Fatalf("%s: no examples in any help", app.Name)
 	}
