@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xenradclock/xenradclock/internal/helptest"
 )
 
 func TestParsePath(t *testing.T) {
@@ -85,16 +87,29 @@ func TestDemoShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a minute of the whole system")
 	}
-	bin := t.TempDir()
-	for _, pkg := range []string{"dom0d", "domu-agent", "xlclock", "demo"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, filepath.Base(pkg)), "../"+pkg).CombinedOutput()
+	// The help's one example is this test's run, as printed, from a
+	// directory laid out as the source tree after 'make build'.
+	exs := helptest.Examples(newApp())
+	if len(exs) != 1 {
+		t.Fatalf("the demo's help has %d examples, want 1 (this test runs it): %+v", len(exs), exs)
+	}
+	if bad := helptest.BrokenHeadings(newApp()); len(bad) > 0 {
+		t.Fatalf("examples that would not run: %q", bad)
+	}
+	work := t.TempDir()
+	bin := filepath.Join(work, "bin")
+	for pkg, name := range map[string]string{"dom0d": "dom0d", "domu-agent": "domu-agent", "xlclock": "xlclock", "demo": "xenradclock-demo"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), "../"+pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("building %s: %v\n%s", pkg, err, out)
 		}
 	}
 	tmp := t.TempDir()
-	cmd := exec.Command(filepath.Join(bin, "demo"), "--bin", bin, "--duration", "60s", "--migrate-at", "30s", "--interval", "15s")
+	words := strings.Fields(exs[0].Line)
+	cmd := exec.Command(words[0], words[1:]...)
+	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	t.Logf("running the help's example %q", exs[0].Line)
 	out, err := cmd.CombinedOutput()
 	text := string(out)
 	t.Logf("demo output:\n%s", text)
