@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/internal/helptest"
 	"github.com/xenradclock/xenradclock/internal/helptest/demodir"
-	"github.com/xenradclock/xenradclock/ntp"
 )
 
 // exampleServer is the NTP server the run example names ('dom0d
@@ -40,20 +37,6 @@ func setupExamples(t *testing.T, dir, command string) []string {
 		demodir.Guest(t, dir)
 		return nil
 	}
-	mono, err := counter.Open("monotonic-raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served, err := ntp.NewSkewedClock(mono, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: exampleServer, Time: served.Reading})
-	if err != nil {
-		t.Fatalf("the example's NTP server on %s: %v", exampleServer, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); srv.Close() })
+	helptest.NTPServer(t, exampleServer, 0, 0)
 	return nil
 }

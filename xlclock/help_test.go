@@ -9,7 +9,6 @@ import (
 	"github.com/xenradclock/xenradclock/hostclock"
 	"github.com/xenradclock/xenradclock/internal/helptest"
 	"github.com/xenradclock/xenradclock/internal/helptest/demodir"
-	"github.com/xenradclock/xenradclock/xenstore/xsd"
 )
 
 // Every example of every xlclock --help runs as printed, in a directory
@@ -30,27 +29,12 @@ func TestHelpExamples(t *testing.T) {
 func setupDemoDir(t *testing.T, dir, _ string) []string {
 	rec := demodir.Guest(t, dir)
 	hostDir := filepath.Join(dir, demodir.HostA)
-	// The socket path must fit a sockaddr_un (108 bytes): listen on a
-	// short path and link the demo's name to it.
-	short, err := os.MkdirTemp("", "xlh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(short) })
-	srv, err := xsd.New(xsd.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	h := &testHost{t: t, dir: short, srv: srv, sock: filepath.Join(short, "xs")}
-	if err := srv.Listen(h.sock); err != nil {
-		t.Fatal(err)
-	}
+	// newTestHost listens on a short path (a sockaddr_un holds 108
+	// bytes): the demo's name links to it.
+	h := newTestHost(t)
 	if err := os.Symlink(h.sock, filepath.Join(hostDir, "xenstored.socket")); err != nil {
 		t.Fatal(err)
 	}
-	h.dom0 = h.dial(h.sock)
-
 	h.publish(&rec, "host-a")
 	g1 := goodReport()
 	g1.Counter, g1.Generation, g1.HostName = "simulated", rec.Generation, "host-a"

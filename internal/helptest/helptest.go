@@ -24,7 +24,32 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/ntp"
 )
+
+// NTPServer serves, on addr until the test ends, CLOCK_MONOTONIC_RAW's
+// time offset by offset and running skewPPM fast: the test server that
+// examples name.
+func NTPServer(t *testing.T, addr string, offset time.Duration, skewPPM float64) {
+	t.Helper()
+	mono, err := counter.Open("monotonic-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := ntp.NewSkewedClock(mono, offset, skewPPM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: addr, Time: served.Reading})
+	if err != nil {
+		t.Fatalf("the examples' NTP server on %s: %v", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); srv.Close() })
+}
 
 // Example is one example line of one command's help.
 type Example struct {
