@@ -25,6 +25,23 @@ type Counter interface {
 	Read() (Reading, error)
 }
 
+// LocalIdentity is implemented by a counter whose Reading.Identity is the
+// guest's own incarnation rather than a timeline identity it shares with
+// Dom0: xen-system's resume_gen, bumped by the module in each domain
+// separately.  Dom0's record then carries Dom0's value, which says nothing
+// about the guest's: a guest agent stamps the record it copies with the
+// identity it read, from a read of the record that started and ended on
+// the same incarnation (so on the host the record came from).
+type LocalIdentity interface {
+	IdentityIsLocal() bool
+}
+
+// IdentityIsLocal reports whether c's identities are local to this domain.
+func IdentityIsLocal(c Counter) bool {
+	l, ok := c.(LocalIdentity)
+	return ok && l.IdentityIsLocal()
+}
+
 // Kind is the numeric counter identity carried in clock records and traces.
 type Kind uint16
 

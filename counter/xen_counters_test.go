@@ -235,3 +235,14 @@ func TestHPETReal(t *testing.T) {
 		t.Errorf("HPET went back")
 	}
 }
+
+// xen-system's identity (resume_gen) is the domain's own; the others' are
+// shared timelines a guest compares with Dom0's record.
+func TestIdentityIsLocal(t *testing.T) {
+	if !IdentityIsLocal(&XenSystem{}) {
+		t.Error("xen-system: identity not local")
+	}
+	if IdentityIsLocal(&Simulated{}) {
+		t.Error("simulated: identity local")
+	}
+}

@@ -89,6 +89,10 @@ func (x *XenSystem) Read() (Reading, error) {
 	return Reading{Count: s.SystemTimeNs, Identity: s.ResumeGen}, nil
 }
 
+// IdentityIsLocal: resume_gen counts this domain's own resumes (see
+// LocalIdentity).
+func (x *XenSystem) IdentityIsLocal() bool { return true }
+
 // TSCStable reports the last sample's TSC_STABLE flag.
 func (x *XenSystem) TSCStable() bool { return x.last.Load()&hypercall.SystimeTSCStable != 0 }
 

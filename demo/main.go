@@ -41,9 +41,11 @@ stays up and logs the migration with its disruption and step. Every
 watch shows each host's guests. After --duration or Ctrl-C everything is
 stopped, the directory removed, and a summary printed.
 
-Examples:
-  xenradclock-demo --bin bin
-  xenradclock-demo --bin bin --duration 60s --migrate-at 30s`,
+'make demo' builds bin/ and runs (two minutes):
+  bin/xenradclock-demo --bin bin
+
+Examples (from the source tree's root, after 'make build'):
+  bin/xenradclock-demo --bin bin --duration 60s --migrate-at 30s --interval 15s`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bin", Value: "bin", Usage: "directory holding dom0d, domu-agent and xlclock (`DIR`)"},
 			&cli.DurationFlag{Name: "duration", Value: demoDefaults.Duration, Usage: "stop after `DURATION`"},

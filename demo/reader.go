@@ -156,7 +156,7 @@ type reader struct {
 	n        clockdata.Now
 	// The previous read with a time, for the never-backwards check.
 	prevTime, prevEarliest bintime.Time
-	havePrev               bool
+	prevGuess, havePrev    bool
 }
 
 func (r *reader) once() {
@@ -199,10 +199,13 @@ func (r *reader) check(n *clockdata.Now) {
 	if n.Status == clockdata.ReadLate {
 		r.st.Late++
 	}
-	if r.havePrev && (n.Time.Cmp(r.prevTime) < 0 || n.Earliest.Cmp(r.prevEarliest) < 0) {
+	guess := n.State == clockdata.StateUnsynchronised || n.State == clockdata.StateUnknown
+	// An unsynchronised clock's earliest bound promised nothing (the agent
+	// may replace it by a synchronised one's lower bound); its time did.
+	if r.havePrev && (n.Time.Cmp(r.prevTime) < 0 || !r.prevGuess && n.Earliest.Cmp(r.prevEarliest) < 0) {
 		r.st.Backwards++
 	}
-	r.prevTime, r.prevEarliest, r.havePrev = n.Time, n.Earliest, true
+	r.prevTime, r.prevEarliest, r.prevGuess, r.havePrev = n.Time, n.Earliest, guess, true
 	h, ok := r.hosts[r.ctr.last.Identity]
 	if !ok {
 		r.st.NoClock++
@@ -227,7 +230,7 @@ func (r *reader) check(n *clockdata.Now) {
 	outside := truth.Cmp(n.Earliest) < 0 || truth.Cmp(n.Latest) > 0
 	// An unsynchronised clock's time is a guess by definition: counted,
 	// and its misses counted apart, but not held to its bounds.
-	if n.State == clockdata.StateUnsynchronised || n.State == clockdata.StateUnknown {
+	if guess {
 		r.st.Unsynced++
 		if outside {
 			r.st.UnsyncedOutside++

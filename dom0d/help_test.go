@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/internal/helptest"
 	"github.com/xenradclock/xenradclock/internal/testtool"
-	"github.com/xenradclock/xenradclock/ntp"
 )
 
 // exampleServer is the NTP server the examples name ('dom0d testserver'
@@ -42,21 +39,7 @@ func setupExamples(t *testing.T, dir, command string) []string {
 	if command == "dom0d testserver" {
 		return nil // its examples start their own
 	}
-	mono, err := counter.Open("monotonic-raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served, err := ntp.NewSkewedClock(mono, 2500*time.Millisecond, 40)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: exampleServer, Time: served.Reading})
-	if err != nil {
-		t.Fatalf("the examples' NTP server on %s: %v", exampleServer, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); srv.Close() })
+	helptest.NTPServer(t, exampleServer, 2500*time.Millisecond, 40)
 	return nil
 }
 

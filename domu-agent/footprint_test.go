@@ -61,8 +61,9 @@ func procStat(t *testing.T, pid int) (rssKB int, cpuTicks int64) {
 // TestAgentFootprint runs the agent as a process against one host that
 // publishes a record a second (the agent writes its report as often) and
 // prints its RSS and CPU share over 12 s after a 3 s warm-up (goal: under
-// 10 MB and 0.1 % of a core). A figure, not an assertion: the machine is
-// shared. -short skips it.
+// 10 MB and 0.1 % of a core) and whether the goal is met. A figure, not a
+// timed assertion (the machine is shared): only a gross regression fails.
+// -short skips it.
 func TestAgentFootprint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("15 s measurement")
@@ -114,9 +115,33 @@ func TestAgentFootprint(t *testing.T) {
 		t.Errorf("agent exit: %v", err)
 	}
 	mb := func(k string) float64 { return float64(sm[k]) / 1024 }
+	cpuPct := float64(n1-n0) / float64(el.Nanoseconds()) * 100
 	t.Logf("agent footprint, 1 record/s: RSS %.1f MB (VmRSS %.1f; anonymous %.1f MB, file-backed %.1f MB), PSS %.1f MB (anon %.1f, file %.1f), CPU %.3f %% of a core (schedstat: %.1f ms in %.1f s; stat: %d ticks of 10 ms)",
-		mb("Rss:"), float64(rss)/1024, mb("Anonymous:"), mb("Rss:")-mb("Anonymous:"), mb("Pss:"), mb("Pss_Anon:"), mb("Pss_File:"), float64(n1-n0)/float64(el.Nanoseconds())*100, float64(n1-n0)/1e6, el.Seconds(), c1-c0)
+		mb("Rss:"), float64(rss)/1024, mb("Anonymous:"), mb("Rss:")-mb("Anonymous:"), mb("Pss:"), mb("Pss_Anon:"), mb("Pss_File:"), cpuPct, float64(n1-n0)/1e6, el.Seconds(), c1-c0)
+	// The goal is a printed figure (the machine is shared); the limits
+	// below only catch a gross regression.
+	rssMB := mb("Rss:")
+	if rssMB == 0 {
+		rssMB = float64(rss) / 1024
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	t.Logf("goal RSS < %d MB: %s (%.1f MB); goal CPU < %.1f %%: %s (%.3f %%)",
+		footRSSGoalMB, verdict(rssMB < footRSSGoalMB), rssMB, footCPUGoalPct, verdict(cpuPct < footCPUGoalPct), cpuPct)
+	if rssMB > 4*footRSSGoalMB || cpuPct > 20*footCPUGoalPct {
+		t.Errorf("footprint regressed far past the goal: RSS %.1f MB (guard %d), CPU %.3f %% (guard %.1f)", rssMB, 4*footRSSGoalMB, cpuPct, 20*footCPUGoalPct)
+	}
 }
+
+// The footprint goal of issue 11, and (times 4 and 20) the regression guard.
+const (
+	footRSSGoalMB  = 10
+	footCPUGoalPct = 0.1
+)
 
 // smapsRollup returns /proc/PID/smaps_rollup's kB fields by name ("Pss:").
 func smapsRollup(pid int) map[string]int {

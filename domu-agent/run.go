@@ -32,10 +32,16 @@ Configuration: built-in defaults, then the config file (--config, default
 dist/domu-agent.conf), then the flags. Outputs besides the page are enabled by
 config keys (--set KEY=VALUE does the same from the command line).
 
-Examples:
+In a guest on a Xen host (as root; the defaults find Xenstore and publish
+/run/xenradclock/clock):
   domu-agent run
   domu-agent run --xenstore /run/xenstored/socket --page /run/xenradclock/clock
-  domu-agent run --mode independent --server 127.0.0.1:11123 --xenstore none --counter monotonic-raw --page /tmp/clock`,
+
+Examples (no Xen, no root; start 'dom0d testserver --listen 127.0.0.1:11127' first):
+  domu-agent run --mode independent --server 127.0.0.1:11127 --xenstore none --counter monotonic-raw --page clock --set poll=1s
+
+It writes the page clock and its estimator's independent-host.page below the
+current directory.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE` (default " + defaultConfigFile + " when it exists)"},
 			&cli.StringFlag{Name: "xenstore", Usage: "auto (XENSTORED_PATH, the sockets, /dev/xen/xenbus), none, or a socket `PATH` (config key xenstore)"},

@@ -27,9 +27,13 @@ the clock state, the time and both bounds.
 Exit: 0 usable, 1 usable but late, 2 not synchronised, 3 void, disrupted or no
 clock, 4 usage or I/O error.
 
-Examples:
+In a guest on a Xen host:
   domu-agent status
-  domu-agent status --json --page /run/xenradclock/clock`,
+  domu-agent status --json --page /run/xenradclock/clock
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  XENRADCLOCK_SIM_COUNTER=demo/g1/counter domu-agent status --page demo/g1/clock
+  XENRADCLOCK_SIM_COUNTER=demo/g1/counter domu-agent status --json --page demo/g1/clock`,
 		Flags: []cli.Flag{pageFlag, &cli.BoolFlag{Name: "json", Usage: "one JSON object on stdout"}},
 		Action: func(c *cli.Context) error {
 			st := guestclock.ReadPageStatus(c.String("page"), nil)
@@ -49,9 +53,13 @@ late, synchronised or free-running, not disrupted) with max_error at most
 the last status and exits 5 (it waits through warm-up, disruption and a missing
 page alike). Usage errors exit 4.
 
-Examples:
+In a guest on a Xen host:
   domu-agent waitsync --max-error 10ms --timeout 2m
-  domu-agent waitsync --timeout 30s && systemctl start postgresql`,
+  domu-agent waitsync --timeout 30s && systemctl start postgresql
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  XENRADCLOCK_SIM_COUNTER=demo/g1/counter domu-agent waitsync --page demo/g1/clock --max-error 10ms --timeout 2m
+  XENRADCLOCK_SIM_COUNTER=demo/g1/counter domu-agent waitsync --page demo/g1/clock --timeout 30s && echo clock usable  # prints clock usable`,
 		Flags: []cli.Flag{pageFlag,
 			&cli.DurationFlag{Name: "max-error", Usage: "the largest acceptable max_error `D` (0: any)"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up after `T`"},

@@ -82,9 +82,16 @@ func (h *history) remember(r *clockdata.Record) {
 }
 
 // accept decodes and checks one clock node value read together with its
-// permissions and a counter reading taken after the read. It returns the
-// record or an error wrapping ErrRefused (or a clockdata decoding error).
-func (h *history) accept(value []byte, ps xenstore.Perms, c counter.Counter, rd counter.Reading) (clockdata.Record, error) {
+// permissions, the counter identity read just before the read (before) and
+// a counter reading taken after it (rd). It returns the record or an error
+// wrapping ErrRefused (or a clockdata decoding error).
+//
+// For a counter whose identity is local to the domain (xen-system's
+// resume_gen: counter.LocalIdentity) the record's identity is Dom0's own and
+// is replaced by rd's, but only when before and rd agree: then the whole
+// read ran on one incarnation, so on the host whose record it is (the
+// kernel's xenbus lets no request span a suspend).
+func (h *history) accept(value []byte, ps xenstore.Perms, c counter.Counter, before uint64, rd counter.Reading) (clockdata.Record, error) {
 	if err := checkPerms(ps); err != nil {
 		return clockdata.Record{}, err
 	}
@@ -94,6 +101,13 @@ func (h *history) accept(value []byte, ps xenstore.Perms, c counter.Counter, rd 
 	}
 	if r.CounterKind != c.Kind() {
 		return r, refuse("record is for counter %s, this guest reads %s", r.CounterKind, c.Kind())
+	}
+	if counter.IdentityIsLocal(c) {
+		if before != rd.Identity {
+			return r, refuse("the guest resumed (counter identity %016x -> %016x) during the read: read again",
+				before, rd.Identity)
+		}
+		r.CounterIdentity = rd.Identity
 	}
 	if r.CounterIdentity != rd.Identity {
 		return r, refuse("record is for counter timeline %016x, this guest's counter reads %016x (another host's record?)",

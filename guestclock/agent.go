@@ -132,7 +132,9 @@ func New(cfg Config, opt Options) (*Agent, error) {
 		a.page.Close()
 		return nil, err
 	}
-	a.metrics = newMetrics()
+	if a.cfg.Metrics != "" {
+		a.metrics = newMetrics() // nil (every update a no-op) when off
+	}
 	return a, nil
 }
 
@@ -516,7 +518,11 @@ func (a *Agent) markStaleLocked(rd counter.Reading) {
 		r.State = clockdata.StateFreeRunning
 		a.served = &r
 		a.publishLocked(&r)
-		a.log.Warn("no new record from Dom0: the clock is free-running, its bounds grow with age",
+		from := "Dom0"
+		if a.mode == clockdata.ModeIndependent {
+			from = "the guest's own NTP estimator (independent mode)"
+		}
+		a.log.Warn("no new record from "+from+": the clock is free-running, its bounds grow with age",
 			zap.Uint64("generation", r.Generation))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -23,19 +24,22 @@ import (
 
 // Defaults; docs/domu-agent.md and dist/domu-agent.conf repeat them.
 const (
-	DefaultMode       = "auto"
-	DefaultXenstore   = "auto"
-	DefaultCounter    = "auto"
-	DefaultClockNode  = "/xenradclock/clock"
-	DefaultHostName   = "/xenradclock/host-name"
-	DefaultLogLevel   = "info"
-	DefaultTick       = time.Second
-	DefaultMaxHold    = 10 * time.Second
-	DefaultPoll       = 16 * time.Second
-	DefaultAutoWait   = 5 * time.Second
-	DefaultIndepPage  = "/run/xenradclock/independent-host.page"
-	minTick, maxTick  = 10 * time.Millisecond, 10 * time.Second
-	maxDisruptedLimit = time.Hour
+	DefaultMode      = "auto"
+	DefaultXenstore  = "auto"
+	DefaultCounter   = "auto"
+	DefaultClockNode = "/xenradclock/clock"
+	DefaultHostName  = "/xenradclock/host-name"
+	DefaultLogLevel  = "info"
+	DefaultTick      = time.Second
+	DefaultMaxHold   = 10 * time.Second
+	DefaultPoll      = 16 * time.Second
+	DefaultAutoWait  = 5 * time.Second
+	// DefaultIndepPageName is independent mode's private page, beside the
+	// guest's page unless independent_page names one: two agents serving
+	// different pages never share it.
+	DefaultIndepPageName = "independent-host.page"
+	minTick, maxTick     = 10 * time.Millisecond, 10 * time.Second
+	maxDisruptedLimit    = time.Hour
 )
 
 // Config is the agent's configuration. Start from Default.
@@ -48,7 +52,7 @@ type Config struct {
 	ClockNode string
 	Servers   []string      // independent mode's NTP servers
 	Poll      time.Duration // independent mode's poll period
-	IndepPage string        // independent mode's private host page
+	IndepPage string        // independent mode's private host page ("": beside Page)
 	Metrics   string        // Prometheus listen address, "" off
 	LogLevel  string
 	Tick      time.Duration // sample/report cadence while nothing changes
@@ -66,7 +70,7 @@ type Config struct {
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{Mode: DefaultMode, Xenstore: DefaultXenstore, Page: clockdata.DefaultPagePath,
-		Counter: DefaultCounter, ClockNode: DefaultClockNode, Poll: DefaultPoll, IndepPage: DefaultIndepPage,
+		Counter: DefaultCounter, ClockNode: DefaultClockNode, Poll: DefaultPoll,
 		LogLevel: DefaultLogLevel, Tick: DefaultTick, MaxDisruptedHold: DefaultMaxHold, AutoWait: DefaultAutoWait,
 		Sinks: map[string]string{}}
 }
@@ -186,4 +190,13 @@ func (c *Config) LoadFile(path string) error {
 // `server` may repeat (the file's first server line replaces earlier ones).
 func (c *Config) Parse(r io.Reader, name string) error {
 	return hostclock.ParseKeyValues(r, name, "server", func() { c.Servers = nil }, c.Set)
+}
+
+// IndepPagePath is independent mode's private page: IndepPage, or
+// DefaultIndepPageName in the directory of Page.
+func (c Config) IndepPagePath() string {
+	if c.IndepPage != "" {
+		return c.IndepPage
+	}
+	return filepath.Join(filepath.Dir(c.Page), DefaultIndepPageName)
 }

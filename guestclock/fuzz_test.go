@@ -33,7 +33,7 @@ func FuzzAccept(f *testing.F) {
 		}
 		c := &fixedCounter{rd: counter.Reading{Count: 1_500_000_000, Identity: identity}}
 		var h history
-		got, err := h.accept(value, ps, c, c.rd)
+		got, err := h.accept(value, ps, c, c.rd.Identity, c.rd)
 		if err != nil {
 			return
 		}

@@ -21,6 +21,13 @@ package guestclock
 //     incoming record is published with the disrupted flag, readers get
 //     "disrupted" and no time, until the incoming clock has caught up with
 //     what the page promised (or the configured hold limit passes).
+//
+// A record in state unsynchronised (or unknown) promises nothing: its time
+// is a guess and its bound is not held (readers are told so). Intersecting
+// it with the incoming record would carry the guess's wrong bound into the
+// synchronised record that replaces it, so against a guess only the
+// reader's time is kept from going back: the hold covers the incoming
+// interval alone, and its earliest bound may be below the guess's.
 
 import (
 	"errors"
@@ -41,6 +48,14 @@ const MonotonicRatePPM = 500
 // error (both as exact Times; MaxErr ≥ 0).
 type promise struct {
 	Time, MaxErr bintime.Time
+	// Guess: the record was unsynchronised: Time and MaxErr promise
+	// nothing, only Time must not go back.
+	Guess bool
+}
+
+// isGuess: a record whose time readers are told is a guess.
+func isGuess(r *clockdata.Record) bool {
+	return r.State == clockdata.StateUnsynchronised || r.State == clockdata.StateUnknown
 }
 
 func (p promise) earliest() bintime.Time { return p.Time.Sub(p.MaxErr) }
@@ -51,7 +66,7 @@ func (p promise) latest() bintime.Time   { return p.Time.Add(p.MaxErr) }
 func promiseAt(r *clockdata.Record, T uint64) promise {
 	t := r.Absolute(T)
 	earliest, _ := r.Bounds(T)
-	return promise{Time: t, MaxErr: t.Sub(earliest)}
+	return promise{Time: t, MaxErr: t.Sub(earliest), Guess: isGuess(r)}
 }
 
 // extrapolate carries p across elapsedNs of CLOCK_MONOTONIC: the time
@@ -67,7 +82,7 @@ func (p promise) extrapolate(elapsedNs int64, growthPsPerS uint32) promise {
 	if rem != 0 {
 		q++
 	}
-	return promise{Time: p.Time.Add(bintime.FromNanos(elapsedNs)), MaxErr: p.MaxErr.Add(nsTime(q))}
+	return promise{Time: p.Time.Add(bintime.FromNanos(elapsedNs)), MaxErr: p.MaxErr.Add(nsTime(q)), Guess: p.Guess}
 }
 
 // nsTime is ns as a Time, the fraction rounded down, as readers turn a
@@ -135,10 +150,13 @@ func guard(prev *promise, in *clockdata.Record, T uint64) (guardResult, error) {
 	step := inP.Time.Sub(prev.Time)
 	res.StepNs = step.Nanos()
 	oe, ne := prev.earliest(), inP.earliest()
-	if step.Sec >= 0 && ne.Cmp(oe) >= 0 {
+	if step.Sec >= 0 && (ne.Cmp(oe) >= 0 || prev.Guess) {
 		return res, nil
 	}
 	lo, hi := maxTime(oe, ne), minTime(prev.latest(), inP.latest())
+	if prev.Guess {
+		lo, hi = ne, inP.latest() // only the incoming record promises
+	}
 	held := maxTime(prev.Time, inP.Time)
 	gap := held.Sub(inP.Time)
 	if lo.Cmp(hi) > 0 || gap.Cmp(nsTime(clockdata.DefaultStepThresholdNs)) > 0 {

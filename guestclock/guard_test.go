@@ -84,3 +84,55 @@ func TestGuardForwardAndDisjoint(t *testing.T) {
 		t.Errorf("no promise: %v, want serve", g.Verdict)
 	}
 }
+
+// TestGuardAfterGuess: an unsynchronised record (a guess, whose bound
+// readers are told not to trust) followed by a synchronised one 600 µs
+// behind it. The truth is in the incoming interval but below the guess's
+// earliest bound: the published record must contain it, at the switch and
+// for every later count, and its time must not go back. Intersecting the
+// two intervals (as against a real promise) published a synchronised
+// record whose max_error missed the truth.
+func TestGuardAfterGuess(t *testing.T) {
+	const T0 = 5_000_000_000
+	old := lineRecord(t, 1_000_000_000, 0, 1_000_000, 11)
+	old.State = clockdata.StateUnsynchronised
+	in := lineRecord(t, T0-1_000_000, -600_000, 500_000, 22) // [-1.1 ms, -0.1 ms] around the guess
+	prev := promiseAt(&old, T0)
+	if !prev.Guess {
+		t.Fatal("an unsynchronised record's promise is not marked a guess")
+	}
+	g, err := guard(&prev, &in, T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Verdict == VerdictDisrupt {
+		t.Fatalf("verdict %v, want serve or hold", g.Verdict)
+	}
+	if g.Rec.State != clockdata.StateSynchronised {
+		t.Fatalf("published state %v, want the incoming synchronised", g.Rec.State)
+	}
+	lastTime := prev.Time
+	for T := uint64(T0); T < T0+3_000_000_000; T += 997_001 {
+		p, a := promiseAt(&g.Rec, T), promiseAt(&in, T)
+		if p.Time.Cmp(lastTime) < 0 {
+			t.Fatalf("count %d: time %s went back from %s", T, p.Time, lastTime)
+		}
+		lastTime = p.Time
+		// The truth may be anywhere in the incoming interval, e.g. 50 µs
+		// above its earliest bound: below the guess's.
+		truth := a.earliest().Add(bintime.FromNanos(50_000))
+		if truth.Cmp(p.earliest()) < 0 || truth.Cmp(p.latest()) > 0 {
+			t.Fatalf("count %d (%.3f s after the switch): truth %s outside the published [%s, %s] (verdict %v)",
+				T, float64(T-T0)/1e9, truth, p.earliest(), p.latest(), g.Verdict)
+		}
+	}
+	t.Logf("verdict %v, step %d ns, published bound %d ns at the switch (incoming %d ns)",
+		g.Verdict, g.StepNs, g.Rec.MaxErrorNs, in.MaxErrorAt(T0))
+
+	// A guess the incoming clock is ahead of, with a lower earliest bound:
+	// served as it is (the guess's earliest bound promised nothing).
+	fwd := lineRecord(t, T0-1000, 200_000, 1_500_000, 33)
+	if g, _ := guard(&prev, &fwd, T0); g.Verdict != VerdictServe {
+		t.Errorf("ahead of a guess with a wider bound: %v, want serve", g.Verdict)
+	}
+}

@@ -32,7 +32,7 @@ func newIndepSource(cfg Config, c counter.Counter, log *zap.Logger) (*indepSourc
 		return nil, fmt.Errorf("independent mode needs at least one NTP server (server = HOST[:PORT])")
 	}
 	hc := hostclock.Default()
-	hc.Counter, hc.Page, hc.Xenstore, hc.Status, hc.State = c.Name(), cfg.IndepPage, "none", "", ""
+	hc.Counter, hc.Page, hc.Xenstore, hc.Status, hc.State = c.Name(), cfg.IndepPagePath(), "none", "", ""
 	hc.Servers = nil
 	for _, s := range cfg.Servers {
 		if err := hc.Set("server", s); err != nil {
@@ -46,7 +46,7 @@ func newIndepSource(cfg Config, c counter.Counter, log *zap.Logger) (*indepSourc
 	if err != nil {
 		return nil, fmt.Errorf("independent mode: %w", err)
 	}
-	return &indepSource{d: d, path: cfg.IndepPage, log: log}, nil
+	return &indepSource{d: d, path: cfg.IndepPagePath(), log: log}, nil
 }
 
 func (s *indepSource) start(ctx context.Context, a *Agent) error {

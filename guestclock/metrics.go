@@ -1,43 +1,35 @@
 package guestclock
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
 	"github.com/xenradclock/xenradclock/guestclock/report"
 	"github.com/xenradclock/xenradclock/guestclock/sink"
 	"github.com/xenradclock/xenradclock/hostclock"
+	"github.com/xenradclock/xenradclock/internal/promtext"
 )
 
 // Metrics are the agent's Prometheus metrics (docs/domu-agent.md lists
-// them), in the agent's own registry.
+// them), in the agent's own registry. A nil *Metrics (metrics off)
+// ignores every update.
 type Metrics struct {
-	reg         *prometheus.Registry
-	maxError    prometheus.Gauge
-	errorBound  prometheus.Gauge
-	usable      prometheus.Gauge
-	generation  prometheus.Gauge
-	refusedN    prometheus.Counter
-	migrations  prometheus.Counter
-	stepNs      prometheus.Gauge
-	pauseNs     prometheus.Gauge
-	disruptedNs prometheus.Gauge
+	reg         *promtext.Registry
+	maxError    *promtext.Value
+	errorBound  *promtext.Value
+	usable      *promtext.Value
+	generation  *promtext.Value
+	refusedN    *promtext.Value
+	migrations  *promtext.Value
+	stepNs      *promtext.Value
+	pauseNs     *promtext.Value
+	disruptedNs *promtext.Value
 }
 
 func newMetrics() *Metrics {
-	r := prometheus.NewRegistry()
-	g := func(name, help string) prometheus.Gauge {
-		v := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Subsystem: "agent", Name: name, Help: help})
-		r.MustRegister(v)
-		return v
-	}
-	c := func(name, help string) prometheus.Counter {
-		v := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "xenradclock", Subsystem: "agent", Name: name, Help: help})
-		r.MustRegister(v)
-		return v
-	}
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r := promtext.New()
+	g := func(name, help string) *promtext.Value { return r.Gauge("xenradclock_agent_"+name, help) }
+	c := func(name, help string) *promtext.Value { return r.Counter("xenradclock_agent_"+name, help) }
+	r.AddRuntime()
 	return &Metrics{reg: r,
 		maxError:    g("max_error_seconds", "Guaranteed error bound of the served clock at the last sample, s."),
 		errorBound:  g("error_bound_seconds", "Statistical error bound of the served clock at the last sample, s."),
@@ -52,6 +44,9 @@ func newMetrics() *Metrics {
 }
 
 func (m *Metrics) sample(s *sink.Sample) {
+	if m == nil {
+		return
+	}
 	m.maxError.Set(float64(s.MaxErrorNs) / 1e9)
 	m.errorBound.Set(float64(s.ErrorBoundNs) / 1e9)
 	m.generation.Set(float64(s.Generation))
@@ -62,9 +57,16 @@ func (m *Metrics) sample(s *sink.Sample) {
 	}
 }
 
-func (m *Metrics) refused() { m.refusedN.Inc() }
+func (m *Metrics) refused() {
+	if m != nil {
+		m.refusedN.Inc()
+	}
+}
 
 func (m *Metrics) migration(r *report.Migration) {
+	if m == nil {
+		return
+	}
 	m.migrations.Inc()
 	m.stepNs.Set(float64(r.StepNs) / 1e9)
 	m.pauseNs.Set(float64(r.PauseNs) / 1e9)

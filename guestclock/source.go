@@ -200,6 +200,10 @@ func (a *Agent) countLocked(reqs, trips int) {
 func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 	cctx, cancel := context.WithTimeout(ctx, xsTimeout)
 	defer cancel()
+	before, ok := a.readCounter() // the incarnation the read starts on
+	if !ok {
+		return false
+	}
 	val, ps, err := s.xs.ReadWithPerms(cctx, s.node)
 	a.mu.Lock()
 	a.countLocked(2, 1)
@@ -213,7 +217,7 @@ func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 	if !ok {
 		return false
 	}
-	rec, err := a.hist.accept(val, ps, a.c, rd.Reading)
+	rec, err := a.hist.accept(val, ps, a.c, before.Identity, rd.Reading)
 	if err != nil {
 		a.mu.Lock()
 		a.stats.Refused++

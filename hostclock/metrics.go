@@ -8,46 +8,42 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/xenradclock/xenradclock/internal/promtext"
 )
 
 // Metrics are dom0d's Prometheus metrics; docs/dom0d.md lists them. Each
 // daemon has its own registry, so tests can run several.
 type Metrics struct {
-	Registry *prometheus.Registry
+	Registry *promtext.Registry
 
-	offset     *prometheus.GaugeVec
-	errorBound *prometheus.GaugeVec
-	maxError   *prometheus.GaugeVec
-	minRTT     *prometheus.GaugeVec
-	period     *prometheus.GaugeVec
-	status     *prometheus.GaugeVec
-	penalty    *prometheus.GaugeVec
-	preferred  *prometheus.GaugeVec
-	falseTick  *prometheus.GaugeVec
-	accepted   *prometheus.CounterVec
-	rejected   *prometheus.CounterVec
+	offset     promtext.Vec
+	errorBound promtext.Vec
+	maxError   promtext.Vec
+	minRTT     promtext.Vec
+	period     promtext.Vec
+	status     promtext.Vec
+	penalty    promtext.Vec
+	preferred  promtext.Vec
+	falseTick  promtext.Vec
+	accepted   promtext.Vec
+	rejected   promtext.Vec
 
-	switches    prometheus.Counter
-	generation  prometheus.Gauge
-	pubErrors   *prometheus.CounterVec
-	clockErr    prometheus.Gauge
-	clockMaxErr prometheus.Gauge
-	clockStatus prometheus.Gauge
-	truechim    prometheus.Gauge
-	minSources  prometheus.Gauge
+	switches    *promtext.Value
+	generation  *promtext.Value
+	pubErrors   promtext.Vec
+	clockErr    *promtext.Value
+	clockMaxErr *promtext.Value
+	clockStatus *promtext.Value
+	truechim    *promtext.Value
+	minSources  *promtext.Value
 }
 
-// NewMetrics registers every metric in a fresh registry, with the Go and
-// process collectors beside them.
+// NewMetrics registers every metric in a fresh registry, with the Go
+// runtime's and the process's figures beside them.
 func NewMetrics() *Metrics {
-	r := prometheus.NewRegistry()
-	perServer := func(name, help string) *prometheus.GaugeVec {
-		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "xenradclock", Subsystem: "server", Name: name, Help: help}, []string{"server"})
-		r.MustRegister(g)
-		return g
+	r := promtext.New()
+	perServer := func(name, help string) promtext.Vec {
+		return r.GaugeVec("xenradclock_server_"+name, help, "server")
 	}
 	m := &Metrics{Registry: r}
 	m.offset = perServer("offset_seconds", "Estimated offset (thetahat) of the uncorrected counter clock from the server, s.")
@@ -59,29 +55,17 @@ func NewMetrics() *Metrics {
 	m.penalty = perServer("path_penalty_seconds", "Path penalty used for preferred-server selection, s (+Inf: does not count yet).")
 	m.preferred = perServer("preferred", "1 for the preferred server, whose clock is published; 0 otherwise.")
 	m.falseTick = perServer("falseticker", "1 when the server's interval is outside the servers' agreement (it cannot be preferred); 0 otherwise.")
-	m.accepted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "xenradclock", Subsystem: "server", Name: "stamps_accepted_total",
-		Help: "Stamps the server's estimator accepted."}, []string{"server"})
-	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "xenradclock", Subsystem: "server", Name: "stamps_rejected_total",
-		Help: "Exchanges or stamps rejected, by reason (NTP-level or estimator)."}, []string{"server", "reason"})
-	m.switches = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "xenradclock", Name: "preferred_switches_total",
-		Help: "Changes of preferred server."})
-	m.generation = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "record_generation",
-		Help: "Generation of the last published clock record."})
-	m.pubErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "xenradclock", Name: "publish_errors_total",
-		Help: "Failed publications, by sink (xenstore, page, status)."}, []string{"sink"})
-	m.clockErr = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "clock_error_bound_seconds",
-		Help: "Statistical error bound of the published clock at its last update, s."})
-	m.clockMaxErr = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "clock_max_error_seconds",
-		Help: "Guaranteed error bound of the published clock at its last update, s."})
-	m.clockStatus = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "clock_status",
-		Help: "Status word of the published clock."})
-	m.truechim = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "truechimers",
-		Help: "Servers whose intervals agree (a majority has a common point); 0 without a majority."})
-	m.minSources = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "xenradclock", Name: "min_sources",
-		Help: "Servers that must agree before the clock is published as synchronised."})
-	r.MustRegister(m.accepted, m.rejected, m.switches, m.generation, m.pubErrors, m.clockErr, m.clockMaxErr, m.clockStatus,
-		m.truechim, m.minSources,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.accepted = r.CounterVec("xenradclock_server_stamps_accepted_total", "Stamps the server's estimator accepted.", "server")
+	m.rejected = r.CounterVec("xenradclock_server_stamps_rejected_total", "Exchanges or stamps rejected, by reason (NTP-level or estimator).", "server", "reason")
+	m.switches = r.Counter("xenradclock_preferred_switches_total", "Changes of preferred server.")
+	m.generation = r.Gauge("xenradclock_record_generation", "Generation of the last published clock record.")
+	m.pubErrors = r.CounterVec("xenradclock_publish_errors_total", "Failed publications, by sink (xenstore, page, status).", "sink")
+	m.clockErr = r.Gauge("xenradclock_clock_error_bound_seconds", "Statistical error bound of the published clock at its last update, s.")
+	m.clockMaxErr = r.Gauge("xenradclock_clock_max_error_seconds", "Guaranteed error bound of the published clock at its last update, s.")
+	m.clockStatus = r.Gauge("xenradclock_clock_status", "Status word of the published clock.")
+	m.truechim = r.Gauge("xenradclock_truechimers", "Servers whose intervals agree (a majority has a common point); 0 without a majority.")
+	m.minSources = r.Gauge("xenradclock_min_sources", "Servers that must agree before the clock is published as synchronised.")
+	r.AddRuntime()
 	return m
 }
 
@@ -97,23 +81,23 @@ func (m *Metrics) SetServer(server string, v ServerView) {
 	if m == nil {
 		return
 	}
-	m.offset.WithLabelValues(server).Set(v.Offset)
-	m.errorBound.WithLabelValues(server).Set(v.ErrorBound)
-	m.maxError.WithLabelValues(server).Set(v.MaxError)
-	m.minRTT.WithLabelValues(server).Set(v.MinRTT)
-	m.period.WithLabelValues(server).Set(v.Period)
-	m.status.WithLabelValues(server).Set(float64(v.Status))
-	m.penalty.WithLabelValues(server).Set(v.Penalty)
+	m.offset.With(server).Set(v.Offset)
+	m.errorBound.With(server).Set(v.ErrorBound)
+	m.maxError.With(server).Set(v.MaxError)
+	m.minRTT.With(server).Set(v.MinRTT)
+	m.period.With(server).Set(v.Period)
+	m.status.With(server).Set(float64(v.Status))
+	m.penalty.With(server).Set(v.Penalty)
 	p := 0.0
 	if v.Preferred {
 		p = 1
 	}
-	m.preferred.WithLabelValues(server).Set(p)
+	m.preferred.With(server).Set(p)
 	f := 0.0
 	if v.Falseticker {
 		f = 1
 	}
-	m.falseTick.WithLabelValues(server).Set(f)
+	m.falseTick.With(server).Set(f)
 }
 
 // Agreement records how many servers agree and how many must.
@@ -128,14 +112,14 @@ func (m *Metrics) Agreement(truechimers, minSources int) {
 // Accepted counts an accepted stamp.
 func (m *Metrics) Accepted(server string) {
 	if m != nil {
-		m.accepted.WithLabelValues(server).Inc()
+		m.accepted.With(server).Inc()
 	}
 }
 
 // Rejected counts a rejection.
 func (m *Metrics) Rejected(server, reason string) {
 	if m != nil {
-		m.rejected.WithLabelValues(server, reason).Inc()
+		m.rejected.With(server, reason).Inc()
 	}
 }
 
@@ -160,7 +144,7 @@ func (m *Metrics) Published(generation uint64, errBound, maxErr float64, status 
 // PublishError counts a failed publication to sink.
 func (m *Metrics) PublishError(sink string) {
 	if m != nil {
-		m.pubErrors.WithLabelValues(sink).Inc()
+		m.pubErrors.With(sink).Inc()
 	}
 }
 
@@ -169,11 +153,11 @@ func (m *Metrics) ForgetServer(server string) {
 	if m == nil {
 		return
 	}
-	for _, v := range []*prometheus.GaugeVec{m.offset, m.errorBound, m.maxError, m.minRTT, m.period, m.status, m.penalty, m.preferred, m.falseTick} {
-		v.DeleteLabelValues(server)
+	for _, v := range []promtext.Vec{m.offset, m.errorBound, m.maxError, m.minRTT, m.period, m.status, m.penalty, m.preferred, m.falseTick} {
+		v.Delete(server)
 	}
-	m.accepted.DeleteLabelValues(server)
-	m.rejected.DeletePartialMatch(prometheus.Labels{"server": server})
+	m.accepted.Delete(server)
+	m.rejected.DeleteMatch("server", server)
 }
 
 // MetricsServer serves /metrics on a listener until Close.
@@ -189,7 +173,7 @@ func ServeMetrics(addr string, m *Metrics) (*MetricsServer, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	mux.Handle("/metrics", m.Registry)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

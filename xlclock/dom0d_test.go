@@ -18,31 +18,105 @@ import (
 	"github.com/xenradclock/xenradclock/xlclock/internal/view"
 )
 
-// buildDom0d builds the tree's dom0d into dir.
-func buildDom0d(t *testing.T, dir string) string {
+// buildBins builds the tree's commands named (dom0d, domu-agent, xlclock)
+// into dir with one go build, their version fixed to testVersion so that
+// what they print about themselves is reproducible. It returns dir.
+func buildBins(t *testing.T, dir string, names ...string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "dom0d")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skipf("no go command to build dom0d with: %v", err)
+		t.Skipf("no go command to build %v with: %v", names, err)
 	}
-	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/xenradclock/xenradclock/dom0d")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building dom0d: %v\n%s", err, out)
+	args := []string{"build", "-ldflags", "-X github.com/xenradclock/xenradclock/internal/version.Version=" + testVersion, "-o", dir + "/"}
+	for _, n := range names {
+		args = append(args, "github.com/xenradclock/xenradclock/"+n)
 	}
-	return bin
+	t0 := time.Now()
+	if out, err := exec.Command(goBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("building %v: %v\n%s", names, err, out)
+	}
+	t.Logf("built %v in %v", names, time.Since(t0).Round(time.Millisecond))
+	return dir
 }
 
-// A real dom0d process publishes to the embedded Xenstore; guests report
-// on their own domain sockets; list and host show both sides.
-func TestListWithDom0d(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: builds and runs dom0d")
+// testVersion is the version the test builds report (AGENT column).
+const testVersion = "0.0.0-test"
+
+// testProc is a child process of a test: its output is kept and logged if
+// the test fails; it dies with the test binary (PR_SET_PDEATHSIG) and is
+// stopped (SIGTERM) at the test's end.
+type testProc struct {
+	name string
+	cmd  *exec.Cmd
+	out  syncBuf
+	done chan struct{}
+}
+
+func startProc(t *testing.T, name string, env []string, bin string, args ...string) *testProc {
+	t.Helper()
+	p := &testProc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
 	}
-	h := newTestHost(t)
-	bin := buildDom0d(t, h.dir)
-	sim := filepath.Join(h.dir, "simhost")
-	if err := counter.CreateSimHost(sim, counter.SimHostConfig{HostID: 31, NominalHz: 1e9, PPM: 8}); err != nil {
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the process to exit (SIGKILL after 5 s).
+func (p *testProc) stop(sig syscall.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *testProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// dom0dHost is a real dom0d process publishing to a testHost's Xenstore,
+// on a simulated counter, from a test NTP server on loopback that serves
+// the system time 0.7 s ahead, 5 ppm fast.
+type dom0dHost struct {
+	*testHost
+	sim    string // the simulated counter's file (counter.SimulatedEnv)
+	status string // dom0d's status file
+	ntp    *ntp.Server
+	proc   *testProc
+}
+
+// dom0dOpts: dom0d's poll period, its simulated counter (the host's
+// identity follows from the counter's) and host_name ("": none).
+type dom0dOpts struct {
+	poll      time.Duration
+	simHostID uint64
+	ppm       float64
+	name      string
+}
+
+// startDom0d starts dom0d from bin, publishing to h's Xenstore.
+func startDom0d(t *testing.T, h *testHost, bin string, o dom0dOpts) *dom0dHost {
+	t.Helper()
+	d := &dom0dHost{testHost: h, sim: filepath.Join(h.dir, "simhost"), status: filepath.Join(h.dir, "status.json")}
+	if err := counter.CreateSimHost(d.sim, counter.SimHostConfig{HostID: o.simHostID, NominalHz: 1e9, PPM: o.ppm}); err != nil {
 		t.Fatal(err)
 	}
 	mono, err := counter.Open("monotonic-raw")
@@ -53,54 +127,61 @@ func TestListWithDom0d(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading})
-	if err != nil {
+	if d.ntp, err = ntp.NewServer(ntp.ServerConfig{Addr: "127.0.0.1:0", Time: clk.Reading}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx)
-	defer srv.Close()
+	go d.ntp.Serve(ctx) //nolint:errcheck // ends with the test
+	// Cleanups run last-in first-out: the server outlives dom0d.
+	t.Cleanup(func() { cancel(); d.ntp.Close() })
 
-	status := filepath.Join(h.dir, "status.json")
-	conf := filepath.Join(h.dir, "dom0d.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("server = %s\npoll = 1s\nburst = 0\ncounter = simulated\nxenstore = %s\npage = %s\nstatus = %s\nstate =\nselect_min_stamps = 3\n",
-		srv.Addr(), h.sock, filepath.Join(h.dir, "clock"), status)), 0o644); err != nil {
+	conf := fmt.Sprintf("server = %s\npoll = %v\nburst = 0\ncounter = simulated\nxenstore = %s\npage = %s\nstatus = %s\nstate =\nselect_min_stamps = 3\n",
+		d.ntp.Addr(), o.poll, h.sock, filepath.Join(h.dir, "clock"), d.status)
+	if o.name != "" {
+		conf += "host_name = " + o.name + "\n"
+	}
+	confPath := filepath.Join(h.dir, "dom0d.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--config", conf)
-	cmd.Env = append(os.Environ(), counter.SimulatedEnv+"="+sim)
-	var dlog syncBuf
-	cmd.Stdout, cmd.Stderr = &dlog, &dlog
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("dom0d output:\n%s", dlog.String())
-		}
-	})
+	d.proc = startProc(t, strings.TrimSpace("dom0d "+o.name), []string{counter.SimulatedEnv + "=" + d.sim}, bin, "run", "--config", confPath)
+	return d
+}
 
-	// The record dom0d published, once its clock is out of warm-up.
-	var rec clockdata.Record
-	deadline := time.Now().Add(60 * time.Second)
+// waitRecord waits up to timeout for dom0d to publish a record in state.
+func (d *dom0dHost) waitRecord(t *testing.T, timeout time.Duration, state clockdata.ClockState) clockdata.Record {
+	t.Helper()
+	var (
+		rec clockdata.Record
+		err error
+	)
+	deadline := time.Now().Add(timeout)
 	for {
 		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		b, err := h.dom0.Read(rctx, view.RecordPath)
+		b, rerr := d.dom0.Read(rctx, view.RecordPath)
 		rcancel()
-		if err == nil {
-			if rec, err = clockdata.ParseText(string(b)); err == nil && rec.State == clockdata.StateSynchronised {
-				break
+		if err = rerr; err == nil {
+			if rec, err = clockdata.ParseText(string(b)); err == nil && rec.State == state {
+				return rec
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dom0d published no synchronised record in 60 s (last: %v, state %v)", err, rec.State)
+		if d.proc.exited() || time.Now().After(deadline) {
+			t.Fatalf("dom0d published no %v record in %v (last: %v, state %v; exited %v)", state, timeout, err, rec.State, d.proc.exited())
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// A real dom0d process publishes to the embedded Xenstore; guests report
+// on their own domain sockets; list and host show both sides.
+func TestListWithDom0d(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: builds and runs dom0d")
+	}
+	h := newTestHost(t)
+	d := startDom0d(t, h, filepath.Join(buildBins(t, h.dir, "dom0d"), "dom0d"), dom0dOpts{poll: time.Second, simHostID: 31, ppm: 8})
+	// The record dom0d published, once its clock is out of warm-up.
+	rec := d.waitRecord(t, 60*time.Second, clockdata.StateSynchronised)
 	hostID := fmt.Sprintf("%x", rec.HostID)
 
 	now := time.Now()
@@ -120,7 +201,7 @@ func TestListWithDom0d(t *testing.T) {
 		State: "synchronised", ReportedUnixNs: now.UnixNano()})
 	h.report(h.addGuest(6, "lagging"), dep(rec.Generation, strings.Repeat("ab", 16), now))
 
-	t.Setenv(counter.SimulatedEnv, sim) // xlclock reads the record's counter, as in Dom0
+	t.Setenv(counter.SimulatedEnv, d.sim) // xlclock reads the record's counter, as in Dom0
 	var s view.Snapshot
 	h.xlJSON(&s, "list")
 	if s.Host.Clock == nil || s.Host.Clock.Generation < rec.Generation || s.Host.HostID != hostID || s.Host.Name == "" {
@@ -154,19 +235,19 @@ func TestListWithDom0d(t *testing.T) {
 	golden(t, "list-dom0d.golden", maskLive(out))
 
 	var hd view.HostDoc
-	h.xlJSON(&hd, "host", "--status", status)
-	if hd.Status == nil || len(hd.Status.Servers) != 1 || hd.Status.Servers[0].Address != srv.Addr().String() || hd.Host.Clock == nil {
+	h.xlJSON(&hd, "host", "--status", d.status)
+	if hd.Status == nil || len(hd.Status.Servers) != 1 || hd.Status.Servers[0].Address != d.ntp.Addr().String() || hd.Host.Clock == nil {
 		t.Fatalf("host document: %+v", hd)
 	}
 	if hd.FastStart != "running" && hd.FastStart != "done" {
 		t.Errorf("fast start %q", hd.FastStart)
 	}
-	out, err = h.xl("host", "--status", status)
+	out, err = h.xl("host", "--status", d.status)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out)
-	for _, w := range []string{"offset estimate:", "max error:", srv.Addr().String() + "  yes", "fast start:", "status bits:"} {
+	for _, w := range []string{"offset estimate:", "max error:", d.ntp.Addr().String() + "  yes", "fast start:", "status bits:"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("host output lacks %q", w)
 		}

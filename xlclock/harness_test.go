@@ -78,16 +78,22 @@ func (h *testHost) mustWrite(c *xenstore.Client, path string, value []byte) {
 	}
 }
 
-// addGuest introduces domid with a name, as the toolstack does, and
-// returns a connection on its own domain socket: the guest's.
-func (h *testHost) addGuest(domid uint32, name string) *xenstore.Client {
+// addDomain introduces domid with a name, as the toolstack does, and
+// returns its domain socket (where the guest's connections come from).
+func (h *testHost) addDomain(domid uint32, name string) string {
 	h.t.Helper()
 	sock := filepath.Join(h.dir, "d"+strconv.Itoa(int(domid)))
 	if err := h.srv.ListenDomain(sock, domid); err != nil {
 		h.t.Fatal(err)
 	}
 	h.mustWrite(h.dom0, fmt.Sprintf("/local/domain/%d/name", domid), []byte(name))
-	return h.dial(sock)
+	return sock
+}
+
+// addGuest is addDomain and a connection on the domain socket: the guest's.
+func (h *testHost) addGuest(domid uint32, name string) *xenstore.Client {
+	h.t.Helper()
+	return h.dial(h.addDomain(domid, name))
 }
 
 // report writes r as the guest's agent does (a relative path, on the

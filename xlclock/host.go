@@ -38,11 +38,14 @@ this host's published clock, and prints the step a guest would see migrating
 there: the peer's clock minus this host's, from the exchange with the smallest
 round trip, ± half that round trip. Check it before xl migrate.
 
-Examples:
+In Dom0 on a Xen host:
   xlclock host
-  xlclock host --status /tmp/demo/status.json --xenstore /tmp/demo/xs
   xlclock host --peers 192.0.2.7,192.0.2.8:11123
-  xlclock host --json`,
+  xlclock host --json
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  xlclock host --status demo/host-a/status.json --xenstore demo/host-a/xenstored.socket
+  xlclock host --status demo/host-a/status.json --xenstore demo/host-a/xenstored.socket --json`,
 		Flags: append(xenstoreFlags(),
 			&cli.StringFlag{Name: "status", Value: hostclock.DefaultStatus, Usage: "dom0d's status file `PATH`"},
 			&cli.StringSliceFlag{Name: "peers", Usage: "other hosts `HOST[:PORT]` to measure the migration step to (repeatable, or comma-separated)"},

@@ -222,3 +222,49 @@ func TestDomainEntriesBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// watch with hostile guests beside the honest ones: into a pipe it writes
+// plain tables with nothing a terminal would interpret, in a pseudo-terminal
+// it writes only its own screen control, never a guest's; it neither fails
+// nor hangs, and the honest guests' rows are what list shows for them.
+func TestWatchHostileGuests(t *testing.T) {
+	h := newTestHost(t)
+	goldenGuests(h)
+	for id, b := range hostileReports() {
+		g := h.addGuest(id, "hostile")
+		if err := h.write(g, report.Node, b); err != nil {
+			t.Fatalf("guest %d could not write its report: %v", id, err)
+		}
+	}
+	h.mustWrite(h.dom0, "/local/domain/11/name", []byte("\x1b[31mred\x1b[0m\nweb1"))
+
+	cmd := xlclockCmd("watch", "--xenstore", h.sock, "--interval", "100ms", "--count", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.Output(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("watch hung with hostile guests")
+	}
+	if err != nil {
+		t.Fatalf("watch failed with hostile guests: %v\n%s", err, out)
+	}
+	safeText(t, "watch into a pipe", string(out))
+	if strings.Contains(string(out), "FORGED") {
+		t.Errorf("a guest's forged row reached watch's output:\n%s", out)
+	}
+	if n := strings.Count(string(out), "\nNAME "); n != 2 {
+		t.Errorf("%d tables for 2 refreshes:\n%s", n, out)
+	}
+	for _, name := range []string{"web1", "moved"} {
+		if n := strings.Count(string(out), "\n"+name+" "); n != 2 {
+			t.Errorf("%d rows for honest guest %s in 2 refreshes:\n%s", n, name, out)
+		}
+	}
+}

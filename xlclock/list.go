@@ -42,11 +42,13 @@ as dom0d publishes it (/xenradclock/clock). Columns:
 Everything a guest writes is shown sanitised: control characters, escape
 sequences and invalid UTF-8 become '?', long values are cut with '…'.
 
-Examples:
+In Dom0 on a Xen host:
   xlclock list
   xlclock list --json
-  XENSTORED_PATH=/tmp/xs/socket xlclock list
-  xlclock list --xenstore /tmp/xs/socket`,
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  xlclock list --xenstore demo/host-a/xenstored.socket
+  XENSTORED_PATH=demo/host-a/xenstored.socket xlclock list --json`,
 		Flags: xenstoreFlags(),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -77,9 +79,13 @@ long readers were told "disrupted"), with the notes explained.
 
 DOMAIN is a domain id or name (as xlclock list prints it).
 
-Examples:
+In Dom0 on a Xen host:
   xlclock show 3
-  xlclock show --json web1`,
+  xlclock show --json web1
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  xlclock show --xenstore demo/host-a/xenstored.socket g1
+  xlclock show --xenstore demo/host-a/xenstored.socket --json 11`,
 		Flags: xenstoreFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

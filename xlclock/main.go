@@ -31,11 +31,17 @@ In Dom0, list, show and watch show every domain's clock as its domu-agent
 reports it in Xenstore, like xl list; host shows dom0d's servers and estimate
 and, with --peers, the step a guest would see migrating to another host.
 
-Examples:
+In Dom0 on a Xen host (the defaults find xenstored and dom0d's files):
   xlclock list
   xlclock show web1
   xlclock host --peers 192.0.2.7
-  xlclock watch`,
+  xlclock watch
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  xlclock list --xenstore demo/host-a/xenstored.socket
+  xlclock show --xenstore demo/host-a/xenstored.socket g1
+  xlclock host --xenstore demo/host-a/xenstored.socket --status demo/host-a/status.json
+  xlclock watch --xenstore demo/host-a/xenstored.socket --count 2 --interval 500ms`,
 		Version:  version.String(),
 		Commands: append(commands, manpage.Command()),
 	}

@@ -63,10 +63,13 @@ Exit status: 0 usable, 1 usable but late, 2 not synchronised (the time shown
 is not trustworthy), 3 void, no clock or disrupted, 4 usage or I/O error.
 The output is a stable interface, documented in docs/xlclock.md.
 
-Examples:
+In a guest (or Dom0) on a Xen host:
   xlclock now
-  xlclock now --page /tmp/demo/clock --json
-  xlclock now --json > now.json || echo "clock not usable (exit $?)"`,
+  xlclock now --json > now.json || echo "clock not usable (exit $?)"
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  XENRADCLOCK_SIM_COUNTER=demo/g1/counter xlclock now --page demo/g1/clock
+  XENRADCLOCK_SIM_COUNTER=demo/g1/counter xlclock now --page demo/g1/clock --json > now.json || echo "clock not usable (exit $?)"`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "page", Value: clockdata.DefaultPagePath, Usage: "the clock page file to read"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of the table"},

@@ -33,10 +33,13 @@ pipes. --json prints one list document per refresh, one per line.
 A refresh that cannot read Xenstore shows the error and tries again at the
 next one; only a failure on the first refresh ends watch with an error.
 
-Examples:
+In Dom0 on a Xen host:
   xlclock watch
   xlclock watch --interval 500ms
-  xlclock watch --count 3 | tee clocks.log`,
+
+Examples (with 'xenradclock-demo --dir demo' running in another terminal):
+  xlclock watch --xenstore demo/host-a/xenstored.socket --count 2 --interval 500ms
+  xlclock watch --xenstore demo/host-a/xenstored.socket --count 3 --interval 200ms | tee clocks.log`,
 		Flags: append(xenstoreFlags(),
 			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "refresh every `DURATION`"},
 			&cli.IntFlag{Name: "count", Usage: "stop after `N` refreshes (0: until q or a signal)"},

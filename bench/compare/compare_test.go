@@ -99,7 +99,7 @@ func TestShortComparison(t *testing.T) {
 	}
 	ents, _ := os.ReadDir("/run/netns")
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), nsPrefix) {
+		if strings.HasPrefix(e.Name(), ownPrefix()) {
 			t.Errorf("namespace %s left behind", e.Name())
 		}
 	}

@@ -7,12 +7,35 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
-// nsPrefix starts the name of every namespace the harness creates, so a
-// run can remove what a killed run left behind.
+// nsPrefix starts the name of every namespace the harness creates,
+// followed by the creating process's pid and a dash ("xrcmp-1234-..."), so
+// a run removes what a killed run left behind and never what a live one
+// (a concurrent make compare or TestShortComparison) still uses.
 const nsPrefix = "xrcmp-"
+
+// ownPrefix is the name prefix of this process's namespaces.
+func ownPrefix() string { return fmt.Sprintf("%s%d-", nsPrefix, os.Getpid()) }
+
+// ownerAlive reports whether the process that created namespace name may
+// still run: true unless its pid parses and the process is gone.  A name
+// without a pid (an older harness's) counts as abandoned.
+func ownerAlive(name string) bool {
+	rest, ok := strings.CutPrefix(name, nsPrefix)
+	if !ok {
+		return true
+	}
+	pidText, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) != syscall.ESRCH
+}
 
 // nsPair is a client's two namespaces joined by a veth pair: the client in
 // Client (10.215.i.1), its servers in Server (10.215.i.2, .3, ...).
@@ -36,7 +59,7 @@ func newNsPair(i, servers int) (p *nsPair, err error) {
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
 	tag := hex.EncodeToString(rnd[:])
-	p = &nsPair{Client: fmt.Sprintf("%s%s-c%d", nsPrefix, tag, i), Server: fmt.Sprintf("%s%s-s%d", nsPrefix, tag, i),
+	p = &nsPair{Client: fmt.Sprintf("%s%s-c%d", ownPrefix(), tag, i), Server: fmt.Sprintf("%s%s-s%d", ownPrefix(), tag, i),
 		ClientAddr: netip.AddrFrom4([4]byte{10, 215, byte(i), 1})}
 	for k := range servers {
 		p.ServerAddrs = append(p.ServerAddrs, netip.AddrFrom4([4]byte{10, 215, byte(i), byte(2 + k)}))
@@ -82,14 +105,15 @@ func (p *nsPair) remove() {
 	}
 }
 
-// RemoveStale deletes namespaces a killed run left behind; it returns
-// their names.
+// RemoveStale deletes namespaces a killed run left behind (their creator
+// is gone); it returns their names.
 func RemoveStale() []string {
 	ents, _ := os.ReadDir("/run/netns")
 	var gone []string
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), nsPrefix) && ipCmd("netns", "del", e.Name()) == nil {
-			gone = append(gone, e.Name())
+		n := e.Name()
+		if strings.HasPrefix(n, nsPrefix) && !ownerAlive(n) && ipCmd("netns", "del", n) == nil {
+			gone = append(gone, n)
 		}
 	}
 	return gone

@@ -24,7 +24,32 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/xenradclock/xenradclock/counter"
+	"github.com/xenradclock/xenradclock/ntp"
 )
+
+// NTPServer serves, on addr until the test ends, CLOCK_MONOTONIC_RAW's
+// time offset by offset and running skewPPM fast: the test server that
+// examples name.
+func NTPServer(t *testing.T, addr string, offset time.Duration, skewPPM float64) {
+	t.Helper()
+	mono, err := counter.Open("monotonic-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := ntp.NewSkewedClock(mono, offset, skewPPM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ntp.NewServer(ntp.ServerConfig{Addr: addr, Time: served.Reading})
+	if err != nil {
+		t.Fatalf("the examples' NTP server on %s: %v", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); srv.Close() })
+}
 
 // Example is one example line of one command's help.
 type Example struct {
@@ -49,6 +74,26 @@ func commandExamples(parent string, c *cli.Command) []Example {
 	for _, s := range c.Subcommands {
 		out = append(out, commandExamples(name, s)...)
 	}
+	return out
+}
+
+// BrokenHeadings lists the lines of app's helps that start with
+// "Examples" but are no heading (one wrapped over two lines, say): their
+// examples would not run, silently.
+func BrokenHeadings(app *cli.App) []string {
+	var out []string
+	var walk func(name, text string, cs []*cli.Command)
+	walk = func(name, text string, cs []*cli.Command) {
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, "Examples") && !isHeading(l) {
+				out = append(out, name+": "+l)
+			}
+		}
+		for _, c := range cs {
+			walk(name+" "+c.Name, c.Description, c.Subcommands)
+		}
+	}
+	walk(app.Name, app.Description, app.Commands)
 	return out
 }
 
@@ -116,6 +161,9 @@ type Config struct {
 func Run(t *testing.T, app *cli.App, cfg Config) {
 	t.Helper()
 	exs := Examples(app)
+	for _, l := range BrokenHeadings(app) {
+		t.Errorf("%s: a line starting with Examples that is no heading (one line ending in ':'); its examples would not run", l)
+	}
 	if len(exs) == 0 {
 		t.Fatalf("%s: no examples in any help", app.Name)
 	}

@@ -32,6 +32,16 @@ Afterwards: not an example
 	}
 }
 
+func TestBrokenHeadings(t *testing.T) {
+	app := &cli.App{Name: "x", Description: "Examples:\n  x", Commands: []*cli.Command{{
+		Name: "a", Description: "Examples (a note wrapped over\ntwo lines):\n  x a",
+	}}}
+	got := BrokenHeadings(app)
+	if want := []string{"x a: Examples (a note wrapped over"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("BrokenHeadings = %q, want %q", got, want)
+	}
+}
+
 func TestSplit(t *testing.T) {
 	for _, c := range []struct {
 		line  string
