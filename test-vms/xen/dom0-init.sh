@@ -21,7 +21,7 @@ waitfor() { end=$(( $(now) + $1 )); shift; while ! "$@" >/dev/null 2>&1; do [ $(
 # on a failure, show what the guest said
 diag() { echo "--- guest console (tail) after failed $1:"; tr -d '\r' < /var/log/xen/console/guest-domU.log 2>/dev/null | tail -25 | sed 's/^/    /'
   echo "--- guest reports:"; xenstore-ls /local/domain/${DOMID:-0}/data 2>&1 | sed 's/^/    /'
-  echo "--- guest agent log (tail):"; xenstore-read /local/domain/${DOMID:-0}/data/xrc/agentlog 2>&1 | cut -c1-400 | sed 's/^/    /'
+  echo "--- guest agent log (tail, one line each):"; xenstore-read /local/domain/${DOMID:-0}/data/xrc/agentlog 2>&1 | sed 's/\\n/\n/g' | cut -c1-400 | sed 's/^/    agent-log: /'
   echo "--- record now: $(xenstore-read /xenradclock/clock 2>&1 | cut -c1-60)"; tail -3 /run/dom0d.log | cut -c1-250 | sed 's/^/    /'; }
 xsr() { xenstore-read "$@" 2>/dev/null; }
 t "dom0 init started"
