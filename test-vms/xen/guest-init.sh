@@ -58,7 +58,10 @@ i=0
 while [ $i -lt 45 ]; do r=$(now_report); case "$r" in "rc=0 status=fresh"*|"rc=0 status=late"*) break;; esac; sleep 1; i=$((i+1)); done
 xenstore-write data/xrc/now "$r"
 echo "XRC-GUEST xlclock now: $r"
-agent_log() { grep -v '"level":"debug"' /tmp/agent.log | tail -c 1800 | tr -d '\000-\011\013-\037' | sed 's/"ts":"[^"]*",//'; }
+# the agent's log tail, after its crash lines (a Go runtime crash's header
+# would otherwise be cut off by its goroutine dump)
+agent_log() { { grep -a -m3 -E '^(panic|fatal error|unexpected |\[signal|SIG)' /tmp/agent.log | cut -c1-200
+  grep -v '"level":"debug"' /tmp/agent.log | tail -c 1500; } | tr -d '\000-\011\013-\037' | sed 's/"ts":"[^"]*",//'; }
 xenstore-write data/xrc/agentlog "$(agent_log)"
 agent_log | sed 's/^/XRC-GUEST agent-log: /'
 /usr/bin/vmcheck page-reader > /tmp/reader.log 2>&1 &
