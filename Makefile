@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 # Packages whose tests also run under the race detector (concurrency lives there).
 RACE_PKGS := ./xenstore/... ./clockdata/... ./ntp/... ./counter/... ./hostclock/... ./guestclock/...
 
-.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches xlclock-xenlight deb deb-check compare
+.PHONY: all build test test-short deps bench lint fmt demo clean kernel-patches test-vms xlclock-xenlight deb deb-check compare
 
 all: build
 
@@ -55,6 +55,11 @@ demo: build
 
 kernel-patches:
 	$(MAKE) -C kernel-patches check
+
+# Stock Debian Xen under QEMU TCG (root, Debian 12): the packaged dom0d and
+# domu-agent on xen-system across xl migrate and save/restore (test-vms/README.md).
+test-vms:
+	$(MAKE) -C test-vms xenstore-check
 
 # xlclock with libxl's view of the domains (cgo, Debian's libxen-dev, Xen's Go
 # binding from the Xen source): bin/xlclock-xenlight.

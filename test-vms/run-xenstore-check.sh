@@ -25,7 +25,7 @@ die() { echo "xenstore-check: $*" >&2; exit 2; }
 mkdir -p "$BUILD" "$OUT"
 
 # --- 1. packages (installed), and the hypervisor and kernel (only extracted)
-PKGS="qemu-system-x86 xen-utils-4.17 xenstore-utils busybox-static cpio bc"
+PKGS="qemu-system-x86 xen-utils-4.17 xenstore-utils busybox-static cpio bc gcc make"
 if [ "${SKIP_APT:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   if [ "$(dpkg-query -W -f='${Status}\n' $PKGS 2>/dev/null | grep -c 'install ok installed')" -eq "$(echo $PKGS | wc -w)" ]; then
@@ -41,11 +41,15 @@ KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 [ -n "$KPKG" ] || { apt-get update -q >/dev/null; KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-6/{print $2; exit}'); }
 [ -n "$KPKG" ] || die "cannot find the linux-image-6.1.0-NN-amd64 package behind linux-image-amd64"
 DEBS=$BUILD/debs; EXT=$BUILD/ext-$KPKG
+KREL=${KPKG#linux-image-}
+# The headers for building the /dev/xen/systime module against this kernel.
+HPKGS="linux-headers-$KREL linux-headers-${KREL%-amd64}-common linux-kbuild-6.1"
 mkdir -p "$DEBS"
-if ! ls "$DEBS"/xen-hypervisor-4.17-amd64_*.deb >/dev/null 2>&1 || ! ls "$DEBS"/"$KPKG"_*.deb >/dev/null 2>&1; then
-  stamp "apt-get download xen-hypervisor-4.17-amd64 $KPKG"
-  (cd "$DEBS" && apt-get download -qq xen-hypervisor-4.17-amd64 "$KPKG" 2>&1 | grep -v 'unsandboxed as root' || true; ls ./*.deb >/dev/null) || die "apt-get download failed"
-fi
+for p in xen-hypervisor-4.17-amd64 "$KPKG" $HPKGS; do
+  ls "$DEBS/${p}_"*.deb >/dev/null 2>&1 && continue
+  stamp "apt-get download $p"
+  (cd "$DEBS" && apt-get download -qq "$p" 2>&1 | grep -v 'unsandboxed as root' || true; ls "./${p}_"*.deb >/dev/null) || die "apt-get download $p failed"
+done
 if [ ! -f "$EXT/.done" ]; then
   stamp "extract the debs (never installed)"
   rm -rf "$EXT"; mkdir -p "$EXT"
@@ -55,15 +59,41 @@ fi
 KVER=$(ls "$EXT/lib/modules" | head -1)
 
 # --- 2. the project's binaries, static
-stamp "go build (CGO_ENABLED=0): xstest battery, dom0d, vmcheck"
+stamp "go build (CGO_ENABLED=0): xstest battery, vmcheck"
 GOB=$BUILD/bin; mkdir -p "$GOB"
 (cd "$ROOT" && export CGO_ENABLED=0 &&
   go test -c -ldflags='-s -w' -o "$GOB/xstest.test" ./xenstore/xstest &&
-  go build -ldflags='-s -w' -o "$GOB/dom0d" ./dom0d &&
   go build -ldflags='-s -w' -o "$GOB/vmcheck" ./test-vms/vmcheck) || die "go build failed"
 for b in "$GOB"/*; do
   file "$b" 2>/dev/null | grep -q 'statically linked' || ! command -v file >/dev/null || die "$b is not static"
 done
+
+# --- 2b. the project's Debian packages (dist/deb/build.sh, what `make deb`
+# runs), installed into the images below as an operator's image build would
+stamp "dist/deb/build.sh: xenradclock-{cli,dom0,guest,dkms}"
+"$ROOT/dist/deb/build.sh" "$BUILD/deb" >/dev/null || die "dist/deb/build.sh failed"
+deb() { ls "$BUILD/deb/$1"_*.deb; }
+
+# --- 2c. /dev/xen/systime: the module from xenradclock-dkms's source tree,
+# built against Debian's linux-headers for the kernel the VMs boot (as DKMS
+# would on an installed system), vermagic checked against that kernel
+stamp "build xenradclock_systime from xenradclock-dkms against linux-headers-$KREL"
+H=$BUILD/headers; rm -rf "$H"; mkdir -p "$H"
+for p in $HPKGS; do dpkg-deb -x "$(ls "$DEBS/${p}_"*.deb)" "$H"; done
+KDIR=$H/usr/src/linux-headers-$KREL
+# The headers' Makefile includes the -common tree by absolute path.
+sed -i "s#^include /usr/src/#include $H/usr/src/#" "$KDIR/Makefile"
+DK=$BUILD/dkms; rm -rf "$DK"; mkdir -p "$DK"
+dpkg-deb -x "$(deb xenradclock-dkms)" "$DK"
+MSRC=$(ls -d "$DK"/usr/src/xenradclock-systime-*)
+[ -f "$MSRC/dkms.conf" ] && [ -f "$MSRC/Kbuild" ] || die "xenradclock-dkms has no dkms.conf/Kbuild in $MSRC"
+nice make -C "$KDIR" M="$MSRC" modules > "$BUILD/module-build.log" 2>&1 || { cat "$BUILD/module-build.log"; die "module build failed"; }
+KO=$MSRC/xenradclock_systime.ko
+modinfo_field() { tr '\0' '\n' < "$1" | sed -n "s/^$2=//p" | head -1; }
+want=$(modinfo_field "$EXT/lib/modules/$KVER/kernel/drivers/xen/xen-evtchn.ko" vermagic)
+got=$(modinfo_field "$KO" vermagic)
+[ -n "$want" ] && [ "$got" = "$want" ] || die "module vermagic '$got', kernel's '$want'"
+stamp "module built, vermagic '$got'"
 
 # --- 3. the images
 stamp "build images (Xen $KVER)"
@@ -85,14 +115,48 @@ busybox_root() { # root
   cp /bin/busybox "$r/bin/busybox"
   for a in $(/bin/busybox --list-full); do [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"; done
 }
+# install_pkgs ROOT DEB...: dpkg-deb -x each package into ROOT, then run its
+# DEBIAN/postinst configure in `chroot ROOT /bin/sh` (busybox: no systemd, no
+# deb-systemd-helper, so the scripts enable and start nothing); log rc,
+# output and the files it changed to $OUT/pkg-install.log and to
+# ROOT/var/log/xenradclock-postinst.log, which the VM's checks read.
+install_pkgs() {
+  local r=$1 d c name rc changed; shift
+  for d in "$@"; do dpkg-deb -x "$d" "$r"; done
+  mkdir -p "$r/var/log"; : > "$r/var/log/xenradclock-postinst.log"
+  for d in "$@"; do
+    name=$(dpkg-deb -f "$d" Package)
+    c=$(mktemp -d); dpkg-deb -e "$d" "$c/DEBIAN"
+    if [ -f "$c/DEBIAN/postinst" ]; then
+      (cd "$r" && find . ! -path ./tmp/postinst | sort) > "$c/before"
+      cp "$c/DEBIAN/postinst" "$r/tmp/postinst"
+      set +e; chroot "$r" /bin/sh /tmp/postinst configure > "$c/out" 2>&1; rc=$?; set -e
+      rm -f "$r/tmp/postinst"
+      (cd "$r" && find . | sort) > "$c/after"
+      changed=$(comm -3 "$c/before" "$c/after" | tr -d '\t' | tr '\n' ' ')
+      echo "$name postinst configure rc=$rc changed=[${changed}] output=[$(tr '\n' ';' < "$c/out")]"
+    else
+      echo "$name no-postinst rc=0"
+    fi | tee -a "$r/var/log/xenradclock-postinst.log" >> "$OUT/pkg-install.log"
+    rm -rf "$c"
+  done
+}
+: > "$OUT/pkg-install.log"
 DU=$BUILD/domUroot
 busybox_root "$DU"
+install_pkgs "$DU" "$(deb xenradclock-cli)" "$(deb xenradclock-guest)"
+mkdir -p "$DU/lib/modules/$KVER/updates/dkms"; cp "$KO" "$DU/lib/modules/$KVER/updates/dkms/"
 copy_bin "$DU" /usr/bin/xenstore /usr/bin/xenstore-read /usr/bin/xenstore-write
 cp "$GOB/xstest.test" "$GOB/vmcheck" "$DU/usr/bin/"
 cp "$HERE/xen/guest-init.sh" "$DU/init"; chmod +x "$DU/init"
 (cd "$DU" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT/domU.cpio.gz"
 D0=$BUILD/dom0root
 busybox_root "$D0"
+install_pkgs "$D0" "$(deb xenradclock-cli)" "$(deb xenradclock-dom0)"
+for b in "$DU"/usr/sbin/domu-agent "$DU"/usr/bin/xlclock "$D0"/usr/sbin/dom0d; do
+  file "$b" 2>/dev/null | grep -q 'statically linked' || ! command -v file >/dev/null || die "packaged $b is not static"
+done
+sed 's/^/  postinst: /' "$OUT/pkg-install.log"
 XB=/usr/lib/xen-4.17/bin
 copy_bin "$D0" $XB/xl $XB/xenstored $XB/xenconsoled $XB/xenconsole $XB/libxl-save-helper $XB/xen-init-dom0 \
   /usr/bin/xenstore /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-ls \
@@ -101,7 +165,7 @@ copy_bin "$D0" $XB/xl $XB/xenstored $XB/xenconsoled $XB/xenconsole $XB/libxl-sav
 cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$D0/lib/x86_64-linux-gnu/"
 mkdir -p "$D0/etc/xen" "$D0/var/lib/xen" "$D0/var/log/xen" "$D0/var/lib/xenstored"; ln -sfn /run "$D0/var/run"
 cp /etc/xen/xl.conf "$D0/etc/xen/"; cp -a /etc/xen/scripts "$D0/etc/xen/"
-M=$D0/lib/modules/$KVER; mkdir -p "$M"
+M=$D0/lib/modules/$KVER; mkdir -p "$M/updates/dkms"; cp "$KO" "$M/updates/dkms/"
 for k in drivers/xen/xen-evtchn.ko drivers/xen/xen-privcmd.ko drivers/xen/xenfs/xenfs.ko \
          drivers/xen/xen-gntdev.ko drivers/xen/xen-gntalloc.ko \
          drivers/block/xen-blkback/xen-blkback.ko drivers/net/xen-netback/xen-netback.ko; do
@@ -110,7 +174,7 @@ done
 mkdir -p "$D0/guest"; cp "$OUT/vmlinuz" "$OUT/domU.cpio.gz" "$D0/guest/"
 cp "$HERE/xen/domU.cfg" "$D0/etc/xen/domU.cfg"
 cp "$HERE/xen/fakessh" "$D0/usr/bin/fakessh"; chmod +x "$D0/usr/bin/fakessh"
-cp "$GOB/xstest.test" "$GOB/dom0d" "$GOB/vmcheck" "$D0/usr/bin/"
+cp "$GOB/xstest.test" "$GOB/vmcheck" "$D0/usr/bin/"
 cp "$HERE/xen/dom0-init.sh" "$D0/init"; chmod +x "$D0/init"
 (cd "$D0" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT/dom0.cpio.gz"
 [ "${KEEP:-0}" = 1 ] || rm -rf "$DU" "$D0"
@@ -125,9 +189,9 @@ cp "$HERE/xen/dom0-init.sh" "$D0/init"; chmod +x "$D0/init"
 # check, and every attempt's verdicts are printed.
 CPU=${CPU:-max,-smap,-smep,-avx,-avx2,-fma,-f16c,-pcid,-invpcid,-la57}
 SMP=${SMP:-1}
-EXPECTED="xstest-dom0 dom0d-publishes xstest-guest guest-reads-record guest-watch-update guest-write-refused
-record-intact migrate migrate-domid migrate-watch migrate-write-refused save-restore restore-domid restore-watch
-restore-write-refused guest-shutdown"
+EXPECTED="xstest-dom0 module-dom0 dom0d-publishes xstest-guest guest-reads-record guest-watch-update guest-write-refused
+record-intact pkg-installed module-guest agent-serves xlclock-list migrate migrate-domid migrate-watch migrate-write-refused
+agent-migrate save-restore restore-domid restore-watch restore-write-refused agent-restore reader-bounds guest-shutdown"
 attempt() { # N: boot once, print the verdicts; 0 when every check passed
   local LOG qrc fail=0 n line
   LOG=$OUT/xenstore-check-$(date +%Y%m%d-%H%M%S).log
@@ -155,7 +219,7 @@ attempt() { # N: boot once, print the verdicts; 0 when every check passed
   if ! grep -a -q 'all done, powering off' "$LOG"; then echo "FAIL poweroff: Dom0 did not finish (QEMU rc=$qrc)"; fail=1; fi
   if [ $fail -ne 0 ]; then
     echo "--- attempt $1 failed; crash signatures in the log: $(grep -a -c -E 'segfault at|general protection fault|fatal error|unexpected return pc' "$LOG")"
-    grep -a -E 'FAIL|XRC-GUEST|panic|MARK|segfault at|general protection|fatal error' "$LOG" | tail -40
+    grep -a -E 'FAIL|XRC-GUEST|panic|MARK|segfault at|general protection|fatal error' "$LOG" | tail -60
   fi
   return $fail
 }

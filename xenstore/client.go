@@ -486,7 +486,11 @@ func (c *Client) register(cn *connection, calls []call) ([]pending, []byte, erro
 	return ps, b, nil
 }
 
-// writeFlight writes b (whole messages) in one Write.
+// writeFlight writes b (whole messages) in one Write, or on the xenbus
+// device one Write per message: the kernel's xenbus_file_write handles the
+// first whole message a write completes and drops the rest of that write
+// (returning its full length), so a second pipelined request would never
+// be answered. The messages still all leave before any reply is awaited.
 func (c *Client) writeFlight(ctx context.Context, cn *connection, b []byte) error {
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
@@ -498,7 +502,19 @@ func (c *Client) writeFlight(ctx context.Context, cn *connection, b []byte) erro
 		// connection, since the stream can no longer be trusted.
 		wd.SetWriteDeadline(dl)
 	}
-	_, err := cn.rwc.Write(b)
+	var err error
+	if c.device {
+		for len(b) > 0 && err == nil {
+			n := len(b)
+			if h, herr := ParseHeader(b); herr == nil && HeaderSize+int(h.Len) < n {
+				n = HeaderSize + int(h.Len)
+			}
+			_, err = cn.rwc.Write(b[:n])
+			b = b[n:]
+		}
+	} else {
+		_, err = cn.rwc.Write(b)
+	}
 	if hasDL && canDL {
 		wd.SetWriteDeadline(time.Time{})
 	}

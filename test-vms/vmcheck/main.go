@@ -19,7 +19,7 @@ func main() {
 		Name:  "vmcheck",
 		Usage: "helpers for the Xen test VMs (test-vms/run-xenstore-check.sh)",
 		Commands: []*cli.Command{
-			ntpServerCmd, simHostCmd, dom0RecordCmd, guestAgentCmd,
+			ntpServerCmd, simHostCmd, dom0RecordCmd, guestAgentCmd, pageReaderCmd,
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

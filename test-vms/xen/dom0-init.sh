@@ -21,7 +21,11 @@ waitfor() { end=$(( $(now) + $1 )); shift; while ! "$@" >/dev/null 2>&1; do [ $(
 # on a failure, show what the guest said
 diag() { echo "--- guest console (tail) after failed $1:"; tr -d '\r' < /var/log/xen/console/guest-domU.log 2>/dev/null | tail -25 | sed 's/^/    /'
   echo "--- guest reports:"; xenstore-ls /local/domain/${DOMID:-0}/data 2>&1 | sed 's/^/    /'
-  echo "--- record now: $(xenstore-read /xenradclock/clock 2>&1 | cut -c1-60)"; tail -3 /run/dom0d.log | cut -c1-250 | sed 's/^/    /'; }
+  echo "--- guest agent log (tail, one line each):"; xenstore-read /local/domain/${DOMID:-0}/data/xrc/agentlog 2>&1 | sed 's/\\n/\n/g' | cut -c1-400 | sed 's/^/    agent-log: /'
+  echo "--- record now: $(xenstore-read /xenradclock/clock 2>&1 | cut -c1-60)"
+  echo "--- dom0d: $(pgrep -x dom0d >/dev/null && echo running || echo NOT running); its crash lines and log tail:"
+  grep -a -m4 -E '^(panic|fatal error|unexpected |\[signal|SIG)' /run/dom0d.log | cut -c1-250 | sed 's/^/    dom0d-crash: /'
+  tail -3 /run/dom0d.log | cut -c1-250 | sed 's/^/    /'; }
 xsr() { xenstore-read "$@" 2>/dev/null; }
 t "dom0 init started"
 KVER=$(uname -r)
@@ -47,20 +51,35 @@ oks=$(grep -c '^ *xstest_test.go:[0-9]*: ok ' /tmp/xstest-dom0.out)
 verdict xstest-dom0 $? "battery over $(grep -o 'connected to [^ ]*' /tmp/xstest-dom0.out): rc=$rc, $oks checks ok"
 t "xstest dom0 done"
 
-# 3. the real dom0d publishes /xenradclock/clock (r0) to the real xenstored.
-# Its reference is a loopback NTP server and its counter a simulated host:
-# stock Xen offers no counter dom0d accepts for a dependent clock
-# (xen-system needs the kernel-patches module).
+# 3. the packaged dom0d (xenradclock-dom0) on xen-system, the counter Dom0
+# and every guest share through the project's module (/dev/xen/systime,
+# built from xenradclock-dkms's source), publishing /xenradclock/clock (r0)
+# to the real xenstored. Its command line is the installed unit's ExecStart
+# plus what this VM needs: the loopback NTP server (no network), a 1 s
+# poll, the counter named. /run/xenradclock and /var/lib/xenradclock are
+# the unit's RuntimeDirectory= and StateDirectory=.
+mkdir -p /run/xenradclock /var/lib/xenradclock
+P=/var/log/xenradclock-postinst.log
+missing=""
+for f in /usr/sbin/dom0d /usr/bin/xlclock /lib/systemd/system/dom0d.service /etc/xenradclock/dom0d.conf \
+         /usr/lib/tmpfiles.d/xenradclock-dom0.conf /usr/include/xenradclock/xenradclock_clock.h /usr/share/man/man8/dom0d.8.gz; do
+  [ -e $f ] || missing="$missing $f"
+done
+pkgs=$(cut -d' ' -f1,2,4 $P | tr '\n' ';')
+guest_pkg() { xsr /local/domain/$DOMID/data/xrc/pkg; }
+insmod /lib/modules/$KVER/updates/dkms/xenradclock_systime.ko
+rc=$?
+dev=$(ls -l /dev/xen/systime 2>&1)
+[ $rc -eq 0 ] && [ -c /dev/xen/systime ] && echo "$dev" | grep -q '^cr--r--r--'
+verdict module-dom0 $? "insmod xenradclock_systime (built from xenradclock-dkms) rc=$rc: $dev; $(dmesg | grep -m1 xenradclock_systime | cut -c1-120)"
 vmcheck ntp-server --addr 127.0.0.1:123 > /run/ntp.log 2>&1 &
-vmcheck simhost /run/xenradclock/simhost
-XENRADCLOCK_SIM_COUNTER=/run/xenradclock/simhost dom0d run --server 127.0.0.1:123 --poll 1s \
-  --counter simulated --xenstore auto --state '' --page /run/xenradclock/clock \
-  --status-file /run/xenradclock/status.json --log-level info > /run/dom0d.log 2>&1 &
+EXEC=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/dom0d.service)
+echo "dom0d: $EXEC --server 127.0.0.1:123 --poll 1s --counter xen-system --xenstore auto"
+$EXEC --server 127.0.0.1:123 --poll 1s --counter xen-system --xenstore auto --log-level info > /run/dom0d.log 2>&1 &
 DOM0D=$!
 out=$(vmcheck dom0-record --wait 120s 2>&1)
-echo "$out" | grep -q '^XRC-RECORD generation=[0-9]* perms=r0'
-verdict dom0d-publishes $? "dom0d run --xenstore auto: $out"
-xenstore-ls -p /xenradclock | cut -c1-100
+echo "$out" | grep -q '^XRC-RECORD generation=[0-9]* perms=r0 .*counter_kind=1$'
+verdict dom0d-publishes $? "packaged dom0d ($EXEC ...) on xen-system (kind 1): $out"
 t "dom0d publishing"
 
 # 2. the battery in a PVH DomU over /dev/xen/xenbus; then the guest agent
@@ -95,12 +114,45 @@ out=$(vmcheck dom0-record 2>&1)
 echo "$out" | grep -q '^XRC-RECORD generation=[0-9]* perms=r0' && ! xenstore-read /xenradclock/clock-forged >/dev/null 2>&1
 verdict record-intact $? "after the guest's attempts: $out"
 
+# 5. the packaged guest agent: installed files and postinst in both images,
+# the module in the guest, the agent serving its page (xlclock now in the
+# guest) and reporting under data/xenradclock/ (xlclock list here)
+waitfor 60 guest_pkg
+gp=$(guest_pkg)
+[ -z "$missing" ] && ! grep -v ' rc=0' $P | grep -q . && [ "${gp%% *}" = ok ]
+verdict pkg-installed $? "Dom0 (xenradclock-cli + -dom0): missing:${missing:- none}; postinst: $pkgs guest (xenradclock-cli + -guest): ${gp:-no report}"
+gm=$(xsr $G/module)
+[ "${gm%% *}" = ok ]
+verdict module-guest $? "in the PVH guest: ${gm:-no report}"
+waitfor 150 xsr $G/now
+now=$(xsr $G/now)
+keys=$(xenstore-list /local/domain/$DOMID/data/xenradclock 2>/dev/null | tr '\n' ' ')
+# Served: xlclock now reads a fresh or late dependent page, synchronised
+# (rc=0), or unsynchronised (rc=2) while Dom0's own record still is: under
+# TCG dom0d can take minutes to synchronise, and the agent serves Dom0's
+# state as it is.
+rec=$(vmcheck dom0-record 2>&1)
+served() {
+  echo "$now" | grep -q '^rc=0 status=\(fresh\|late\) ' && return 0
+  echo "$now" | grep -q '^rc=2 status=\(fresh\|late\) state=unsynchronised mode=dependent ' &&
+    echo "$rec" | grep -q ' state=unsynchronised '
+}
+served && echo "$keys" | grep -q report
+verdict agent-serves $? "guest: $(xsr $G/agent-cmd); xlclock now in the guest: ${now:-none}; Dom0's record: $rec; data/xenradclock/ in Dom0: ${keys:-none}"
+xlclock list > /run/xlclock-list.out 2>&1
+rc=$?
+cat /run/xlclock-list.out | cut -c1-200
+row=$(grep -E "^domU +$DOMID " /run/xlclock-list.out)
+[ $rc -eq 0 ] && [ -n "$row" ] && ! echo "$row" | grep -q -E '\(no agent\)|\(invalid report\)'
+verdict xlclock-list $? "xlclock list rc=$rc; the guest's row: $(echo "${row:-none}" | tr -s ' ')"
+
 # 4. after a move: the guest sees its new domid through its watch of
 # "domid", and its watch of the record fires on a later Dom0 update
 gen_above() { g=$(xsr $1); [ -n "$g" ] && [ "$g" -gt "$2" ]; }
-after_move() { # what old-domid
+after_move() { # what old-domid move-number
   NEW=$(xl domid domU 2>/dev/null)
   G=/local/domain/$NEW/data/xrc
+  DOMID=${NEW:-$DOMID} # diag shows the moved guest's reports
   waitfor 60 xsr $G/domid
   seen=$(xsr $G/domid)
   [ -n "$NEW" ] && [ "$NEW" != "$2" ] && [ "$seen" = "$NEW" ]
@@ -113,16 +165,29 @@ after_move() { # what old-domid
   denied=$(xsr $G/denied)
   [ "$denied" = EACCES ]
   verdict "$1-write-refused" $? "guest write to the record as domid $NEW: ${denied:-no report}"
-  DOMID=$NEW
+  # the same agent process, alive, logged the move and serves a newer generation
+  waitfor 120 agent_moved $G $3
+  ag=$(xsr $G/agent)
+  waitfor 60 reader_newer $G "$RGEN"
+  rd=$(xsr $G/reader)
+  reader_newer $G "${RGEN:-999999999}" && echo "$ag" | grep -q "^move=$3 alive=yes pid=$AGPID "
+  verdict "agent-$1" $? "domu-agent after the move: ${ag:-no report}; page generation before ${RGEN:-none}, reader now: ${rd:-none}"
 }
+agent_moved() { xsr $1/agent | grep -q "^move=$2 "; }
+# reader_newer G GEN: the guest's page reader reads a generation above GEN, with a time
+reader_newer() { r=$(xsr $1/reader); g=$(echo "$r" | sed -n 's/.* gen=\([0-9]*\) .*/\1/p'); [ -n "$g" ] && [ "$g" -gt "$2" ] && echo "$r" | grep -q -E 'status=(fresh|late) '; }
+reader_gen() { xsr /local/domain/$DOMID/data/xrc/reader | sed -n 's/.* gen=\([0-9]*\) .*/\1/p'; }
 t "xl migrate (PVH, localhost, fakessh)"
+AGPID=$(xsr $G/agent | sed -n 's/.* pid=\([0-9]*\) .*/\1/p')
+RGEN=$(reader_gen)
 xl migrate -s /usr/bin/fakessh domU localhost > /run/migrate.log 2>&1
 rc=$?
 tail -12 /run/migrate.log
 [ $rc -eq 0 ]
 verdict migrate $? "xl migrate domU localhost: rc=$rc"
 t "xl migrate returned"
-after_move migrate $DOMID
+after_move migrate $DOMID 1
+RGEN=$(reader_gen)
 t "xl save"
 xl save domU /run/domU.save > /run/save.log 2>&1
 rc1=$?
@@ -133,7 +198,13 @@ rm -f /run/domU.save
 tail -2 /run/save.log /run/restore.log
 [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]
 verdict save-restore $? "xl save rc=$rc1, xl restore rc=$rc2"
-after_move restore $DOMID
+after_move restore $DOMID 2
+rd=$(xsr /local/domain/$DOMID/data/xrc/reader)
+echo "$rd" | grep -q -E '^reads=[0-9]+ timed=[1-9][0-9]* .* backwards=0 bound=0 '
+verdict reader-bounds $? "the guest's page reader across both moves: ${rd:-no report}"
+echo "XRC-INFO dom0d's record now: $(vmcheck dom0-record 2>&1)"
+xlclock host 2>&1 | head -20 | cut -c1-160
+xlclock list 2>&1 | cut -c1-200
 
 # The guest kernel's own watches still work: xl shutdown reaches the
 # kernel through its control/shutdown watch.
@@ -150,8 +221,9 @@ verdict guest-shutdown $? "xl shutdown -w rc=$rc, domain gone: $gone, guest init
 kill $DOM0D
 echo "=== dom0d log (head) ==="
 head -5 /run/dom0d.log | cut -c1-300
+grep -i -E 'synchronised|warm-up|state' /run/dom0d.log | head -5 | cut -c1-300
 echo "=== domU console ==="
-tr -d '\r' < /var/log/xen/console/guest-domU.log | grep -E 'XRC-GUEST|Kernel panic|BUG|segfault|protection fault|fatal error' | head -80
+tr -d '\r' < /var/log/xen/console/guest-domU.log | grep -E 'XRC-GUEST|Kernel panic|BUG|segfault|protection fault|fatal error' | grep -v 'XRC-GUEST xstest: ' | head -80 | cut -c1-400
 t "all done, powering off"
 xl destroy domU >/dev/null 2>&1
 sync

@@ -343,6 +343,19 @@ func Guest(ctx context.Context, c *xenstore.Client, nodes GuestNodes) []Result {
 		_, err := c.Read(r.ctx, nodes.Public)
 		return err
 	})
+	// The guest agent's read of the clock record: READ and GET_PERMS in one
+	// flight (on the xenbus device, one write each: the kernel handles one
+	// message per write and drops the rest of it).
+	r.check("reads r0 node with its perms in one flight", func() error {
+		v, ps, err := c.ReadWithPerms(r.ctx, nodes.Public)
+		if err != nil {
+			return err
+		}
+		if string(v) != "xstest" || ps.Owner() != 0 {
+			return fmt.Errorf("value %q perms %s", v, ps)
+		}
+		return nil
+	})
 	r.check("cannot write r0 node", func() error {
 		return expectErrno(c.Write(r.ctx, nodes.Public, []byte("forged")), syscall.EACCES)
 	})
