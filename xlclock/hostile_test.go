@@ -56,6 +56,23 @@ func hostileReports() map[uint32][]byte {
 	}
 }
 
+// newHostileHost is the golden guests with the hostile ones beside them.
+func newHostileHost(t *testing.T) *testHost {
+	t.Helper()
+	h := newTestHost(t)
+	goldenGuests(h)
+	for id, b := range hostileReports() {
+		g := h.addGuest(id, "hostile")
+		if err := h.write(g, report.Node, b); err != nil {
+			t.Fatalf("guest %d could not write its report: %v", id, err)
+		}
+	}
+	// A name is written by the toolstack, but it may come from the
+	// guest's configuration: treat it the same.
+	h.mustWrite(h.dom0, "/local/domain/11/name", []byte("\x1b[31mred\x1b[0m\nweb1"))
+	return h
+}
+
 // A guest cannot inject terminal control into any table, make the CLI fail
 // or misreport another guest: the honest guests' rows and JSON objects are
 // the same with the hostile guests beside them as without.
@@ -70,17 +87,7 @@ func TestHostileGuests(t *testing.T) {
 	var wantJSON view.Snapshot
 	clean.xlJSON(&wantJSON, "list")
 
-	h := newTestHost(t)
-	goldenGuests(h)
-	for id, b := range hostileReports() {
-		g := h.addGuest(id, "hostile")
-		if err := h.write(g, report.Node, b); err != nil {
-			t.Fatalf("guest %d could not write its report: %v", id, err)
-		}
-	}
-	// A name is written by the toolstack, but it may come from the
-	// guest's configuration: treat it the same.
-	h.mustWrite(h.dom0, "/local/domain/11/name", []byte("\x1b[31mred\x1b[0m\nweb1"))
+	h := newHostileHost(t)
 
 	out, err := h.xl("list")
 	if err != nil {
@@ -223,20 +230,11 @@ func TestDomainEntriesBounded(t *testing.T) {
 	}
 }
 
-// watch with hostile guests beside the honest ones: into a pipe it writes
-// plain tables with nothing a terminal would interpret, in a pseudo-terminal
-// it writes only its own screen control, never a guest's; it neither fails
-// nor hangs, and the honest guests' rows are what list shows for them.
+// watch with hostile guests beside the honest ones, into a pipe: plain
+// tables with nothing a terminal would interpret, no forged row, the honest
+// guests' rows in every refresh, and no failure or hang.
 func TestWatchHostileGuests(t *testing.T) {
-	h := newTestHost(t)
-	goldenGuests(h)
-	for id, b := range hostileReports() {
-		g := h.addGuest(id, "hostile")
-		if err := h.write(g, report.Node, b); err != nil {
-			t.Fatalf("guest %d could not write its report: %v", id, err)
-		}
-	}
-	h.mustWrite(h.dom0, "/local/domain/11/name", []byte("\x1b[31mred\x1b[0m\nweb1"))
+	h := newHostileHost(t)
 
 	cmd := xlclockCmd("watch", "--xenstore", h.sock, "--interval", "100ms", "--count", "2")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
