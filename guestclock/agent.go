@@ -254,6 +254,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case ev, ok := <-a.src.events():
 			if !ok {
+				if ctx.Err() != nil {
+					return nil // shutdown closed the watches: not a failure
+				}
 				return a.src.err()
 			}
 			a.src.handle(ctx, a, ev)
