@@ -76,6 +76,11 @@ type state struct {
 	// Recent precision-weighted innovation mean (biasTrack): what the
 	// latest stamps say the clock's error is, beyond the filter's belief.
 	BiasNum, BiasDen float64
+	// Coverage self-check (selfCheck): the factor, ≥ 1, by which
+	// error_bound and its growth are widened because the stamps arriving
+	// fell outside the published bound more often than it promises.
+	BoundScale float64
+	Cov        covCheck
 
 	RTThat      float64 // minimum RTT of the current path level, s
 	BaseN       int64   // stamps behind RTThat
@@ -198,11 +203,12 @@ func (e *Estimator) reset(poll float64) {
 	clear(e.dq)
 	e.lastServer = ""
 	e.st = state{
-		CounterHz: e.cfg.CounterHz,
-		Phat:      1 / e.cfg.CounterHz,
-		Perr:      math.Inf(1),
-		EpDiv:     5,
-		Sticky:    sticky,
+		CounterHz:  e.cfg.CounterHz,
+		Phat:       1 / e.cfg.CounterHz,
+		Perr:       math.Inf(1),
+		EpDiv:      5,
+		Sticky:     sticky,
+		BoundScale: 1,
 	}
 	e.setWindows(poll)
 	e.st.P = Params{Period: e.st.Phat, PeriodLocal: e.st.Phat, Status: StatusUnsync | StatusWarmup | StatusRateUnverified,
@@ -608,7 +614,7 @@ func (e *Estimator) process(s Stamp) {
 	e.anchor(s.Tf, st.Phat)
 	// The offset term (the filter's variance plus what the recent stamps
 	// say beyond it) and the carried asymmetry's, each at its own multiple.
-	eb := math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()+e.rcDep2()) + cfg.BoundK*cfg.BoundK*st.BetaVar)
+	eb := st.BoundScale * math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()+e.rcDep2())+cfg.BoundK*cfg.BoundK*st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
 		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
@@ -619,6 +625,7 @@ func (e *Estimator) process(s Stamp) {
 		st.StepAt = 0
 	}
 	e.publish(status, warm, eb, &prev)
+	e.selfCheck(s, R+st.NoiseVar, update && pe <= offQual)
 }
 
 // Rate-change test constants: the suspect stamps needed before a rate
@@ -1400,7 +1407,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	// A statistical bound above the guaranteed one says nothing: error_bound
 	// never exceeds max_error, at RefCount nor in its growth (Bounds also
 	// caps the quadratic term).
-	errRate := math.Abs(st.F.X[1]) + cfg.BoundK*sdRho + qs
+	errRate := st.BoundScale * (math.Abs(st.F.X[1]) + cfg.BoundK*sdRho + qs)
 	*p = Params{
 		RefCount: T,
 		RefTime:  st.Kt.Sub(bintime.Time{Sec: int64(st.LeapsApplied)}),
@@ -1419,7 +1426,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 		Status:         status,
 		NextExpected:   T + uint64(st.Poll/st.Phat),
 		LeapTotal:      cfg.TAIOffset + st.LeapsApplied,
-		ErrorDrift:     0.5*cfg.DriftRateBound + qs,
+		ErrorDrift:     st.BoundScale * (0.5*cfg.DriftRateBound + qs),
 		Asymmetry:      st.Beta,
 	}
 	if st.LeapNext != 0 {

@@ -17,7 +17,7 @@ import (
 // (u16 length + bytes), the stamp ring, the deque, CRC-32C of all before.
 const (
 	stateMagic   = "xrcstate"
-	stateVersion = 4
+	stateVersion = 5
 	maxServerLen = 1024
 )
 
