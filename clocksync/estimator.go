@@ -1353,6 +1353,14 @@ func (e *Estimator) SetLeap(next int8, atUTC int64) {
 	}
 }
 
+// syncRateLimit is the rate uncertainty (BoundK·σρ, relative) above which
+// the clock is unsynchronised. Both bounds carry the rate uncertainty as
+// they grow, so a clock whose rate is known to a crystal's tolerance is
+// usable with honest wide bounds: at 5 ppm, a path with 50 µs of queueing
+// at a 16 s poll waited 46 s, a far server (5 ms each way) minutes, for a
+// clock its bounds already described.
+const syncRateLimit = 50e-6
+
 // publish fills Params after a stamp.
 func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) {
 	st := &e.st
@@ -1360,7 +1368,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	p := &st.P
 	T := st.Kc
 	sdRho := math.Sqrt(st.F.Q[1][1])
-	if st.Updates < 3 || cfg.BoundK*sdRho > 5e-6 {
+	if st.Updates < 3 || cfg.BoundK*sdRho > syncRateLimit {
 		status |= StatusUnsync
 	}
 	// Warm-up as users see it is the fast start's: the clock has its
