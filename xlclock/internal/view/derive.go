@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/xenradclock/xenradclock/bintime"
+	"github.com/xenradclock/xenradclock/clockdata"
 )
 
 // Notes on a domain's report (Domain.Notes).
@@ -69,7 +70,45 @@ func (d *Domain) derive(s *Snapshot, staleAfter time.Duration) {
 	}
 	if r.HostID != hex.EncodeToString(h.HostID[:]) {
 		d.Notes = append(d.Notes, NoteOtherHost)
-	} else if r.Generation+1 < h.Generation {
+	} else if len(d.Notes) == 0 && behind(r.Generation, r.ReportedUnixNs, h) {
+		// Only a current report can show a guest failing to follow: a
+		// stale, undated or future one is already marked for what it is.
 		d.Notes = append(d.Notes, NoteBehind)
 	}
+}
+
+// behindSlack is how long after this host published a newer record a
+// guest may still report an older generation without being "behind": the
+// watch event, the agent's validation and its next report write.
+const behindSlack = 3 * time.Second
+
+// minRecordSpacing is the shortest plausible time between two of dom0d's
+// records when they come faster than the poll (the start burst's 2 s).
+const minRecordSpacing = 2 * time.Second
+
+// maxGenerationGap: a guest this many generations back is behind whatever
+// the times say (and the arithmetic below cannot overflow).
+const maxGenerationGap = 1 << 20
+
+// behind says whether a guest that reported generation gen at reportedNs
+// (UNIX ns) lags host record h. Xenstore keeps only the latest record, so
+// when generation gen+1 appeared is estimated, as late as it can have
+// been: records are at least min(poll, minRecordSpacing) apart, so it
+// appeared no later than h's reference time less that spacing for every
+// generation between. The guest is behind when it reported gen more than
+// behindSlack after that. A rule on the generation gap alone ("more than
+// one behind") flagged live guests at 1 s polls, where two records can
+// land between one report and the next, and missed a guest stuck one
+// generation back at long polls.
+func behind(gen uint64, reportedNs int64, h *clockdata.Record) bool {
+	if gen >= h.Generation || reportedNs <= 0 {
+		return false
+	}
+	gap := h.Generation - gen - 1 // guest-written gen: any value
+	if gap > maxGenerationGap {
+		return true
+	}
+	spacing := min(time.Duration(h.PollNs), minRecordSpacing)
+	newerAt := h.RefTime.Nanos() - int64(gap)*int64(spacing)
+	return reportedNs-newerAt > int64(behindSlack)
 }

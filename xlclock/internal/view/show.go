@@ -142,7 +142,7 @@ var noteMeaning = map[string]string{
 	NoteStale:     "stale: the agent has not reported for longer than the staleness limit",
 	NoteFuture:    "future: the report is dated later than this host's clock",
 	NoteOtherHost: "other-host: the guest serves another host's clock",
-	NoteBehind:    "behind: the guest serves an older generation of this host's record",
+	NoteBehind:    "behind: the guest still served an older generation of this host's record more than 3 s after a newer one appeared",
 	NoteUndated:   "undated: the report does not say when it was written",
 }
 
