@@ -124,7 +124,11 @@ func setUpMember(i int, name string, sc *Scenario, o Options, start int64, stop 
 		m.eps = append(m.eps, e)
 		addrs = append(addrs, e.addr)
 	}
-	dir := filepath.Join(o.Dir, sc.Name, name)
+	// chronyd takes only an absolute path for its command socket.
+	dir, err := filepath.Abs(filepath.Join(o.Dir, sc.Name, name))
+	if err != nil {
+		return m, fmt.Errorf("work directory: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return m, fmt.Errorf("work directory: %w", err)
 	}
