@@ -69,9 +69,14 @@ xlclock-xenlight:
 # dom0d against chronyd -x on emulated paths through network namespaces
 # (root; docs/compare.md): results.md and one PNG per scenario in
 # build/compare. COMPARE_FLAGS picks scenarios, e.g. --scenarios clean.
+# Debian 12's chronyd 4.3 and trixie's 4.6, built once into CHRONY46 by
+# scripts/build-chrony46.sh (apt-extra); CHRONY46= leaves 4.6 out.
 COMPARE_FLAGS ?=
+CHRONY46      ?= build/chrony-4.6
 compare: build
-	$(GO) run ./bench/compare/cmd/compare --dom0d $(BIN)/dom0d --out build/compare $(COMPARE_FLAGS)
+	$(if $(CHRONY46),./scripts/build-chrony46.sh $(CHRONY46))
+	$(GO) run ./bench/compare/cmd/compare --dom0d $(BIN)/dom0d --out build/compare \
+		$(if $(CHRONY46),--chronyd2 $(CHRONY46)/chronyd --chronyc2 $(CHRONY46)/chronyc) $(COMPARE_FLAGS)
 
 # Debian packages into build/deb (docs/packaging.md), and their install,
 # removal and purge checked in throwaway bookworm and trixie roots.

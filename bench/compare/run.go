@@ -20,6 +20,7 @@ type Options struct {
 	Chronyd  string // Debian 12's chronyd
 	Chronyc  string
 	Chronyd2 string // optional second chronyd (4.6 built from trixie's source)
+	Chronyc2 string // chronyc for Chronyd2; empty: Chronyc
 	Dir      string // work directory; one subdirectory per scenario and client
 	Seed     uint64
 	PinCPU   int // CPU for the server threads; -1: not pinned
@@ -124,7 +125,11 @@ func setUpMember(i int, name string, sc *Scenario, o Options, start int64, stop 
 		m.eps = append(m.eps, e)
 		addrs = append(addrs, e.addr)
 	}
-	dir := filepath.Join(o.Dir, sc.Name, name)
+	// chronyd takes only an absolute path for its command socket.
+	dir, err := filepath.Abs(filepath.Join(o.Dir, sc.Name, name))
+	if err != nil {
+		return m, fmt.Errorf("work directory: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return m, fmt.Errorf("work directory: %w", err)
 	}
@@ -134,7 +139,11 @@ func setUpMember(i int, name string, sc *Scenario, o Options, start int64, stop 
 	case "chronyd-4.3":
 		m.c = &Chronyd{Label: name, Bin: o.Chronyd, Chronyc: o.Chronyc, Dir: dir, Netns: ns.Client, Servers: addrs, Poll: sc.Poll}
 	default:
-		m.c = &Chronyd{Label: name, Bin: o.Chronyd2, Chronyc: o.Chronyc, Dir: dir, Netns: ns.Client, Servers: addrs, Poll: sc.Poll}
+		chronyc := o.Chronyc
+		if o.Chronyc2 != "" {
+			chronyc = o.Chronyc2
+		}
+		m.c = &Chronyd{Label: name, Bin: o.Chronyd2, Chronyc: chronyc, Dir: dir, Netns: ns.Client, Servers: addrs, Poll: sc.Poll}
 	}
 	return m, m.c.Start()
 }

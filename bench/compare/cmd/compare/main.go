@@ -36,7 +36,8 @@ Examples:
 			&cli.StringFlag{Name: "dom0d", Value: "bin/dom0d", Usage: "dom0d binary `PATH`"},
 			&cli.StringFlag{Name: "chronyd", Value: "/usr/sbin/chronyd", Usage: "Debian 12's chronyd `PATH`"},
 			&cli.StringFlag{Name: "chronyc", Value: "/usr/bin/chronyc", Usage: "chronyc `PATH`"},
-			&cli.StringFlag{Name: "chronyd2", Usage: "a second chronyd `PATH` (4.6 built from trixie's source)"},
+			&cli.StringFlag{Name: "chronyd2", Usage: "a second chronyd `PATH` (4.6 built from trixie's source: scripts/build-chrony46.sh)"},
+			&cli.StringFlag{Name: "chronyc2", Usage: "chronyc `PATH` for --chronyd2", DefaultText: "--chronyc"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "delay streams' `SEED` (the same for every client)"},
 			&cli.IntFlag{Name: "pin-cpu", Value: 1, Usage: "pin the server threads to `CPU` (-1: no pinning)"},
 		},
@@ -56,6 +57,6 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	o := compare.Options{Dom0d: c.String("dom0d"), Chronyd: c.String("chronyd"), Chronyc: c.String("chronyc"),
-		Chronyd2: c.String("chronyd2"), Dir: c.String("out"), Seed: c.Uint64("seed"), PinCPU: c.Int("pin-cpu"), Progress: os.Stdout}
+		Chronyd2: c.String("chronyd2"), Chronyc2: c.String("chronyc2"), Dir: c.String("out"), Seed: c.Uint64("seed"), PinCPU: c.Int("pin-cpu"), Progress: os.Stdout}
 	return compare.Main(ctx, scs, c.Duration("duration"), o, time.Now)
 }
