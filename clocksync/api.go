@@ -33,8 +33,12 @@ type Status uint32
 
 // Status bits shared with other packages. The estimator defines more.
 const (
-	StatusUnsync   Status = 0x001 // not yet synchronised
-	StatusWarmup   Status = 0x002 // in warm-up
+	StatusUnsync Status = 0x001 // not yet synchronised
+	// StatusWarmup ("warmup") means the fast start is in progress: set on
+	// the first min(Burst+16, WarmupWin) accepted stamps (Progress gives
+	// the count), while the clock is not yet at its normal accuracy. It
+	// is cleared after them, when StatusFastStart may take over.
+	StatusWarmup   Status = 0x002
 	StatusStarving Status = 0x010 // no valid stamp for more than 10 polls
 	// StatusRejected marks a stamp the estimator did not take (sanity filter
 	// or counter mismatch); replay output sets it on that stamp's row.
@@ -54,7 +58,7 @@ type Params struct {
 	MaxError       float64      // guaranteed bound at RefCount, s
 	ErrorRate      float64      // growth of ErrorBound per second of age, s/s
 	MaxErrorRate   float64      // growth of MaxError per second of age (the configured max drift), s/s
-	RateErrorBound float64      // bound on the relative error of Period
+	RateErrorBound float64      // bound on the relative error of Period, s/s (an output; Config.OscRateErrorSpec is the oscillator's spec)
 	MinRTT         float64      // minimum RTT of the path, s
 	Status         Status
 	NextExpected   uint64 // counter value at which the next update is expected

@@ -154,7 +154,7 @@ type rcRun struct {
 	Since, LastGood     uint64
 	Time                bintime.Time
 	Per                 float64
-	RhoVar              float64 // the filter's rate variance (Q) at the start
+	RhoVar              float64 // the filter's rate variance (BoundCov), (s/s)², at the start
 	Dep2                float64 // squared departure of the fitted line at the last stamp while its slope is significant (rcWiden σ), s²
 	N                   int64
 	W, T, TT, Y, TY, YY float64
@@ -240,7 +240,7 @@ func (e *Estimator) Config() Config { return e.cfg }
 func (e *Estimator) Params() Params { return e.st.P }
 
 // Progress reports how many stamps have been taken and the length of the
-// warm-up (StatusWarmup), in stamps.
+// fast start (the stamps that carry StatusWarmup).
 func (e *Estimator) Progress() (stamps, warmup int) { return int(e.st.I), int(e.fastWarm()) }
 
 // fastWarm is the number of stamps after which the fast start has its
@@ -315,7 +315,7 @@ func (e *Estimator) Process(s Stamp) Result {
 func (e *Estimator) healthy() bool {
 	st := &e.st
 	return finite(st.F.X[0]) && finite(st.F.X[1]) && finite(st.F.P[0][0]) && finite(st.F.P[1][1]) && finite(st.F.P[0][1]) &&
-		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.Q[0][0]) && finite(st.F.Q[1][1]) && st.F.Q[0][0] >= 0 && st.F.Q[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
+		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.BoundCov[0][0]) && finite(st.F.BoundCov[1][1]) && st.F.BoundCov[0][0] >= 0 && st.F.BoundCov[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
 func (e *Estimator) reject(why Rejection) Result {
@@ -574,9 +574,9 @@ func (e *Estimator) process(s Stamp) {
 		// The step persisted: accept it, loudly, restarting the offset.
 		st.F.X[0] = y
 		st.F.P[0] = [nState]float64{R}
-		st.F.Q[0] = [nState]float64{R + st.NoiseVar}
+		st.F.BoundCov[0] = [nState]float64{R + st.NoiseVar}
 		for j := 1; j < nState; j++ {
-			st.F.P[j][0], st.F.Q[j][0] = 0, 0
+			st.F.P[j][0], st.F.BoundCov[j][0] = 0, 0
 		}
 		st.SuspectSince = 0
 		st.StepAt = s.Tf
@@ -614,10 +614,10 @@ func (e *Estimator) process(s Stamp) {
 	e.anchor(s.Tf, st.Phat)
 	// The offset term (the filter's variance plus what the recent stamps
 	// say beyond it) and the carried asymmetry's, each at its own multiple.
-	eb := st.BoundScale * math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()+e.rcDep2())+cfg.BoundK*cfg.BoundK*st.BetaVar)
+	eb := st.BoundScale * math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.BoundCov[0][0]+e.bias2()+e.rcDep2())+cfg.BoundK*cfg.BoundK*st.BetaVar)
 	if update {
 		st.LastGoodEB = eb
-		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
+		st.LastGoodSdRho = math.Sqrt(st.F.BoundCov[1][1])
 	}
 	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
 		status |= StatusServerStep
@@ -687,7 +687,7 @@ func (e *Estimator) rateStory(r *rec, R float64) bool {
 		}
 		// Run 1 starts half a span after run 0.
 		if run.Since == 0 && (k == 0 || (st.Rc[0].Since != 0 && float64(T-st.Rc[0].Since)*st.Phat >= rcSpan/2)) {
-			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]), RhoVar: st.F.Q[1][1],
+			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]), RhoVar: st.F.BoundCov[1][1],
 				Time: st.Kt.Add(bintime.MustFloat(e.rel(T) - st.F.X[0]))}
 		}
 		if run.Since == 0 {
@@ -830,7 +830,7 @@ func (e *Estimator) rcAdd(run *rcRun, r *rec, v float64) bool {
 	lineT := run.Time.Add(bintime.MustFloat(float64(int64(T-run.Since))*run.Per - (a + b*t)))
 	st.F.X[0] = st.Kt.Add(bintime.MustFloat(e.rel(T))).Sub(lineT).Float()
 	st.F.X[1] = st.Phat/(run.Per*(1-b)) - 1
-	for _, m := range []*[nState][nState]float64{&st.F.P, &st.F.Q} {
+	for _, m := range []*[nState][nState]float64{&st.F.P, &st.F.BoundCov} {
 		m[0][0] += rcInflate * vT
 		m[0][1] += rcInflate * cT
 		m[1][0] = m[0][1]
@@ -855,7 +855,7 @@ const (
 )
 
 // adaptNoise watches the normalised innovations (nu²/S) of offset updates,
-// S being the honest innovation variance (the covariance Q plus the
+// S being the honest innovation variance (the covariance BoundCov plus the
 // stamp's model variance plus the learnt floor). The point-error model
 // trusts a stamp near the minimum RTT to microseconds; on a path where
 // every packet carries independent random delay each way (no quiet
@@ -867,13 +867,13 @@ const (
 // variance, (NIS−1)·S at the monitor's typical S; below nisLow it decays.
 // NoiseVar does not change the filter's gains (the estimates are those of
 // the point-error model, which weighs stamps well relative to each other);
-// it enters the covariance Q behind every bound, the asymmetry variance
+// it enters the covariance BoundCov behind every bound, the asymmetry variance
 // and the lying-server allowance. Only accepted offset updates feed it:
 // suspect steps, server changes, quality-failed stamps and level-shift
 // refinement do not.
 func (e *Estimator) adaptNoise(nu, R float64) {
 	st := &e.st
-	S := st.F.Q[0][0] + R + st.NoiseVar
+	S := st.F.BoundCov[0][0] + R + st.NoiseVar
 	if !(S > 0) || st.Updates < 3 {
 		return
 	}
@@ -1019,8 +1019,8 @@ func (e *Estimator) prior(y, r float64) kf {
 	f.P[1][1] = tol * tol
 	f.P[2][2] = e.cfg.DriftRateBound * e.cfg.DriftRateBound
 	f.P[3][3] = f.P[2][2]
-	f.Q = f.P
-	f.Q[0][0] += e.st.NoiseVar
+	f.BoundCov = f.P
+	f.BoundCov[0][0] += e.st.NoiseVar
 	return f
 }
 
@@ -1057,10 +1057,10 @@ func (e *Estimator) periodUpdate(r *rec, pe float64, warm, qualWarn bool) Status
 	}
 	pnew := dS / dC
 	perr := (pe + st.PStampPe + math.Abs(st.RTThat-st.PStampRTT)) / dS
-	if !(perr < st.Perr) && (warm || perr >= cfg.RateErrBound/st.EpDiv) {
+	if !(perr < st.Perr) && (warm || perr >= cfg.OscRateErrorSpec/st.EpDiv) {
 		return 0
 	}
-	if !warm && math.Abs(pnew/st.Phat-1) > 3*cfg.RateErrBound {
+	if !warm && math.Abs(pnew/st.Phat-1) > 3*cfg.OscRateErrorSpec {
 		return StatusPeriodSanity
 	}
 	// Whatever the stamps say, the counter's frequency is within its
@@ -1159,7 +1159,7 @@ func (e *Estimator) downshift(i int64, r *rec) {
 		st.BaseN = max(st.BaseN, 64)
 	} else {
 		st.Beta = e.yMid(r) + st.F.X[1]*e.midAge(r, r.Tf) - st.F.X[0]
-		st.BetaVar += st.F.Q[0][0] + r.RTT*r.RTT/12
+		st.BetaVar += st.F.BoundCov[0][0] + r.RTT*r.RTT/12
 		st.RTThat = r.RTT
 		st.BaseN = 1
 		// Refine the new level's asymmetry over its first stamps while
@@ -1249,7 +1249,7 @@ func (e *Estimator) refine(i int64, T uint64, offQual float64) {
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.F.Q[0][0] + st.NoiseVar
+		st.BetaVar = 1/sw + st.F.BoundCov[0][0] + st.NoiseVar
 	}
 	st.Refine--
 }
@@ -1287,7 +1287,7 @@ func (e *Estimator) upshift(i, win int64, newMin, offQual float64) {
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.F.Q[0][0] + st.NoiseVar
+		st.BetaVar = 1/sw + st.F.BoundCov[0][0] + st.NoiseVar
 	}
 	st.RTThat = newMin
 	st.BaseN = st.ShiftWin
@@ -1367,7 +1367,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	cfg := &e.cfg
 	p := &st.P
 	T := st.Kc
-	sdRho := math.Sqrt(st.F.Q[1][1])
+	sdRho := math.Sqrt(st.F.BoundCov[1][1])
 	if st.Updates < 3 || cfg.BoundK*sdRho > syncRateLimit {
 		status |= StatusUnsync
 	}
