@@ -7,7 +7,8 @@ import "math"
 const nState = 4
 
 // kf is the offset/rate filter: a Kalman filter over the state
-// X = (θ, ρ, δ, w): θ the offset of the anchored clock from true time (s),
+// X = (θ, ρ, δ, w): θ the offset of the anchored clock from true time (s,
+// anchored clock minus true time: anchor subtracts it from Kt),
 // ρ its rate error (s/s), δ the rate's drift (1/s) and w δ's quadrature
 // partner. (δ, w) rotate with the temperature cycle's angular frequency ω:
 // a drift that follows a daily cycle is predicted hours ahead, which a
