@@ -20,92 +20,98 @@ const (
 // rec is one stamp in the history, server times on the continuous
 // (leap-free) timescale.
 type rec struct {
-	Ta, Tf  uint64
-	Tb, Te  bintime.Time
-	RTT     float64 // net RTT (host RTT minus server hold time), s
-	Beta    float64 // asymmetry correction in force when it was processed, s
-	RootErr float64 // root dispersion + root delay/2, s
-	Good    bool    // used for an offset update
-	Excl    bool    // excluded from the offset whatever its point error (suspect step, server change)
+	Ta, Tf  uint64       // counter when the request left and the reply arrived
+	Tb, Te  bintime.Time // server receive and transmit times, continuous timescale
+	RTT     float64      // net RTT (host RTT minus server hold time), s
+	Beta    float64      // asymmetry correction in force when it was processed, s
+	RootErr float64      // root dispersion + root delay/2, s
+	Good    bool         // used for an offset update
+	Excl    bool         // excluded from the offset whatever its point error (suspect step, server change)
 }
 
 // level is an RTT level of the path with the asymmetry correction that
 // belongs to it.
 type level struct {
-	RTT, Beta, BetaVar float64
-	Used               bool
-	Seen               int64 // stamp index when last left, for replacement
+	RTT, Beta, BetaVar float64 // the level's minimum RTT, s; its asymmetry, s; that asymmetry's variance, s²
+	Used               bool    // the slot holds a level
+	Seen               int64   // stamp index when last left, for replacement
 }
 
 // state is everything the estimator carries from stamp to stamp; it is
-// what MarshalState saves (hence exported fields).
+// what MarshalState saves (hence exported fields). "Index" means a stamp's
+// index among the stamps that passed the filter (0 for the first). Times
+// on the "continuous" timescale are UTC labels plus LeapsApplied.
 type state struct {
-	CounterHz float64
-	Poll      float64
-	// windows, in stamps
+	CounterHz float64 // nominal counter frequency the state was built for, Hz (Restore checks it)
+	Poll      float64 // poll period in force, s
+	// RADclock's windows, in stamps (setWindows): offset window, level
+	// shift window, warm-up and history window.
 	OffsetWin, ShiftWin, WarmupWin, HWin int64
 
 	I        int64     // stamps that passed the filter
 	HaveLast bool      // Last is valid
 	Last     lastStamp // previous stamp that passed the filter (server name in Estimator.lastServer)
 
-	DqH   int64 // deque head and length (the deque itself is Estimator.dq)
-	DqN   int64
-	Phat  float64 // long-term period, s/tick
-	Perr  float64 // its relative error bound (RADclock's perr)
-	Kc    uint64  // anchor counter
-	Kt    bintime.Time
+	DqH   int64        // deque head: the slot of Estimator.dq holding its oldest index
+	DqN   int64        // deque length, stamps
+	Phat  float64      // long-term period, s/tick
+	Perr  float64      // its relative error bound, s/s (RADclock's perr; +Inf before a measurement)
+	Kc    uint64       // anchor counter
+	Kt    bintime.Time // the clock at Kc, continuous timescale: Ca(Kc) + LeapsApplied
 	UKt   bintime.Time // the uncorrected clock at Kc (RADclock's Cu: follows the period only)
 	Meas  bool         // Phat measured (not just nominal)
 	EpDiv float64      // 5, then 50 after the first history half-window
 
-	// offset/rate filter: state (Theta, Rho) relative to the clock anchored
-	// at (Kc, Kt) with period Phat; covariance P.
+	// offset/rate filter: state (θ, ρ, δ, w) relative to the clock
+	// anchored at (Kc, Kt) with period Phat; covariances P and BoundCov.
 	F             kf
-	Updates       int64
-	LastGoodTf    uint64 // Tf of the last offset update (Last.Tf is the last accepted stamp)
-	LastGoodEB    float64
-	LastGoodSdRho float64 // rate standard deviation right after the last good update
+	Updates       int64   // offset updates taken (first stamp included)
+	LastGoodTf    uint64  // Tf of the last offset update (Last.Tf is the last accepted stamp)
+	LastGoodEB    float64 // error_bound at RefCount right after the last offset update, before the max_error cap, s
+	LastGoodSdRho float64 // rate standard deviation right after the last good update, s/s
 
 	// Measurement noise adaptation (adaptNoise): EWMAs of z²/S and 1/S
 	// over offset updates (z² = nu²/S, clipped), whose ratio is the 1/S
-	// weighted normalised innovation; the variance the innovations say
-	// every stamp has beyond the point-error model.
+	// weighted normalised innovation; NoiseVar is the variance, s², the
+	// innovations say every stamp has beyond the point-error model.
 	NISNum, NISDen, NoiseVar float64
 	NISN                     int64 // updates monitored
 	// Recent precision-weighted innovation mean (biasTrack): what the
 	// latest stamps say the clock's error is, beyond the filter's belief.
+	// EWMAs of w·ν (1/s) and w (1/s²), w = 1/(R + P_θθ).
 	BiasNum, BiasDen float64
 	// Coverage self-check (selfCheck): the factor, ≥ 1, by which
 	// error_bound and its growth are widened because the stamps arriving
 	// fell outside the published bound more often than it promises.
 	BoundScale float64
-	Cov        covCheck
+	Cov        covCheck // the self-check's frame, counts and stamp ring
 
-	RTThat      float64 // minimum RTT of the current path level, s
-	BaseN       int64   // stamps behind RTThat
-	MeanPe      float64 // mean point error of usable stamps
-	LastShiftI  int64
-	Beta        float64 // carried asymmetry of the current level, s
-	BetaVar     float64
-	Refine      int64 // stamps left to refine a new level's asymmetry
-	RefineStart int64
-	Levels      [maxLevels]level
+	RTThat      float64          // minimum RTT of the current path level, s
+	BaseN       int64            // stamps behind RTThat
+	MeanPe      float64          // mean point error of usable stamps (pe ≤ offset quality), s; running mean over min(BaseN, 256)
+	LastShiftI  int64            // index of the last level shift (up or down); the upshift test waits ShiftWin after it
+	Beta        float64          // carried asymmetry of the current level, s (Params.Asymmetry; sign in api.go)
+	BetaVar     float64          // variance of Beta, s²
+	Refine      int64            // stamps left to refine a new level's asymmetry
+	RefineStart int64            // index of the stamp that began the level being refined
+	Levels      [maxLevels]level // remembered RTT levels, each with its asymmetry
 
-	PStamp      rec // long-baseline period reference
-	PStampPe    float64
-	PStampRTT   float64
-	NextP       rec
-	NextPPe     float64
-	NextPRTT    float64
-	NextPCount  int64
-	NextRTThat  float64
-	Searching   bool
-	SearchStart int64
-	HistoryEnd  int64
+	// Long-baseline period (periodUpdate) and RADclock's history
+	// half-windows (history, historyCandidate).
+	PStamp      rec     // long-baseline period reference
+	PStampPe    float64 // its point error against RTThat when it was taken, s
+	PStampRTT   float64 // RTThat when it was taken, s
+	NextP       rec     // the next reference being searched for (RTT +Inf: none yet)
+	NextPPe     float64 // its point error when taken, s
+	NextPRTT    float64 // RTThat when it was taken, s
+	NextPCount  int64   // stamps offered to the search (only the first WarmupWin may become NextP)
+	NextRTThat  float64 // minimum RTT since SearchStart, s: the next RTThat
+	Searching   bool    // a half-window search is running
+	SearchStart int64   // index at which the (next) search starts
+	HistoryEnd  int64   // index at which the search's results replace PStamp and RTThat
 
-	SuspectSince uint64
-	StepAt       uint64
+	SuspectSince uint64 // Tf of the first stamp of the current suspect run (0: none)
+	StepAt       uint64 // Tf at which a persistent suspect step was accepted (0: none); StatusServerStep for SuspectHold after
 	// Rate-change test (rateStory): two staggered runs of stamps, each
 	// fitted as a line against the filter's prediction frozen at its start.
 	Rc [2]rcRun
@@ -117,20 +123,20 @@ type state struct {
 	RateChanges  int64  // runs explained as a rate change and followed
 	RestartTa    uint64 // Ta of a stamp far behind the previous one (0: none)
 
-	LeapsApplied int32
-	LeapNext     int8
-	LeapCount    int64
-	LeapClear    int64
+	LeapsApplied int32 // leap seconds applied since the start, s (continuous timescale − UTC labels)
+	LeapNext     int8  // scheduled leap: −1, 0 (none) or +1
+	LeapCount    int64 // consecutive stamps whose leap indicator announces a leap
+	LeapClear    int64 // consecutive stamps announcing none while one is scheduled
 	LeapTime     int64 // UTC label (UNIX seconds) of the scheduled leap
-	LastLeap     int64
-	LeapExt      bool // leaps come from SetLeap (the daemon's vote), not this server's indicator
+	LastLeap     int64 // UTC label (UNIX seconds) of the last leap applied: none at or before it is scheduled again
+	LeapExt      bool  // leaps come from SetLeap (the daemon's vote), not this server's indicator
 
-	Recent  [nRecent]rec
-	RecentN int64
-	RecentH int64
+	Recent  [nRecent]rec // the last nRecent offset-update stamps (a ring), for max_error
+	RecentN int64        // stamps held in Recent
+	RecentH int64        // slot of Recent written next
 
 	Sticky Status // bits to report on the next stamp
-	P      Params
+	P      Params // the clock after the last accepted stamp (what Params returns)
 }
 
 // Estimator is the feed-forward clock estimator. It is not safe for
