@@ -448,52 +448,106 @@ func (e *Estimator) anchor(T uint64, newPhat float64) {
 	}
 }
 
+// stampCtx is what process works out about one stamp as it runs through the
+// steps of docs/estimator.md ("Per-stamp processing"); it lives on the
+// stack for one stamp.
+type stampCtx struct {
+	i        int64   // the stamp's index (stamps that passed the filter before it)
+	r        rec     // its history record
+	status   Status  // status bits gathered so far
+	qualWarn bool    // server characteristics changed (step 2)
+	warm     bool    // within RADclock's warm-up (i < WarmupWin)
+	eshift   float64 // level shift threshold Eshift, s
+	offQual  float64 // offset quality limit on the point error, s
+	pe       float64 // point error RTT − RTThat, s (step 6)
+	m        float64 // uncertainty of the minimum RTT, s
+	R        float64 // the offset measurement's model variance, s²
+	y        float64 // naive offset carried to Tf, asymmetry-corrected, s
+	nu       float64 // innovation y − θ, s
+	update   bool    // the stamp updates the offset filter
+}
+
+// process runs a stamp that passed the filter (step 1) through the steps
+// of docs/estimator.md's "Per-stamp processing".
 func (e *Estimator) process(s Stamp) {
+	var c stampCtx
+	e.intake(s, &c) // step 2 and the leap indicator
+	if c.i == 0 {
+		e.first(&c.r, c.status)
+		return
+	}
+	e.predict(s.Tf)
+	e.gates(&c)
+	e.levelShifts(&c) // steps 3 and 4
+	c.r.Beta = e.st.Beta
+	e.history(c.i, &c.r) // step 5
+	e.pointError(&c, s.Tf)
+	e.offsetGate(&c, s.Tf) // steps 6 and 7
+	if c.warm {
+		e.warmPStamp(c.i)
+	}
+	if c.update {
+		e.offsetUpdate(&c, s.Tf) // steps 8 to 10
+	}
+	e.historyCandidate(&c.r)
+	if c.i < fastWin && e.st.StepAt == 0 {
+		e.refit(c.i, c.offQual)
+	}
+	e.conclude(&c, s) // step 11
+}
+
+// intake notes a server change (step 2) and starvation, makes s the last
+// stamp, takes its leap indicator and builds its history record.
+func (e *Estimator) intake(s Stamp, c *stampCtx) {
 	st := &e.st
-	cfg := &e.cfg
-	status := st.Sticky
+	c.status = st.Sticky
 	st.Sticky = 0
-	qualWarn := st.HaveLast && e.sideChanged(s.Side)
-	if qualWarn {
-		status |= StatusServerChanged
+	c.qualWarn = st.HaveLast && e.sideChanged(s.Side)
+	if c.qualWarn {
+		c.status |= StatusServerChanged
 	}
 	// Starving is RADclock's: no valid stamp (one past the filter) for
 	// more than 10 polls. Stamps that arrive but fail the offset quality
 	// gate are OFFSET_QUALITY (the clock free-runs), not starvation.
 	if st.HaveLast && float64(s.Tf-st.Last.Tf)*st.Phat > 10*st.Poll {
-		status |= StatusStarving
+		c.status |= StatusStarving
 	}
 	st.Last, st.HaveLast = toLast(s), true
 	e.lastServer = s.Side.Server
 	e.leapIntake(s)
 
 	lp := bintime.Time{Sec: int64(st.LeapsApplied)}
-	r := rec{Ta: s.Ta, Tf: s.Tf, Tb: s.Tb.Add(lp), Te: s.Te.Add(lp),
+	c.r = rec{Ta: s.Ta, Tf: s.Tf, Tb: s.Tb.Add(lp), Te: s.Te.Add(lp),
 		RootErr: float64(s.Side.RootDispersion)*1e-9 + float64(s.Side.RootDelay)*0.5e-9, Beta: st.Beta}
-	r.RTT = float64(s.Tf-s.Ta)*st.Phat - r.Te.Sub(r.Tb).Float()
-	i := st.I
+	c.r.RTT = float64(s.Tf-s.Ta)*st.Phat - c.r.Te.Sub(c.r.Tb).Float()
+	c.i = st.I
 	st.I++
+}
 
-	if i == 0 {
-		e.first(&r, status)
-		return
+// gates sets the stamp's thresholds: Eshift = 10·TSLimit and the offset
+// quality limit 3·Eoffset, tripled and doubled for a far server.
+func (e *Estimator) gates(c *stampCtx) {
+	st := &e.st
+	c.warm = c.i < st.WarmupWin
+	c.eshift = 10 * e.cfg.TSLimit
+	c.offQual = 3 * e.cfg.OffsetRatio * e.cfg.TSLimit
+	if st.RTThat > 3e-3 {
+		c.eshift *= 3
+		c.offQual *= 2
 	}
-	e.predict(s.Tf)
-	warm := i < st.WarmupWin
-	far := st.RTThat > 3e-3
-	eshift := 10 * cfg.TSLimit
-	offQual := 3 * cfg.OffsetRatio * cfg.TSLimit
-	if far {
-		eshift *= 3
-		offQual *= 2
-	}
+}
 
-	// RTT levels: downward shifts act at once, upward ones after ShiftWin.
-	*e.ring(i) = r
+// levelShifts puts the stamp in the history and the sliding minimum (step
+// 3) and detects RTT level shifts (step 4): downward ones act at once,
+// upward ones after ShiftWin (or the quick test, when enabled).
+func (e *Estimator) levelShifts(c *stampCtx) {
+	st := &e.st
+	i, r := c.i, &c.r
+	*e.ring(i) = *r
 	e.dqPush(i, r.RTT)
-	if i >= st.ShiftWin && r.RTT < st.RTThat-eshift {
-		e.downshift(i, &r)
-		status |= StatusRTTDownshift
+	if i >= st.ShiftWin && r.RTT < st.RTThat-c.eshift {
+		e.downshift(i, r)
+		c.status |= StatusRTTDownshift
 	} else if r.RTT < st.RTThat {
 		st.RTThat = r.RTT
 	}
@@ -502,136 +556,159 @@ func (e *Estimator) process(s Stamp) {
 	// of µs), the minimum of a window sits above the level's all-time
 	// minimum by chance: the rise must exceed that spread too, or noise
 	// alone makes false level shifts (and carries a false asymmetry).
-	thr := st.RTThat + max(eshift, upshiftPe*st.MeanPe)
+	thr := st.RTThat + max(c.eshift, upshiftPe*st.MeanPe)
 	if i >= st.ShiftWin && i-st.LastShiftI >= st.ShiftWin {
 		if m := e.dqMin(); m > thr {
-			e.upshift(i, st.ShiftWin, m, offQual)
-			status |= StatusRTTUpshift
+			e.upshift(i, st.ShiftWin, m, c.offQual)
+			c.status |= StatusRTTUpshift
 		}
 	}
-	if cfg.QuickUpshift && status&StatusRTTUpshift == 0 && st.MeanPe <= eshift/2 {
+	if e.cfg.QuickUpshift && c.status&StatusRTTUpshift == 0 && st.MeanPe <= c.eshift/2 {
 		// The quick test is for a clear step on a clean path only: a
 		// slowly moving minimum or a path where most packets queue is
 		// left to the ShiftWin test above.
-		qthr := st.RTThat + max(quickShiftEshift*eshift, quickShiftPe*st.MeanPe)
+		qthr := st.RTThat + max(quickShiftEshift*c.eshift, quickShiftPe*st.MeanPe)
 		if m, q, ok := e.quickShift(i, qthr); ok {
-			e.upshift(i, q, m, offQual)
-			status |= StatusRTTUpshift
+			e.upshift(i, q, m, c.offQual)
+			c.status |= StatusRTTUpshift
 		}
 	}
-	r.Beta = st.Beta
-	e.history(i, &r)
+}
 
-	pe := max(r.RTT-st.RTThat, 0)
-	if pe <= offQual {
-		st.MeanPe += (pe - st.MeanPe) / float64(min(st.BaseN, 256))
+// pointError works out the stamp's point error (step 6), the offset
+// measurement's variance and its innovation.
+func (e *Estimator) pointError(c *stampCtx, tf uint64) {
+	st := &e.st
+	c.pe = max(c.r.RTT-st.RTThat, 0)
+	if c.pe <= c.offQual {
+		st.MeanPe += (c.pe - st.MeanPe) / float64(min(st.BaseN, 256))
 	}
-	m := e.minRTTErr(st.MeanPe, st.BaseN)
-	R := e.measVar(pe, m)
-	// Naive offset carried to Tf, corrected for the carried asymmetry.
-	y := e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
-	nu := y - st.F.X[0]
-	quality := pe <= offQual
+	c.m = e.minRTTErr(st.MeanPe, st.BaseN)
+	c.R = e.measVar(c.pe, c.m)
+	c.y, c.nu = e.innovation(&c.r, tf)
+}
 
-	// The lying-server allowance grows with the time since the last offset
-	// update, however many stamps arrived in between.
-	gap := float64(s.Tf-st.LastGoodTf) * st.Phat
-	update := false
+// innovation is r's naive offset carried to tf and corrected for the
+// carried asymmetry, and its departure from the filter's offset.
+func (e *Estimator) innovation(r *rec, tf uint64) (y, nu float64) {
+	st := &e.st
+	y = e.yMid(r) - st.Beta + st.F.X[1]*e.midAge(r, tf)
+	return y, y - st.F.X[0]
+}
+
+// offsetGate decides whether the stamp updates the offset: not while a new
+// level is refined, not with a large point error (step 6) or after a
+// server change, and not while it is a suspect server step (step 7).
+func (e *Estimator) offsetGate(c *stampCtx, tf uint64) {
+	st := &e.st
 	switch {
 	case st.Refine > 0:
-		e.refine(i, s.Tf, offQual)
-	case !quality:
-		status |= StatusOffsetQuality
-	case qualWarn:
-		status |= StatusOffsetSanity
-		e.ring(i).Excl = true
+		e.refine(c.i, tf, c.offQual)
+	case !(c.pe <= c.offQual):
+		c.status |= StatusOffsetQuality
+	case c.qualWarn:
+		c.status |= StatusOffsetSanity
+		e.ring(c.i).Excl = true
 	default:
-		suspect := false
-		if st.Updates >= 16 {
-			// The rate term is the rate error at the last update; rate
-			// changes during the gap are DriftRateBound's.
-			rateErr := min(cfg.RateErrorBound, cfg.BoundK*st.LastGoodSdRho)
-			allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
-				(pe+m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
-			suspect = math.Abs(nu) > allow
-		}
-		if st.Updates >= 16 && pe < eshift && e.rateStory(&r, R) {
-			// The oscillator's (or the server's) rate moved: the filter
-			// now holds the fitted offset and rate; follow from here.
-			st.SuspectSince = 0
-			st.RateChanges++
-			update = true
-			nu = 0
-			break
-		}
-		if !suspect {
-			st.SuspectSince = 0
-			update = true
-			break
-		}
-		if st.SuspectSince == 0 {
-			st.SuspectSince = s.Tf
-		}
-		if float64(s.Tf-st.SuspectSince)*st.Phat < cfg.SuspectHold {
-			status |= StatusServerSuspect | StatusOffsetSanity
-			e.ring(i).Excl = true
-			break
-		}
-		// The step persisted: accept it, loudly, restarting the offset.
-		st.F.X[0] = y
-		st.F.P[0] = [nState]float64{R}
-		st.F.BoundCov[0] = [nState]float64{R + st.NoiseVar}
-		for j := 1; j < nState; j++ {
-			st.F.P[j][0], st.F.BoundCov[j][0] = 0, 0
-		}
-		st.SuspectSince = 0
-		st.StepAt = s.Tf
-		update = true
-		nu = 0
+		c.update = e.lyingServer(c, tf)
 	}
+}
 
-	if warm {
-		e.warmPStamp(i)
+// lyingServer is the suspect server step test (docs/estimator.md, "Lying
+// server"): it reports whether the stamp may update the offset, following
+// a rate change the stamps tell of, and accepting a step that persisted
+// past SuspectHold.
+func (e *Estimator) lyingServer(c *stampCtx, tf uint64) bool {
+	st := &e.st
+	cfg := &e.cfg
+	// The lying-server allowance grows with the time since the last offset
+	// update, however many stamps arrived in between.
+	gap := float64(tf-st.LastGoodTf) * st.Phat
+	suspect := false
+	if st.Updates >= 16 {
+		// The rate term is the rate error at the last update; rate
+		// changes during the gap are DriftRateBound's.
+		rateErr := min(cfg.RateErrorBound, cfg.BoundK*st.LastGoodSdRho)
+		allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
+			(c.pe+c.m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
+		suspect = math.Abs(c.nu) > allow
 	}
-	if update {
-		// Long-term period from the reference stamp and this one.
-		ps := e.periodUpdate(&r, pe, warm, qualWarn)
-		status |= ps
-		if ps&StatusPeriodUpdated != 0 {
-			y = e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
-			nu = y - st.F.X[0]
-		}
-		e.adaptNoise(nu, R)
-		e.biasTrack(nu, R)
-		st.F.update(nu, R, st.NoiseVar)
-		st.Updates++
-		st.LastGoodTf = s.Tf
-		r.Good = true
-		e.ring(i).Good = true
-		st.Recent[st.RecentH] = r
-		st.RecentH = (st.RecentH + 1) % nRecent
-		st.RecentN = min(st.RecentN+1, nRecent)
+	if st.Updates >= 16 && c.pe < c.eshift && e.rateStory(&c.r, c.R) {
+		// The oscillator's (or the server's) rate moved: the filter
+		// now holds the fitted offset and rate; follow from here.
+		st.SuspectSince = 0
+		st.RateChanges++
+		c.nu = 0
+		return true
 	}
-	e.historyCandidate(&r)
-	if i < fastWin && st.StepAt == 0 {
-		e.refit(i, offQual)
+	if !suspect {
+		st.SuspectSince = 0
+		return true
 	}
+	if st.SuspectSince == 0 {
+		st.SuspectSince = tf
+	}
+	if float64(tf-st.SuspectSince)*st.Phat < cfg.SuspectHold {
+		c.status |= StatusServerSuspect | StatusOffsetSanity
+		e.ring(c.i).Excl = true
+		return false
+	}
+	// The step persisted: accept it, loudly, restarting the offset.
+	st.F.X[0] = c.y
+	st.F.P[0] = [nState]float64{c.R}
+	st.F.BoundCov[0] = [nState]float64{c.R + st.NoiseVar}
+	for j := 1; j < nState; j++ {
+		st.F.P[j][0], st.F.BoundCov[j][0] = 0, 0
+	}
+	st.SuspectSince = 0
+	st.StepAt = tf
+	c.nu = 0
+	return true
+}
+
+// offsetUpdate takes the stamp: the long-term period (step 8), the noise
+// adaptation (step 10) and the filter's update (step 9).
+func (e *Estimator) offsetUpdate(c *stampCtx, tf uint64) {
+	st := &e.st
+	// Long-term period from the reference stamp and this one.
+	ps := e.periodUpdate(&c.r, c.pe, c.warm, c.qualWarn)
+	c.status |= ps
+	if ps&StatusPeriodUpdated != 0 {
+		c.y, c.nu = e.innovation(&c.r, tf)
+	}
+	e.adaptNoise(c.nu, c.R)
+	e.biasTrack(c.nu, c.R)
+	st.F.update(c.nu, c.R, st.NoiseVar)
+	st.Updates++
+	st.LastGoodTf = tf
+	c.r.Good = true
+	e.ring(c.i).Good = true
+	st.Recent[st.RecentH] = c.r
+	st.RecentH = (st.RecentH + 1) % nRecent
+	st.RecentN = min(st.RecentN+1, nRecent)
+}
+
+// conclude moves the anchor to the stamp's Tf and publishes the clock
+// (step 11), then feeds the coverage self-check.
+func (e *Estimator) conclude(c *stampCtx, s Stamp) {
+	st := &e.st
+	cfg := &e.cfg
 	prev := st.P
 	e.anchor(s.Tf, st.Phat)
 	// The offset term (the filter's variance plus what the recent stamps
 	// say beyond it) and the carried asymmetry's, each at its own multiple.
 	eb := st.BoundScale * math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.BoundCov[0][0]+e.bias2()+e.rcDep2())+cfg.BoundK*cfg.BoundK*st.BetaVar)
-	if update {
+	if c.update {
 		st.LastGoodEB = eb
 		st.LastGoodSdRho = math.Sqrt(st.F.BoundCov[1][1])
 	}
 	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
-		status |= StatusServerStep
+		c.status |= StatusServerStep
 	} else {
 		st.StepAt = 0
 	}
-	e.publish(status, warm, eb, &prev)
-	e.selfCheck(s, R+st.NoiseVar, update && pe <= offQual)
+	e.publish(c.status, c.warm, eb, &prev)
+	e.selfCheck(s, c.R+st.NoiseVar, c.update && c.pe <= c.offQual)
 }
 
 // Rate-change test constants: the suspect stamps needed before a rate
