@@ -122,8 +122,10 @@ func FromFloat(s float64) (Time, bool) {
 	return Time{Sec: int64(sec), Frac: uf}, true
 }
 
-// MustFloat is FromFloat for values known to be finite and in range; out of
-// range inputs saturate instead of panicking.
+// MustFloat is FromFloat for values expected to be finite and in range. It
+// never panics: a value at or beyond +2^63 s, +Inf and NaN saturate to the
+// largest Time, a value below −2^63 s and −Inf to the smallest (Sec
+// math.MinInt64, Frac 0).
 func MustFloat(s float64) Time {
 	t, ok := FromFloat(s)
 	if !ok {

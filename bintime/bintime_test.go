@@ -1,6 +1,7 @@
 package bintime
 
 import (
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -116,4 +117,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q moved by %g", s, d)
 		}
 	})
+}
+
+func TestMustFloatSaturates(t *testing.T) {
+	maxT := Time{Sec: math.MaxInt64, Frac: math.MaxUint64}
+	minT := Time{Sec: math.MinInt64}
+	for _, c := range []struct {
+		in   float64
+		want Time
+	}{
+		{math.NaN(), maxT},
+		{math.Inf(1), maxT},
+		{0x1p63, maxT},
+		{1e300, maxT},
+		{math.Inf(-1), minT},
+		{-0x1p64, minT},
+		{-0x1p63, minT}, // in range: exactly the smallest Time
+		{-1.5, Time{Sec: -2, Frac: 1 << 63}},
+		{2.25, Time{Sec: 2, Frac: 1 << 62}},
+	} {
+		if got := MustFloat(c.in); got != c.want {
+			t.Errorf("MustFloat(%g) = %+v, want %+v", c.in, got, c.want)
+		}
+	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TemperatureQuality is RADclock's temperature_quality: it picks the set of
-// oscillator meta-parameters (TSLimit, SKMScale, RateErrBound, BestSKMRate,
+// oscillator meta-parameters (TSLimit, SKMScale, OscRateErrorSpec, BestSKMRate,
 // OffsetRatio, PlocalQuality) and the estimator's rate wander.
 type TemperatureQuality int
 
@@ -67,10 +67,14 @@ type Config struct {
 	// behaves as a constant rate, s (1024; 512 for poor). It sizes the
 	// windows as in RADclock.
 	SKMScale float64
-	// RateErrBound (rate_error_bound) bounds the oscillator's rate error at
-	// any scale (5e-7 good, 1e-7 excellent, 1e-6 poor). Derived: the period
-	// quality threshold RateErrBound/5 and the sanity bound 3·RateErrBound.
-	RateErrBound float64
+	// OscRateErrorSpec is the oscillator's rate error specification, s/s
+	// (RADclock's rate_error_bound): a bound on the counter's relative rate
+	// error at any timescale (5e-7 good, 1e-7 excellent, 1e-6 poor). It is
+	// an input that only gates the long-term period: the period quality
+	// threshold OscRateErrorSpec/5 and the sanity bound 3·OscRateErrorSpec.
+	// Not to be confused with RateErrorBound below (the lying-server
+	// model's cap) or Params.RateErrorBound (the estimate's own bound).
+	OscRateErrorSpec float64
 	// BestSKMRate (best_skm_rate) is the rate accuracy achievable within the
 	// SKM scale (2e-7 good). It ages RADclock's point errors; here it is
 	// reported as the plocal quality reference only.
@@ -86,9 +90,11 @@ type Config struct {
 	// RTT and the long-baseline period reference are renewed every half.
 	HistoryWindow float64
 
-	// RateErrorBound is the lying-server model's bound on the error of the
-	// estimated rate (default 1e-7); the estimator uses its own rate
-	// uncertainty when that is smaller.
+	// RateErrorBound is the lying-server model's bound on the relative
+	// error of the estimated rate, s/s (default 1e-7): the suspect
+	// allowance's rate term is min(RateErrorBound, BoundK·σρ), σρ the
+	// filter's rate standard deviation. It is neither the oscillator's
+	// spec (OscRateErrorSpec) nor the published Params.RateErrorBound.
 	RateErrorBound float64
 	// DriftRateBound bounds how fast the oscillator's rate can change, 1/s
 	// (default 1 ppm/day = 1e-6/86400). It grows both the suspect allowance
@@ -185,11 +191,11 @@ func (c Config) WithQuality(q TemperatureQuality) Config {
 	c.TSLimit, c.OffsetRatio = 15e-6, 10
 	switch q {
 	case QualityExcellent:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 3e-12
+		c.SKMScale, c.OscRateErrorSpec, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 1e-7, 5e-8, 8e-7, 3e-12
 	case QualityPoor:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 512, 1e-6, 1e-6, 2e-6, 1e-10
+		c.SKMScale, c.OscRateErrorSpec, c.BestSKMRate, c.PlocalQuality, c.RateWander = 512, 1e-6, 1e-6, 2e-6, 1e-10
 	default:
-		c.SKMScale, c.RateErrBound, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 7e-12
+		c.SKMScale, c.OscRateErrorSpec, c.BestSKMRate, c.PlocalQuality, c.RateWander = 1024, 5e-7, 2e-7, 8e-7, 7e-12
 	}
 	return c
 }
@@ -207,7 +213,7 @@ func (c Config) Validate() error {
 		{"PollPeriod", c.PollPeriod, 1, 1024},
 		{"TSLimit", c.TSLimit, 1e-9, 1e-2},
 		{"SKMScale", c.SKMScale, 16, 1e5},
-		{"RateErrBound", c.RateErrBound, 1e-10, 1e-3},
+		{"OscRateErrorSpec", c.OscRateErrorSpec, 1e-10, 1e-3},
 		{"BestSKMRate", c.BestSKMRate, 1e-11, 1e-3},
 		{"OffsetRatio", c.OffsetRatio, 1, 1000},
 		{"PlocalQuality", c.PlocalQuality, 1e-10, 1e-3},

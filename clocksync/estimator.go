@@ -20,92 +20,98 @@ const (
 // rec is one stamp in the history, server times on the continuous
 // (leap-free) timescale.
 type rec struct {
-	Ta, Tf  uint64
-	Tb, Te  bintime.Time
-	RTT     float64 // net RTT (host RTT minus server hold time), s
-	Beta    float64 // asymmetry correction in force when it was processed, s
-	RootErr float64 // root dispersion + root delay/2, s
-	Good    bool    // used for an offset update
-	Excl    bool    // excluded from the offset whatever its point error (suspect step, server change)
+	Ta, Tf  uint64       // counter when the request left and the reply arrived
+	Tb, Te  bintime.Time // server receive and transmit times, continuous timescale
+	RTT     float64      // net RTT (host RTT minus server hold time), s
+	Beta    float64      // asymmetry correction in force when it was processed, s
+	RootErr float64      // root dispersion + root delay/2, s
+	Good    bool         // used for an offset update
+	Excl    bool         // excluded from the offset whatever its point error (suspect step, server change)
 }
 
 // level is an RTT level of the path with the asymmetry correction that
 // belongs to it.
 type level struct {
-	RTT, Beta, BetaVar float64
-	Used               bool
-	Seen               int64 // stamp index when last left, for replacement
+	RTT, Beta, BetaVar float64 // the level's minimum RTT, s; its asymmetry, s; that asymmetry's variance, s²
+	Used               bool    // the slot holds a level
+	Seen               int64   // stamp index when last left, for replacement
 }
 
 // state is everything the estimator carries from stamp to stamp; it is
-// what MarshalState saves (hence exported fields).
+// what MarshalState saves (hence exported fields). "Index" means a stamp's
+// index among the stamps that passed the filter (0 for the first). Times
+// on the "continuous" timescale are UTC labels plus LeapsApplied.
 type state struct {
-	CounterHz float64
-	Poll      float64
-	// windows, in stamps
+	CounterHz float64 // nominal counter frequency the state was built for, Hz (Restore checks it)
+	Poll      float64 // poll period in force, s
+	// RADclock's windows, in stamps (setWindows): offset window, level
+	// shift window, warm-up and history window.
 	OffsetWin, ShiftWin, WarmupWin, HWin int64
 
 	I        int64     // stamps that passed the filter
 	HaveLast bool      // Last is valid
 	Last     lastStamp // previous stamp that passed the filter (server name in Estimator.lastServer)
 
-	DqH   int64 // deque head and length (the deque itself is Estimator.dq)
-	DqN   int64
-	Phat  float64 // long-term period, s/tick
-	Perr  float64 // its relative error bound (RADclock's perr)
-	Kc    uint64  // anchor counter
-	Kt    bintime.Time
+	DqH   int64        // deque head: the slot of Estimator.dq holding its oldest index
+	DqN   int64        // deque length, stamps
+	Phat  float64      // long-term period, s/tick
+	Perr  float64      // its relative error bound, s/s (RADclock's perr; +Inf before a measurement)
+	Kc    uint64       // anchor counter
+	Kt    bintime.Time // the clock at Kc, continuous timescale: Ca(Kc) + LeapsApplied
 	UKt   bintime.Time // the uncorrected clock at Kc (RADclock's Cu: follows the period only)
 	Meas  bool         // Phat measured (not just nominal)
 	EpDiv float64      // 5, then 50 after the first history half-window
 
-	// offset/rate filter: state (Theta, Rho) relative to the clock anchored
-	// at (Kc, Kt) with period Phat; covariance P.
+	// offset/rate filter: state (θ, ρ, δ, w) relative to the clock
+	// anchored at (Kc, Kt) with period Phat; covariances P and BoundCov.
 	F             kf
-	Updates       int64
-	LastGoodTf    uint64 // Tf of the last offset update (Last.Tf is the last accepted stamp)
-	LastGoodEB    float64
-	LastGoodSdRho float64 // rate standard deviation right after the last good update
+	Updates       int64   // offset updates taken (first stamp included)
+	LastGoodTf    uint64  // Tf of the last offset update (Last.Tf is the last accepted stamp)
+	LastGoodEB    float64 // error_bound at RefCount right after the last offset update, before the max_error cap, s
+	LastGoodSdRho float64 // rate standard deviation right after the last good update, s/s
 
 	// Measurement noise adaptation (adaptNoise): EWMAs of z²/S and 1/S
 	// over offset updates (z² = nu²/S, clipped), whose ratio is the 1/S
-	// weighted normalised innovation; the variance the innovations say
-	// every stamp has beyond the point-error model.
+	// weighted normalised innovation; NoiseVar is the variance, s², the
+	// innovations say every stamp has beyond the point-error model.
 	NISNum, NISDen, NoiseVar float64
 	NISN                     int64 // updates monitored
 	// Recent precision-weighted innovation mean (biasTrack): what the
 	// latest stamps say the clock's error is, beyond the filter's belief.
+	// EWMAs of w·ν (1/s) and w (1/s²), w = 1/(R + P_θθ).
 	BiasNum, BiasDen float64
 	// Coverage self-check (selfCheck): the factor, ≥ 1, by which
 	// error_bound and its growth are widened because the stamps arriving
 	// fell outside the published bound more often than it promises.
 	BoundScale float64
-	Cov        covCheck
+	Cov        covCheck // the self-check's frame, counts and stamp ring
 
-	RTThat      float64 // minimum RTT of the current path level, s
-	BaseN       int64   // stamps behind RTThat
-	MeanPe      float64 // mean point error of usable stamps
-	LastShiftI  int64
-	Beta        float64 // carried asymmetry of the current level, s
-	BetaVar     float64
-	Refine      int64 // stamps left to refine a new level's asymmetry
-	RefineStart int64
-	Levels      [maxLevels]level
+	RTThat      float64          // minimum RTT of the current path level, s
+	BaseN       int64            // stamps behind RTThat
+	MeanPe      float64          // mean point error of usable stamps (pe ≤ offset quality), s; running mean over min(BaseN, 256)
+	LastShiftI  int64            // index of the last level shift (up or down); the upshift test waits ShiftWin after it
+	Beta        float64          // carried asymmetry of the current level, s (Params.Asymmetry; sign in api.go)
+	BetaVar     float64          // variance of Beta, s²
+	Refine      int64            // stamps left to refine a new level's asymmetry
+	RefineStart int64            // index of the stamp that began the level being refined
+	Levels      [maxLevels]level // remembered RTT levels, each with its asymmetry
 
-	PStamp      rec // long-baseline period reference
-	PStampPe    float64
-	PStampRTT   float64
-	NextP       rec
-	NextPPe     float64
-	NextPRTT    float64
-	NextPCount  int64
-	NextRTThat  float64
-	Searching   bool
-	SearchStart int64
-	HistoryEnd  int64
+	// Long-baseline period (periodUpdate) and RADclock's history
+	// half-windows (history, historyCandidate).
+	PStamp      rec     // long-baseline period reference
+	PStampPe    float64 // its point error against RTThat when it was taken, s
+	PStampRTT   float64 // RTThat when it was taken, s
+	NextP       rec     // the next reference being searched for (RTT +Inf: none yet)
+	NextPPe     float64 // its point error when taken, s
+	NextPRTT    float64 // RTThat when it was taken, s
+	NextPCount  int64   // stamps offered to the search (only the first WarmupWin may become NextP)
+	NextRTThat  float64 // minimum RTT since SearchStart, s: the next RTThat
+	Searching   bool    // a half-window search is running
+	SearchStart int64   // index at which the (next) search starts
+	HistoryEnd  int64   // index at which the search's results replace PStamp and RTThat
 
-	SuspectSince uint64
-	StepAt       uint64
+	SuspectSince uint64 // Tf of the first stamp of the current suspect run (0: none)
+	StepAt       uint64 // Tf at which a persistent suspect step was accepted (0: none); StatusServerStep for SuspectHold after
 	// Rate-change test (rateStory): two staggered runs of stamps, each
 	// fitted as a line against the filter's prediction frozen at its start.
 	Rc [2]rcRun
@@ -117,20 +123,20 @@ type state struct {
 	RateChanges  int64  // runs explained as a rate change and followed
 	RestartTa    uint64 // Ta of a stamp far behind the previous one (0: none)
 
-	LeapsApplied int32
-	LeapNext     int8
-	LeapCount    int64
-	LeapClear    int64
+	LeapsApplied int32 // leap seconds applied since the start, s (continuous timescale − UTC labels)
+	LeapNext     int8  // scheduled leap: −1, 0 (none) or +1
+	LeapCount    int64 // consecutive stamps whose leap indicator announces a leap
+	LeapClear    int64 // consecutive stamps announcing none while one is scheduled
 	LeapTime     int64 // UTC label (UNIX seconds) of the scheduled leap
-	LastLeap     int64
-	LeapExt      bool // leaps come from SetLeap (the daemon's vote), not this server's indicator
+	LastLeap     int64 // UTC label (UNIX seconds) of the last leap applied: none at or before it is scheduled again
+	LeapExt      bool  // leaps come from SetLeap (the daemon's vote), not this server's indicator
 
-	Recent  [nRecent]rec
-	RecentN int64
-	RecentH int64
+	Recent  [nRecent]rec // the last nRecent offset-update stamps (a ring), for max_error
+	RecentN int64        // stamps held in Recent
+	RecentH int64        // slot of Recent written next
 
 	Sticky Status // bits to report on the next stamp
-	P      Params
+	P      Params // the clock after the last accepted stamp (what Params returns)
 }
 
 // Estimator is the feed-forward clock estimator. It is not safe for
@@ -154,7 +160,7 @@ type rcRun struct {
 	Since, LastGood     uint64
 	Time                bintime.Time
 	Per                 float64
-	RhoVar              float64 // the filter's rate variance (Q) at the start
+	RhoVar              float64 // the filter's rate variance (BoundCov), (s/s)², at the start
 	Dep2                float64 // squared departure of the fitted line at the last stamp while its slope is significant (rcWiden σ), s²
 	N                   int64
 	W, T, TT, Y, TY, YY float64
@@ -240,7 +246,7 @@ func (e *Estimator) Config() Config { return e.cfg }
 func (e *Estimator) Params() Params { return e.st.P }
 
 // Progress reports how many stamps have been taken and the length of the
-// warm-up (StatusWarmup), in stamps.
+// fast start (the stamps that carry StatusWarmup).
 func (e *Estimator) Progress() (stamps, warmup int) { return int(e.st.I), int(e.fastWarm()) }
 
 // fastWarm is the number of stamps after which the fast start has its
@@ -315,7 +321,7 @@ func (e *Estimator) Process(s Stamp) Result {
 func (e *Estimator) healthy() bool {
 	st := &e.st
 	return finite(st.F.X[0]) && finite(st.F.X[1]) && finite(st.F.P[0][0]) && finite(st.F.P[1][1]) && finite(st.F.P[0][1]) &&
-		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.Q[0][0]) && finite(st.F.Q[1][1]) && st.F.Q[0][0] >= 0 && st.F.Q[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
+		st.F.P[0][0] >= 0 && st.F.P[1][1] >= 0 && finite(st.F.BoundCov[0][0]) && finite(st.F.BoundCov[1][1]) && st.F.BoundCov[0][0] >= 0 && st.F.BoundCov[1][1] >= 0 && st.Phat > 0 && st.Phat < 1 && finite(st.RTThat) && finite(st.Beta)
 }
 
 func (e *Estimator) reject(why Rejection) Result {
@@ -442,52 +448,106 @@ func (e *Estimator) anchor(T uint64, newPhat float64) {
 	}
 }
 
+// stampCtx is what process works out about one stamp as it runs through the
+// steps of docs/estimator.md ("Per-stamp processing"); it lives on the
+// stack for one stamp.
+type stampCtx struct {
+	i        int64   // the stamp's index (stamps that passed the filter before it)
+	r        rec     // its history record
+	status   Status  // status bits gathered so far
+	qualWarn bool    // server characteristics changed (step 2)
+	warm     bool    // within RADclock's warm-up (i < WarmupWin)
+	eshift   float64 // level shift threshold Eshift, s
+	offQual  float64 // offset quality limit on the point error, s
+	pe       float64 // point error RTT − RTThat, s (step 6)
+	m        float64 // uncertainty of the minimum RTT, s
+	R        float64 // the offset measurement's model variance, s²
+	y        float64 // naive offset carried to Tf, asymmetry-corrected, s
+	nu       float64 // innovation y − θ, s
+	update   bool    // the stamp updates the offset filter
+}
+
+// process runs a stamp that passed the filter (step 1) through the steps
+// of docs/estimator.md's "Per-stamp processing".
 func (e *Estimator) process(s Stamp) {
+	var c stampCtx
+	e.intake(s, &c) // step 2 and the leap indicator
+	if c.i == 0 {
+		e.first(&c.r, c.status)
+		return
+	}
+	e.predict(s.Tf)
+	e.gates(&c)
+	e.levelShifts(&c) // steps 3 and 4
+	c.r.Beta = e.st.Beta
+	e.history(c.i, &c.r) // step 5
+	e.pointError(&c, s.Tf)
+	e.offsetGate(&c, s.Tf) // steps 6 and 7
+	if c.warm {
+		e.warmPStamp(c.i)
+	}
+	if c.update {
+		e.offsetUpdate(&c, s.Tf) // steps 8 to 10
+	}
+	e.historyCandidate(&c.r)
+	if c.i < fastWin && e.st.StepAt == 0 {
+		e.refit(c.i, c.offQual)
+	}
+	e.conclude(&c, s) // step 11
+}
+
+// intake notes a server change (step 2) and starvation, makes s the last
+// stamp, takes its leap indicator and builds its history record.
+func (e *Estimator) intake(s Stamp, c *stampCtx) {
 	st := &e.st
-	cfg := &e.cfg
-	status := st.Sticky
+	c.status = st.Sticky
 	st.Sticky = 0
-	qualWarn := st.HaveLast && e.sideChanged(s.Side)
-	if qualWarn {
-		status |= StatusServerChanged
+	c.qualWarn = st.HaveLast && e.sideChanged(s.Side)
+	if c.qualWarn {
+		c.status |= StatusServerChanged
 	}
 	// Starving is RADclock's: no valid stamp (one past the filter) for
 	// more than 10 polls. Stamps that arrive but fail the offset quality
 	// gate are OFFSET_QUALITY (the clock free-runs), not starvation.
 	if st.HaveLast && float64(s.Tf-st.Last.Tf)*st.Phat > 10*st.Poll {
-		status |= StatusStarving
+		c.status |= StatusStarving
 	}
 	st.Last, st.HaveLast = toLast(s), true
 	e.lastServer = s.Side.Server
 	e.leapIntake(s)
 
 	lp := bintime.Time{Sec: int64(st.LeapsApplied)}
-	r := rec{Ta: s.Ta, Tf: s.Tf, Tb: s.Tb.Add(lp), Te: s.Te.Add(lp),
+	c.r = rec{Ta: s.Ta, Tf: s.Tf, Tb: s.Tb.Add(lp), Te: s.Te.Add(lp),
 		RootErr: float64(s.Side.RootDispersion)*1e-9 + float64(s.Side.RootDelay)*0.5e-9, Beta: st.Beta}
-	r.RTT = float64(s.Tf-s.Ta)*st.Phat - r.Te.Sub(r.Tb).Float()
-	i := st.I
+	c.r.RTT = float64(s.Tf-s.Ta)*st.Phat - c.r.Te.Sub(c.r.Tb).Float()
+	c.i = st.I
 	st.I++
+}
 
-	if i == 0 {
-		e.first(&r, status)
-		return
+// gates sets the stamp's thresholds: Eshift = 10·TSLimit and the offset
+// quality limit 3·Eoffset, tripled and doubled for a far server.
+func (e *Estimator) gates(c *stampCtx) {
+	st := &e.st
+	c.warm = c.i < st.WarmupWin
+	c.eshift = 10 * e.cfg.TSLimit
+	c.offQual = 3 * e.cfg.OffsetRatio * e.cfg.TSLimit
+	if st.RTThat > 3e-3 {
+		c.eshift *= 3
+		c.offQual *= 2
 	}
-	e.predict(s.Tf)
-	warm := i < st.WarmupWin
-	far := st.RTThat > 3e-3
-	eshift := 10 * cfg.TSLimit
-	offQual := 3 * cfg.OffsetRatio * cfg.TSLimit
-	if far {
-		eshift *= 3
-		offQual *= 2
-	}
+}
 
-	// RTT levels: downward shifts act at once, upward ones after ShiftWin.
-	*e.ring(i) = r
+// levelShifts puts the stamp in the history and the sliding minimum (step
+// 3) and detects RTT level shifts (step 4): downward ones act at once,
+// upward ones after ShiftWin (or the quick test, when enabled).
+func (e *Estimator) levelShifts(c *stampCtx) {
+	st := &e.st
+	i, r := c.i, &c.r
+	*e.ring(i) = *r
 	e.dqPush(i, r.RTT)
-	if i >= st.ShiftWin && r.RTT < st.RTThat-eshift {
-		e.downshift(i, &r)
-		status |= StatusRTTDownshift
+	if i >= st.ShiftWin && r.RTT < st.RTThat-c.eshift {
+		e.downshift(i, r)
+		c.status |= StatusRTTDownshift
 	} else if r.RTT < st.RTThat {
 		st.RTThat = r.RTT
 	}
@@ -496,136 +556,159 @@ func (e *Estimator) process(s Stamp) {
 	// of µs), the minimum of a window sits above the level's all-time
 	// minimum by chance: the rise must exceed that spread too, or noise
 	// alone makes false level shifts (and carries a false asymmetry).
-	thr := st.RTThat + max(eshift, upshiftPe*st.MeanPe)
+	thr := st.RTThat + max(c.eshift, upshiftPe*st.MeanPe)
 	if i >= st.ShiftWin && i-st.LastShiftI >= st.ShiftWin {
 		if m := e.dqMin(); m > thr {
-			e.upshift(i, st.ShiftWin, m, offQual)
-			status |= StatusRTTUpshift
+			e.upshift(i, st.ShiftWin, m, c.offQual)
+			c.status |= StatusRTTUpshift
 		}
 	}
-	if cfg.QuickUpshift && status&StatusRTTUpshift == 0 && st.MeanPe <= eshift/2 {
+	if e.cfg.QuickUpshift && c.status&StatusRTTUpshift == 0 && st.MeanPe <= c.eshift/2 {
 		// The quick test is for a clear step on a clean path only: a
 		// slowly moving minimum or a path where most packets queue is
 		// left to the ShiftWin test above.
-		qthr := st.RTThat + max(quickShiftEshift*eshift, quickShiftPe*st.MeanPe)
+		qthr := st.RTThat + max(quickShiftEshift*c.eshift, quickShiftPe*st.MeanPe)
 		if m, q, ok := e.quickShift(i, qthr); ok {
-			e.upshift(i, q, m, offQual)
-			status |= StatusRTTUpshift
+			e.upshift(i, q, m, c.offQual)
+			c.status |= StatusRTTUpshift
 		}
 	}
-	r.Beta = st.Beta
-	e.history(i, &r)
+}
 
-	pe := max(r.RTT-st.RTThat, 0)
-	if pe <= offQual {
-		st.MeanPe += (pe - st.MeanPe) / float64(min(st.BaseN, 256))
+// pointError works out the stamp's point error (step 6), the offset
+// measurement's variance and its innovation.
+func (e *Estimator) pointError(c *stampCtx, tf uint64) {
+	st := &e.st
+	c.pe = max(c.r.RTT-st.RTThat, 0)
+	if c.pe <= c.offQual {
+		st.MeanPe += (c.pe - st.MeanPe) / float64(min(st.BaseN, 256))
 	}
-	m := e.minRTTErr(st.MeanPe, st.BaseN)
-	R := e.measVar(pe, m)
-	// Naive offset carried to Tf, corrected for the carried asymmetry.
-	y := e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
-	nu := y - st.F.X[0]
-	quality := pe <= offQual
+	c.m = e.minRTTErr(st.MeanPe, st.BaseN)
+	c.R = e.measVar(c.pe, c.m)
+	c.y, c.nu = e.innovation(&c.r, tf)
+}
 
-	// The lying-server allowance grows with the time since the last offset
-	// update, however many stamps arrived in between.
-	gap := float64(s.Tf-st.LastGoodTf) * st.Phat
-	update := false
+// innovation is r's naive offset carried to tf and corrected for the
+// carried asymmetry, and its departure from the filter's offset.
+func (e *Estimator) innovation(r *rec, tf uint64) (y, nu float64) {
+	st := &e.st
+	y = e.yMid(r) - st.Beta + st.F.X[1]*e.midAge(r, tf)
+	return y, y - st.F.X[0]
+}
+
+// offsetGate decides whether the stamp updates the offset: not while a new
+// level is refined, not with a large point error (step 6) or after a
+// server change, and not while it is a suspect server step (step 7).
+func (e *Estimator) offsetGate(c *stampCtx, tf uint64) {
+	st := &e.st
 	switch {
 	case st.Refine > 0:
-		e.refine(i, s.Tf, offQual)
-	case !quality:
-		status |= StatusOffsetQuality
-	case qualWarn:
-		status |= StatusOffsetSanity
-		e.ring(i).Excl = true
+		e.refine(c.i, tf, c.offQual)
+	case !(c.pe <= c.offQual):
+		c.status |= StatusOffsetQuality
+	case c.qualWarn:
+		c.status |= StatusOffsetSanity
+		e.ring(c.i).Excl = true
 	default:
-		suspect := false
-		if st.Updates >= 16 {
-			// The rate term is the rate error at the last update; rate
-			// changes during the gap are DriftRateBound's.
-			rateErr := min(cfg.RateErrorBound, cfg.BoundK*st.LastGoodSdRho)
-			allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
-				(pe+m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
-			suspect = math.Abs(nu) > allow
-		}
-		if st.Updates >= 16 && pe < eshift && e.rateStory(&r, R) {
-			// The oscillator's (or the server's) rate moved: the filter
-			// now holds the fitted offset and rate; follow from here.
-			st.SuspectSince = 0
-			st.RateChanges++
-			update = true
-			nu = 0
-			break
-		}
-		if !suspect {
-			st.SuspectSince = 0
-			update = true
-			break
-		}
-		if st.SuspectSince == 0 {
-			st.SuspectSince = s.Tf
-		}
-		if float64(s.Tf-st.SuspectSince)*st.Phat < cfg.SuspectHold {
-			status |= StatusServerSuspect | StatusOffsetSanity
-			e.ring(i).Excl = true
-			break
-		}
-		// The step persisted: accept it, loudly, restarting the offset.
-		st.F.X[0] = y
-		st.F.P[0] = [nState]float64{R}
-		st.F.Q[0] = [nState]float64{R + st.NoiseVar}
-		for j := 1; j < nState; j++ {
-			st.F.P[j][0], st.F.Q[j][0] = 0, 0
-		}
-		st.SuspectSince = 0
-		st.StepAt = s.Tf
-		update = true
-		nu = 0
+		c.update = e.lyingServer(c, tf)
 	}
+}
 
-	if warm {
-		e.warmPStamp(i)
+// lyingServer is the suspect server step test (docs/estimator.md, "Lying
+// server"): it reports whether the stamp may update the offset, following
+// a rate change the stamps tell of, and accepting a step that persisted
+// past SuspectHold.
+func (e *Estimator) lyingServer(c *stampCtx, tf uint64) bool {
+	st := &e.st
+	cfg := &e.cfg
+	// The lying-server allowance grows with the time since the last offset
+	// update, however many stamps arrived in between.
+	gap := float64(tf-st.LastGoodTf) * st.Phat
+	suspect := false
+	if st.Updates >= 16 {
+		// The rate term is the rate error at the last update; rate
+		// changes during the gap are DriftRateBound's.
+		rateErr := min(cfg.RateErrorBound, cfg.BoundK*st.LastGoodSdRho)
+		allow := cfg.SuspectK*(st.LastGoodEB+rateErr*gap+0.5*cfg.DriftRateBound*gap*gap) +
+			(c.pe+c.m)/2 + 3*cfg.PointNoise + 3*math.Sqrt(st.NoiseVar)
+		suspect = math.Abs(c.nu) > allow
 	}
-	if update {
-		// Long-term period from the reference stamp and this one.
-		ps := e.periodUpdate(&r, pe, warm, qualWarn)
-		status |= ps
-		if ps&StatusPeriodUpdated != 0 {
-			y = e.yMid(&r) - st.Beta + st.F.X[1]*e.midAge(&r, s.Tf)
-			nu = y - st.F.X[0]
-		}
-		e.adaptNoise(nu, R)
-		e.biasTrack(nu, R)
-		st.F.update(nu, R, st.NoiseVar)
-		st.Updates++
-		st.LastGoodTf = s.Tf
-		r.Good = true
-		e.ring(i).Good = true
-		st.Recent[st.RecentH] = r
-		st.RecentH = (st.RecentH + 1) % nRecent
-		st.RecentN = min(st.RecentN+1, nRecent)
+	if st.Updates >= 16 && c.pe < c.eshift && e.rateStory(&c.r, c.R) {
+		// The oscillator's (or the server's) rate moved: the filter
+		// now holds the fitted offset and rate; follow from here.
+		st.SuspectSince = 0
+		st.RateChanges++
+		c.nu = 0
+		return true
 	}
-	e.historyCandidate(&r)
-	if i < fastWin && st.StepAt == 0 {
-		e.refit(i, offQual)
+	if !suspect {
+		st.SuspectSince = 0
+		return true
 	}
+	if st.SuspectSince == 0 {
+		st.SuspectSince = tf
+	}
+	if float64(tf-st.SuspectSince)*st.Phat < cfg.SuspectHold {
+		c.status |= StatusServerSuspect | StatusOffsetSanity
+		e.ring(c.i).Excl = true
+		return false
+	}
+	// The step persisted: accept it, loudly, restarting the offset.
+	st.F.X[0] = c.y
+	st.F.P[0] = [nState]float64{c.R}
+	st.F.BoundCov[0] = [nState]float64{c.R + st.NoiseVar}
+	for j := 1; j < nState; j++ {
+		st.F.P[j][0], st.F.BoundCov[j][0] = 0, 0
+	}
+	st.SuspectSince = 0
+	st.StepAt = tf
+	c.nu = 0
+	return true
+}
+
+// offsetUpdate takes the stamp: the long-term period (step 8), the noise
+// adaptation (step 10) and the filter's update (step 9).
+func (e *Estimator) offsetUpdate(c *stampCtx, tf uint64) {
+	st := &e.st
+	// Long-term period from the reference stamp and this one.
+	ps := e.periodUpdate(&c.r, c.pe, c.warm, c.qualWarn)
+	c.status |= ps
+	if ps&StatusPeriodUpdated != 0 {
+		c.y, c.nu = e.innovation(&c.r, tf)
+	}
+	e.adaptNoise(c.nu, c.R)
+	e.biasTrack(c.nu, c.R)
+	st.F.update(c.nu, c.R, st.NoiseVar)
+	st.Updates++
+	st.LastGoodTf = tf
+	c.r.Good = true
+	e.ring(c.i).Good = true
+	st.Recent[st.RecentH] = c.r
+	st.RecentH = (st.RecentH + 1) % nRecent
+	st.RecentN = min(st.RecentN+1, nRecent)
+}
+
+// conclude moves the anchor to the stamp's Tf and publishes the clock
+// (step 11), then feeds the coverage self-check.
+func (e *Estimator) conclude(c *stampCtx, s Stamp) {
+	st := &e.st
+	cfg := &e.cfg
 	prev := st.P
 	e.anchor(s.Tf, st.Phat)
 	// The offset term (the filter's variance plus what the recent stamps
 	// say beyond it) and the carried asymmetry's, each at its own multiple.
-	eb := st.BoundScale * math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.Q[0][0]+e.bias2()+e.rcDep2())+cfg.BoundK*cfg.BoundK*st.BetaVar)
-	if update {
+	eb := st.BoundScale * math.Sqrt(cfg.OffsetBoundK*cfg.OffsetBoundK*(st.F.BoundCov[0][0]+e.bias2()+e.rcDep2())+cfg.BoundK*cfg.BoundK*st.BetaVar)
+	if c.update {
 		st.LastGoodEB = eb
-		st.LastGoodSdRho = math.Sqrt(st.F.Q[1][1])
+		st.LastGoodSdRho = math.Sqrt(st.F.BoundCov[1][1])
 	}
 	if st.StepAt != 0 && float64(s.Tf-st.StepAt)*st.Phat < cfg.SuspectHold {
-		status |= StatusServerStep
+		c.status |= StatusServerStep
 	} else {
 		st.StepAt = 0
 	}
-	e.publish(status, warm, eb, &prev)
-	e.selfCheck(s, R+st.NoiseVar, update && pe <= offQual)
+	e.publish(c.status, c.warm, eb, &prev)
+	e.selfCheck(s, c.R+st.NoiseVar, c.update && c.pe <= c.offQual)
 }
 
 // Rate-change test constants: the suspect stamps needed before a rate
@@ -687,7 +770,7 @@ func (e *Estimator) rateStory(r *rec, R float64) bool {
 		}
 		// Run 1 starts half a span after run 0.
 		if run.Since == 0 && (k == 0 || (st.Rc[0].Since != 0 && float64(T-st.Rc[0].Since)*st.Phat >= rcSpan/2)) {
-			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]), RhoVar: st.F.Q[1][1],
+			*run = rcRun{Since: T, LastGood: st.LastGoodTf, Per: st.Phat / (1 + st.F.X[1]), RhoVar: st.F.BoundCov[1][1],
 				Time: st.Kt.Add(bintime.MustFloat(e.rel(T) - st.F.X[0]))}
 		}
 		if run.Since == 0 {
@@ -830,7 +913,7 @@ func (e *Estimator) rcAdd(run *rcRun, r *rec, v float64) bool {
 	lineT := run.Time.Add(bintime.MustFloat(float64(int64(T-run.Since))*run.Per - (a + b*t)))
 	st.F.X[0] = st.Kt.Add(bintime.MustFloat(e.rel(T))).Sub(lineT).Float()
 	st.F.X[1] = st.Phat/(run.Per*(1-b)) - 1
-	for _, m := range []*[nState][nState]float64{&st.F.P, &st.F.Q} {
+	for _, m := range []*[nState][nState]float64{&st.F.P, &st.F.BoundCov} {
 		m[0][0] += rcInflate * vT
 		m[0][1] += rcInflate * cT
 		m[1][0] = m[0][1]
@@ -855,7 +938,7 @@ const (
 )
 
 // adaptNoise watches the normalised innovations (nu²/S) of offset updates,
-// S being the honest innovation variance (the covariance Q plus the
+// S being the honest innovation variance (the covariance BoundCov plus the
 // stamp's model variance plus the learnt floor). The point-error model
 // trusts a stamp near the minimum RTT to microseconds; on a path where
 // every packet carries independent random delay each way (no quiet
@@ -867,13 +950,13 @@ const (
 // variance, (NIS−1)·S at the monitor's typical S; below nisLow it decays.
 // NoiseVar does not change the filter's gains (the estimates are those of
 // the point-error model, which weighs stamps well relative to each other);
-// it enters the covariance Q behind every bound, the asymmetry variance
+// it enters the covariance BoundCov behind every bound, the asymmetry variance
 // and the lying-server allowance. Only accepted offset updates feed it:
 // suspect steps, server changes, quality-failed stamps and level-shift
 // refinement do not.
 func (e *Estimator) adaptNoise(nu, R float64) {
 	st := &e.st
-	S := st.F.Q[0][0] + R + st.NoiseVar
+	S := st.F.BoundCov[0][0] + R + st.NoiseVar
 	if !(S > 0) || st.Updates < 3 {
 		return
 	}
@@ -1019,8 +1102,8 @@ func (e *Estimator) prior(y, r float64) kf {
 	f.P[1][1] = tol * tol
 	f.P[2][2] = e.cfg.DriftRateBound * e.cfg.DriftRateBound
 	f.P[3][3] = f.P[2][2]
-	f.Q = f.P
-	f.Q[0][0] += e.st.NoiseVar
+	f.BoundCov = f.P
+	f.BoundCov[0][0] += e.st.NoiseVar
 	return f
 }
 
@@ -1057,10 +1140,10 @@ func (e *Estimator) periodUpdate(r *rec, pe float64, warm, qualWarn bool) Status
 	}
 	pnew := dS / dC
 	perr := (pe + st.PStampPe + math.Abs(st.RTThat-st.PStampRTT)) / dS
-	if !(perr < st.Perr) && (warm || perr >= cfg.RateErrBound/st.EpDiv) {
+	if !(perr < st.Perr) && (warm || perr >= cfg.OscRateErrorSpec/st.EpDiv) {
 		return 0
 	}
-	if !warm && math.Abs(pnew/st.Phat-1) > 3*cfg.RateErrBound {
+	if !warm && math.Abs(pnew/st.Phat-1) > 3*cfg.OscRateErrorSpec {
 		return StatusPeriodSanity
 	}
 	// Whatever the stamps say, the counter's frequency is within its
@@ -1159,7 +1242,7 @@ func (e *Estimator) downshift(i int64, r *rec) {
 		st.BaseN = max(st.BaseN, 64)
 	} else {
 		st.Beta = e.yMid(r) + st.F.X[1]*e.midAge(r, r.Tf) - st.F.X[0]
-		st.BetaVar += st.F.Q[0][0] + r.RTT*r.RTT/12
+		st.BetaVar += st.F.BoundCov[0][0] + r.RTT*r.RTT/12
 		st.RTThat = r.RTT
 		st.BaseN = 1
 		// Refine the new level's asymmetry over its first stamps while
@@ -1249,7 +1332,7 @@ func (e *Estimator) refine(i int64, T uint64, offQual float64) {
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.F.Q[0][0] + st.NoiseVar
+		st.BetaVar = 1/sw + st.F.BoundCov[0][0] + st.NoiseVar
 	}
 	st.Refine--
 }
@@ -1287,7 +1370,7 @@ func (e *Estimator) upshift(i, win int64, newMin, offQual float64) {
 	}
 	if sw > 0 {
 		st.Beta = swz / sw
-		st.BetaVar = 1/sw + st.F.Q[0][0] + st.NoiseVar
+		st.BetaVar = 1/sw + st.F.BoundCov[0][0] + st.NoiseVar
 	}
 	st.RTThat = newMin
 	st.BaseN = st.ShiftWin
@@ -1367,7 +1450,7 @@ func (e *Estimator) publish(status Status, warm bool, eb float64, prev *Params) 
 	cfg := &e.cfg
 	p := &st.P
 	T := st.Kc
-	sdRho := math.Sqrt(st.F.Q[1][1])
+	sdRho := math.Sqrt(st.F.BoundCov[1][1])
 	if st.Updates < 3 || cfg.BoundK*sdRho > syncRateLimit {
 		status |= StatusUnsync
 	}

@@ -7,7 +7,8 @@ import "math"
 const nState = 4
 
 // kf is the offset/rate filter: a Kalman filter over the state
-// X = (θ, ρ, δ, w): θ the offset of the anchored clock from true time (s),
+// X = (θ, ρ, δ, w): θ the offset of the anchored clock from true time (s,
+// anchored clock minus true time: anchor subtracts it from Kt),
 // ρ its rate error (s/s), δ the rate's drift (1/s) and w δ's quadrature
 // partner. (δ, w) rotate with the temperature cycle's angular frequency ω:
 // a drift that follows a daily cycle is predicted hours ahead, which a
@@ -18,14 +19,16 @@ const nState = 4
 // (variance q3 per s³ each). Measurements are naive offsets whose variance
 // comes from their point error.
 //
-// P is the covariance the gains come from (the point-error model's); Q is
-// the same state's covariance propagated with the same gains but each
-// measurement's real variance (the model's plus a learnt noise floor), the
-// one the bounds are made from. Without a floor Q equals P.
+// P is the covariance the gains come from (the point-error model's).
+// BoundCov is not process noise (that is q2, q3): it is the same state's
+// covariance, propagated with the same gains and process noise but each
+// measurement's real variance (the model's plus the learnt noise floor),
+// the "honest" covariance error_bound and the rate bound are made from.
+// Without a floor BoundCov equals P.
 type kf struct {
-	X [nState]float64
-	P [nState][nState]float64
-	Q [nState][nState]float64
+	X        [nState]float64         // θ s, ρ s/s, δ 1/s, w 1/s
+	P        [nState][nState]float64 // gain covariance (point-error model)
+	BoundCov [nState][nState]float64 // honest covariance behind the bounds
 }
 
 // trans is the filter's state transition over d seconds at angular
@@ -73,7 +76,7 @@ func (f *kf) predict(d, q2, q3, omega float64) {
 	t := transition(d, omega)
 	f.X = t.apply(f.X)
 	propagate(&f.P, &t, q2, q3)
-	propagate(&f.Q, &t, q2, q3)
+	propagate(&f.BoundCov, &t, q2, q3)
 }
 
 // propagate moves a covariance by d seconds: F P Fᵀ plus the process
@@ -110,7 +113,7 @@ func propagate(p *[nState][nState]float64, t *trans, q2, q3 float64) {
 
 // update takes a measurement of θ with innovation nu and model variance
 // r; extra is the variance the measurement has beyond the model. The gain
-// comes from P and r; Q is propagated with that gain and the real variance
+// comes from P and r; BoundCov is propagated with that gain and the real variance
 // r+extra (Joseph form, valid for any gain).
 func (f *kf) update(nu, r, extra float64) {
 	s := f.P[0][0] + r
@@ -125,16 +128,16 @@ func (f *kf) update(nu, r, extra float64) {
 			f.P[i][j] -= k[i] * p0[j]
 		}
 	}
-	// Q ← (I−KH) Q (I−KH)ᵀ + K (r+extra) Kᵀ, H = [1 0 0 0].
-	q0 := f.Q[0]
+	// BoundCov ← (I−KH) BoundCov (I−KH)ᵀ + K (r+extra) Kᵀ, H = [1 0 0 0].
+	q0 := f.BoundCov[0]
 	q00 := q0[0]
 	for i := range nState {
 		for j := range nState {
-			f.Q[i][j] += -k[i]*q0[j] - q0[i]*k[j] + k[i]*k[j]*(q00+r+extra)
+			f.BoundCov[i][j] += -k[i]*q0[j] - q0[i]*k[j] + k[i]*k[j]*(q00+r+extra)
 		}
 	}
 	for i := range nState {
 		f.P[i][i] = max(f.P[i][i], 1e-40)
-		f.Q[i][i] = max(f.Q[i][i], 1e-40)
+		f.BoundCov[i][i] = max(f.BoundCov[i][i], 1e-40)
 	}
 }

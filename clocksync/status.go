@@ -19,11 +19,16 @@ const (
 	StatusOffsetQuality Status = 0x400 // stamp not used for the offset: point error too large
 	StatusOffsetSanity  Status = 0x800 // offset update rejected (suspect server step or server change)
 
-	StatusRTTDownshift   Status = 0x1000  // downward RTT level shift on this stamp
-	StatusAsymmetry      Status = 0x2000  // a path asymmetry change is being carried (route differs from the reference path)
-	StatusServerSuspect  Status = 0x4000  // server step larger than the oscillator allows: flagged, not followed
-	StatusServerStep     Status = 0x8000  // a suspect step persisted past SuspectHold and was accepted (held for SuspectHold)
-	StatusFastStart      Status = 0x10000 // synchronised; RADclock's long warm-up (shift detection, period reference) still running
+	StatusRTTDownshift  Status = 0x1000 // downward RTT level shift on this stamp
+	StatusAsymmetry     Status = 0x2000 // a path asymmetry change is being carried (route differs from the reference path)
+	StatusServerSuspect Status = 0x4000 // server step larger than the oscillator allows: flagged, not followed
+	StatusServerStep    Status = 0x8000 // a suspect step persisted past SuspectHold and was accepted (held for SuspectHold)
+	// StatusFastStart ("fast-start") is set after the fast start, not
+	// during it: StatusWarmup has cleared and the clock is synchronised
+	// (no StatusUnsync), but RADclock's long warm-up of WarmupWin stamps
+	// (level-shift detection, long-baseline period reference) is still
+	// running. The estimator never sets both on one stamp.
+	StatusFastStart      Status = 0x10000
 	StatusServerChanged  Status = 0x20000 // server characteristics (stratum, refid, TTL, LI, identity) changed on this stamp
 	StatusCounterReset   Status = 0x40000 // the estimator was re-initialised for a new counter
 	StatusLeapPending    Status = 0x80000 // a leap second is scheduled (LeapNext, LeapAt)

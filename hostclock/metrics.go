@@ -46,7 +46,7 @@ func NewMetrics() *Metrics {
 		return r.GaugeVec("xenradclock_server_"+name, help, "server")
 	}
 	m := &Metrics{Registry: r}
-	m.offset = perServer("offset_seconds", "Estimated offset (thetahat) of the uncorrected counter clock from the server, s.")
+	m.offset = perServer("offset_seconds", "Estimator offset thetahat: the uncorrected counter clock (long-term period only) minus the estimated clock, s.")
 	m.errorBound = perServer("error_bound_seconds", "Statistical error bound of the server's clock at its last stamp, s.")
 	m.maxError = perServer("max_error_seconds", "Guaranteed error bound of the server's clock at its last stamp, s.")
 	m.minRTT = perServer("min_rtt_seconds", "Minimum round-trip time of the path to the server, s.")

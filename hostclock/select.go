@@ -54,7 +54,8 @@ type SelectConfig struct {
 }
 
 // DefaultRateErrorBound stands in for a server whose estimator reported
-// none (RADclock's RateErrBOUND, "good" quality).
+// none (RADclock's rate_error_bound for "good" quality, as
+// clocksync.Config.OscRateErrorSpec).
 const DefaultRateErrorBound = 5e-7
 
 // Decision is the outcome of one selection.

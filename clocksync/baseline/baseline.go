@@ -33,22 +33,22 @@ import (
 
 // Config is RADclock's meta-parameters (GOOD quality by default).
 type Config struct {
-	CounterHz    float64 // nominal counter frequency: the first period is 1/CounterHz
-	PollPeriod   float64 // polling_period, s
-	TSLimit      float64 // ts_limit, s
-	SKMScale     float64 // skm_scale, s
-	RateErrBound float64 // rate_error_bound
-	BestSKMRate  float64 // best_skm_rate (ages point errors in the offset window)
-	OffsetRatio  float64 // offset_ratio (v0.8: 10)
-	PlocalQual   float64 // plocal_quality
-	HistoryWin   float64 // h_win, s (one week)
-	Burst        int     // NTP_BURST: UNSYNC clears after this many stamps
+	CounterHz        float64 // nominal counter frequency: the first period is 1/CounterHz
+	PollPeriod       float64 // polling_period, s
+	TSLimit          float64 // ts_limit, s
+	SKMScale         float64 // skm_scale, s
+	OscRateErrorSpec float64 // rate_error_bound
+	BestSKMRate      float64 // best_skm_rate (ages point errors in the offset window)
+	OffsetRatio      float64 // offset_ratio (v0.8: 10)
+	PlocalQual       float64 // plocal_quality
+	HistoryWin       float64 // h_win, s (one week)
+	Burst            int     // NTP_BURST: UNSYNC clears after this many stamps
 }
 
 // DefaultConfig is temperature_quality = good at a 16 s poll, v0.8's
 // offset_ratio, a 1 GHz counter.
 func DefaultConfig() Config {
-	return Config{CounterHz: 1e9, PollPeriod: 16, TSLimit: 15e-6, SKMScale: 1024, RateErrBound: 5e-7,
+	return Config{CounterHz: 1e9, PollPeriod: 16, TSLimit: 15e-6, SKMScale: 1024, OscRateErrorSpec: 5e-7,
 		BestSKMRate: 2e-7, OffsetRatio: 10, PlocalQual: 8e-7, HistoryWin: 604800, Burst: 8}
 }
 
@@ -121,8 +121,8 @@ func New(cfg Config) *Clock {
 	c.historyEnd = c.hWin - 1
 	c.eshift = 10 * cfg.TSLimit
 	c.ep = 3 * cfg.TSLimit
-	c.epQual = cfg.RateErrBound / 5
-	c.epSanity = 3 * cfg.RateErrBound
+	c.epQual = cfg.OscRateErrorSpec / 5
+	c.epSanity = 3 * cfg.OscRateErrorSpec
 	c.eoffset = cfg.OffsetRatio * cfg.TSLimit
 	c.eoffsetQual = 3 * c.eoffset
 	return c
@@ -142,7 +142,7 @@ func (c *Clock) ErrorBound(T uint64) float64 {
 	if !c.haveGenuine {
 		return math.Inf(1)
 	}
-	return c.eboundLast + c.phat*float64(int64(T-c.thetaStamp))*c.cfg.RateErrBound
+	return c.eboundLast + c.phat*float64(int64(T-c.thetaStamp))*c.cfg.OscRateErrorSpec
 }
 
 // Unsync reports RADclock's UNSYNC: fewer than Burst stamps taken.
@@ -386,7 +386,7 @@ func (c *Clock) thetaUpdate(i int64, warm, qualWarning bool) {
 	if c.haveGenuine {
 		gap = max(gap, c.phat*float64(int64(cur.Tf-c.thetaStamp)))
 	}
-	if !warm && (math.Abs(c.theta-newTheta) > 100*c.cfg.TSLimit+20*c.cfg.RateErrBound*gap || qualWarning) {
+	if !warm && (math.Abs(c.theta-newTheta) > 100*c.cfg.TSLimit+20*c.cfg.OscRateErrorSpec*gap || qualWarning) {
 		return // sanity
 	}
 	c.theta = newTheta
@@ -424,7 +424,7 @@ func (c *Clock) plocalFull(i int64, qualWarning bool) {
 		return
 	}
 	errp := c.phat * (float64(far.RTT-c.rtthat) + float64(near.RTT-c.rtthat)) / near.Tb.Sub(far.Tb).Float()
-	if math.Abs(errp) >= c.cfg.PlocalQual || math.Abs(c.plocal-p)/c.plocal > 3*c.cfg.RateErrBound || qualWarning {
+	if math.Abs(errp) >= c.cfg.PlocalQual || math.Abs(c.plocal-p)/c.plocal > 3*c.cfg.OscRateErrorSpec || qualWarning {
 		return
 	}
 	c.plocal = p
