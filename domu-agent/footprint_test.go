@@ -60,7 +60,7 @@ func procStat(t *testing.T, pid int) (rssKB int, cpuTicks int64) {
 
 // TestAgentFootprint runs the agent as a process against one host that
 // publishes a record a second (the agent writes its report as often) and
-// prints its RSS and CPU share over 12 s after a 3 s warm-up (goal: under
+// prints its RSS and CPU share over 12 s (XRC_FOOT_SECONDS) after a 3 s warm-up (goal: under
 // 10 MB and 0.1 % of a core) and whether the goal is met. A figure, not a
 // timed assertion (the machine is shared): only a gross regression fails.
 // -short skips it.
@@ -102,7 +102,7 @@ func TestAgentFootprint(t *testing.T) {
 	_, c0 := procStat(t, cmd.Process.Pid)
 	n0 := cpuNs(t, cmd.Process.Pid)
 	t0 := time.Now()
-	time.Sleep(12 * time.Second)
+	time.Sleep(footWindow(t))
 	rss, c1 := procStat(t, cmd.Process.Pid)
 	// RSS splits into the process's own memory (anonymous: heap, stacks)
 	// and the binary's file pages (shared by every instance, reclaimable);
@@ -135,6 +135,20 @@ func TestAgentFootprint(t *testing.T) {
 	if rssMB > 4*footRSSGoalMB || cpuPct > 20*footCPUGoalPct {
 		t.Errorf("footprint regressed far past the goal: RSS %.1f MB (guard %d), CPU %.3f %% (guard %.1f)", rssMB, 4*footRSSGoalMB, cpuPct, 20*footCPUGoalPct)
 	}
+}
+
+// footWindow is the measurement window: 12 s, or XRC_FOOT_SECONDS (a
+// longer window, e.g. 60, averages out the shared machine's noise).
+func footWindow(t *testing.T) time.Duration {
+	v := os.Getenv("XRC_FOOT_SECONDS")
+	if v == "" {
+		return 12 * time.Second
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("XRC_FOOT_SECONDS=%q: want a whole number of seconds", v)
+	}
+	return time.Duration(n) * time.Second
 }
 
 // The footprint goal of issue 11, and (times 4 and 20) the regression guard.
