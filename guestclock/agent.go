@@ -85,6 +85,8 @@ type Agent struct {
 	reportAt      time.Time
 	lastFetch     time.Time
 	noRecord      bool
+	fedMono       int64 // CLOCK_MONOTONIC of the sinks' last sample
+	ticks         uint64
 }
 
 // lastRead is the last good read of the served record.
@@ -259,12 +261,47 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				return a.src.err()
 			}
-			a.src.handle(ctx, a, ev)
+			if a.handleFed(ctx, ev) {
+				t.Reset(a.tickAfterFeed())
+			}
 		case <-t.C:
 			a.onTick(ctx)
 			t.Reset(a.tickEvery())
 		}
 	}
+}
+
+// tickSlack: after a taken record fed the sinks, the next tick waits a
+// tick and an eighth, so a record a tick reaches the agent before its tick
+// and the tick never wakes it (one wake a record, not two).
+const tickSlack = 8
+
+// handleFed handles ev and, when it fed the sinks (a record taken), writes
+// the report in the same wake-up; it says whether it fed them.
+func (a *Agent) handleFed(ctx context.Context, ev srcEvent) bool {
+	a.mu.Lock()
+	fed := a.fedMono
+	a.mu.Unlock()
+	a.src.handle(ctx, a, ev)
+	a.mu.Lock()
+	fed0, fed := fed, a.fedMono
+	a.mu.Unlock()
+	if fed == fed0 {
+		return false
+	}
+	a.maybeReport(ctx)
+	return true
+}
+
+// tickAfterFeed is the wait for the next tick after the sinks were fed:
+// the tick's cadence and a slack, or the fast cadence while a disruption
+// is announced or handled.
+func (a *Agent) tickAfterFeed() time.Duration {
+	d := a.tickEvery()
+	if d < a.cfg.Tick {
+		return d
+	}
+	return d + d/tickSlack
 }
 
 func (a *Agent) close() {
@@ -496,6 +533,7 @@ func (a *Agent) onTick(ctx context.Context) {
 		return
 	}
 	a.mu.Lock()
+	a.ticks++
 	if a.served != nil && a.served.CounterIdentity != rd.Identity && a.dis == nil {
 		a.startDisruptionLocked("counter timeline changed (migration or restore)")
 	}
