@@ -427,3 +427,29 @@ func TestTickDeferredByRecords(t *testing.T) {
 		t.Errorf("no tick in %v without records", 3*tick)
 	}
 }
+
+// TestSecondEventSameRecord: an event that leaves the record as taken (its
+// permissions set again) is not read as a new record, so no refusal of a
+// stale generation is counted or logged.
+func TestSecondEventSameRecord(t *testing.T) {
+	e := startAgent(t, hostA())
+	ctx := context.Background()
+	rec, err := e.host.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitGeneration(t, rec.Generation)
+	for i := 0; i < 3; i++ {
+		if err := e.host.Dom0.SetPerms(ctx, guesttest.ClockNode, guesttest.GuestReadable); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := e.agent.Stats().Refused; n != 0 {
+		t.Errorf("%d refusals after events that left the record as it was", n)
+	}
+	if logs := e.logs.FilterMessageSnippet("refused").All(); len(logs) != 0 {
+		t.Errorf("refusal logged: %v", logs[0].ContextMap())
+	}
+}
