@@ -87,6 +87,7 @@ type Agent struct {
 	noRecord      bool
 	fedMono       int64 // CLOCK_MONOTONIC of the sinks' last sample
 	ticks         uint64
+	namesPending  bool // a migration's host names are being read
 }
 
 // lastRead is the last good read of the served record.
@@ -498,16 +499,20 @@ func (a *Agent) endDisruptionLocked(d *disruption, g *guardResult, prev *promise
 		zap.Uint64("old_max_error_ns", ceilNs(prev.MaxErr)), zap.Uint64("new_max_error_ns", ceilNs(g.In.MaxErr)),
 		zap.Int("xenstore_requests", d.reqs), zap.Int("xenstore_round_trips", d.trips), zap.Stringer("verdict", g.Verdict)}
 	oldHost, newHost := d.oldHost, g.Rec.HostID
-	// The new host's name is read after serving, never on the way to it.
+	// The new host's name is read after serving, never on the way to it;
+	// the report waits for it (namesPending), so its first report of the
+	// migration names both hosts.
+	a.namesPending = true
 	go func() {
 		a.refreshNames(a.ctx)
 		a.mu.Lock()
 		m.FromHost, m.ToHost = a.hostNameLocked(oldHost), a.hostNameLocked(newHost)
 		line := fmt.Sprintf("migrated %s %s -> %s, disrupted for %.1f ms, step %.1f µs",
 			a.guestLocked(), m.FromHost, m.ToHost, float64(m.DisruptedNs)/1e6, float64(m.StepNs)/1e3)
-		a.reportDirty = true
+		a.reportDirty, a.namesPending = true, false
 		a.mu.Unlock()
 		a.log.Info(line, fields...)
+		a.maybeReport(a.ctx)
 	}()
 }
 

@@ -59,14 +59,15 @@ func (a *Agent) reportLocked(rd counter.Reading) report.Report {
 }
 
 // maybeReport writes the report when something changed, at most once per
-// reportEvery.
+// reportEvery, and not while a migration's host names are being read (at
+// most xsTimeout, under the heartbeat).
 func (a *Agent) maybeReport(ctx context.Context) {
 	if a.xs == nil {
 		return
 	}
 	a.mu.Lock()
 	since := time.Since(a.reportAt)
-	due := (a.reportDirty && since >= reportEvery || since >= reportHeartbeat) && a.dis == nil
+	due := (a.reportDirty && since >= reportEvery && !a.namesPending || since >= reportHeartbeat) && a.dis == nil
 	if !due {
 		a.mu.Unlock()
 		return
