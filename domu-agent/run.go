@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -114,6 +115,7 @@ func cutKV(s string) (string, string, bool) {
 }
 
 func runAction(c *cli.Context) error {
+	oneProc()
 	cfg, err := loadConfig(c)
 	if err != nil {
 		return err
@@ -145,4 +147,15 @@ func runAction(c *cli.Context) error {
 func newLogger(level string) (*zap.Logger, error) {
 	l, _, err := hostclock.NewLogger(level)
 	return l, err
+}
+
+// oneProc runs the daemon on one P unless GOMAXPROCS says otherwise: its
+// work is a few µs a record, and with a second P every wake-up also wakes
+// an idle thread to look for work, and the runtime re-reads the CPU limit
+// each second (issue 11: 0.27 % of a core on two Ps, 0.19 % on one).
+// Setting it also ends the runtime's periodic GOMAXPROCS update.
+func oneProc() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 }

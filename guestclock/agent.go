@@ -85,6 +85,9 @@ type Agent struct {
 	reportAt      time.Time
 	lastFetch     time.Time
 	noRecord      bool
+	fedMono       int64 // CLOCK_MONOTONIC of the sinks' last sample
+	ticks         uint64
+	namesPending  bool // a migration's host names are being read
 }
 
 // lastRead is the last good read of the served record.
@@ -259,12 +262,47 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				return a.src.err()
 			}
-			a.src.handle(ctx, a, ev)
+			if a.handleFed(ctx, ev) {
+				t.Reset(a.tickAfterFeed())
+			}
 		case <-t.C:
 			a.onTick(ctx)
 			t.Reset(a.tickEvery())
 		}
 	}
+}
+
+// tickSlack: after a taken record fed the sinks, the next tick waits a
+// tick and an eighth, so a record a tick reaches the agent before its tick
+// and the tick never wakes it (one wake a record, not two).
+const tickSlack = 8
+
+// handleFed handles ev and, when it fed the sinks (a record taken), writes
+// the report in the same wake-up; it says whether it fed them.
+func (a *Agent) handleFed(ctx context.Context, ev srcEvent) bool {
+	a.mu.Lock()
+	fed := a.fedMono
+	a.mu.Unlock()
+	a.src.handle(ctx, a, ev)
+	a.mu.Lock()
+	fed0, fed := fed, a.fedMono
+	a.mu.Unlock()
+	if fed == fed0 {
+		return false
+	}
+	a.maybeReport(ctx)
+	return true
+}
+
+// tickAfterFeed is the wait for the next tick after the sinks were fed:
+// the tick's cadence and a slack, or the fast cadence while a disruption
+// is announced or handled.
+func (a *Agent) tickAfterFeed() time.Duration {
+	d := a.tickEvery()
+	if d < a.cfg.Tick {
+		return d
+	}
+	return d + d/tickSlack
 }
 
 func (a *Agent) close() {
@@ -461,16 +499,20 @@ func (a *Agent) endDisruptionLocked(d *disruption, g *guardResult, prev *promise
 		zap.Uint64("old_max_error_ns", ceilNs(prev.MaxErr)), zap.Uint64("new_max_error_ns", ceilNs(g.In.MaxErr)),
 		zap.Int("xenstore_requests", d.reqs), zap.Int("xenstore_round_trips", d.trips), zap.Stringer("verdict", g.Verdict)}
 	oldHost, newHost := d.oldHost, g.Rec.HostID
-	// The new host's name is read after serving, never on the way to it.
+	// The new host's name is read after serving, never on the way to it;
+	// the report waits for it (namesPending), so its first report of the
+	// migration names both hosts.
+	a.namesPending = true
 	go func() {
 		a.refreshNames(a.ctx)
 		a.mu.Lock()
 		m.FromHost, m.ToHost = a.hostNameLocked(oldHost), a.hostNameLocked(newHost)
 		line := fmt.Sprintf("migrated %s %s -> %s, disrupted for %.1f ms, step %.1f µs",
 			a.guestLocked(), m.FromHost, m.ToHost, float64(m.DisruptedNs)/1e6, float64(m.StepNs)/1e3)
-		a.reportDirty = true
+		a.reportDirty, a.namesPending = true, false
 		a.mu.Unlock()
 		a.log.Info(line, fields...)
+		a.maybeReport(a.ctx)
 	}()
 }
 
@@ -496,6 +538,7 @@ func (a *Agent) onTick(ctx context.Context) {
 		return
 	}
 	a.mu.Lock()
+	a.ticks++
 	if a.served != nil && a.served.CounterIdentity != rd.Identity && a.dis == nil {
 		a.startDisruptionLocked("counter timeline changed (migration or restore)")
 	}

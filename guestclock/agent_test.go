@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/guestclock/clockbound"
 	"github.com/xenradclock/xenradclock/guestclock/guesttest"
+	"github.com/xenradclock/xenradclock/guestclock/report"
 	"github.com/xenradclock/xenradclock/guestclock/sink"
 	"github.com/xenradclock/xenradclock/xenstore"
 )
@@ -29,8 +31,15 @@ type agentEnv struct {
 	stop  func()
 }
 
-// startAgent runs an agent in this process as domain 5 of a simulated host.
+// startAgent runs an agent in this process as domain 5 of a simulated
+// host, at a 50 ms tick.
 func startAgent(t *testing.T, hc guesttest.HostConfig, sinks ...sink.Sink) *agentEnv {
+	t.Helper()
+	return startAgentTick(t, hc, 50*time.Millisecond, sinks...)
+}
+
+// startAgentTick is startAgent at the given tick.
+func startAgentTick(t *testing.T, hc guesttest.HostConfig, tick time.Duration, sinks ...sink.Sink) *agentEnv {
 	t.Helper()
 	dir := t.TempDir()
 	h, err := guesttest.NewHost(dir, hc, nil)
@@ -57,7 +66,7 @@ func startAgent(t *testing.T, hc guesttest.HostConfig, sinks ...sink.Sink) *agen
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	cfg := Default()
-	cfg.Page, cfg.Mode, cfg.Tick, cfg.MaxDisruptedHold = filepath.Join(dir, "clock"), "dependent", 50*time.Millisecond, 3*time.Second
+	cfg.Page, cfg.Mode, cfg.Tick, cfg.MaxDisruptedHold = filepath.Join(dir, "clock"), "dependent", tick, 3*time.Second
 	a, err := New(cfg, Options{Log: zap.New(core), Counter: sim, Xenstore: xs, Sinks: sinks})
 	if err != nil {
 		t.Fatal(err)
@@ -342,4 +351,105 @@ func TestBrokenPromiseDisrupted(t *testing.T) {
 		t.Error("no error line for serving a clock that went back")
 	}
 	t.Logf("a 5 ms step back with 1 ms bounds: readers told \"disrupted\" for %v, then the new marker served", held.Round(time.Millisecond))
+}
+
+// readReport reads the agent's report as Dom0 does.
+func (e *agentEnv) readReport(t *testing.T) report.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := e.host.Dom0.Read(ctx, "/local/domain/5/"+report.Node)
+	if err != nil {
+		return report.Report{}
+	}
+	r, err := report.Parse(b)
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	return r
+}
+
+// TestReportOnTake: a record is reported in the wake-up that took it, not
+// at the next tick: at a 10 s tick (and a 5 s heartbeat) the report still
+// follows each record a second within a fraction of a second.
+func TestReportOnTake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("4 s of records a second")
+	}
+	e := startAgentTick(t, hostA(), 10*time.Second)
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		time.Sleep(reportEvery + 50*time.Millisecond) // after the last report (the first: at start)
+		rec, err := e.host.Publish(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 600*time.Millisecond, fmt.Sprintf("the report of generation %d", rec.Generation), func() bool {
+			return e.readReport(t).Generation == rec.Generation
+		})
+	}
+}
+
+// TestTickDeferredByRecords: records at the tick's cadence feed the sinks
+// and push the tick back, so the tick does not wake the agent as well.
+func TestTickDeferredByRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 s of records")
+	}
+	const tick = 300 * time.Millisecond
+	e := startAgentTick(t, hostA(), tick)
+	ctx := context.Background()
+	if _, err := e.host.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(tick / 2)
+	e.agent.mu.Lock()
+	ticks0 := e.agent.ticks
+	e.agent.mu.Unlock()
+	const records = 10
+	for i := 0; i < records; i++ {
+		time.Sleep(tick)
+		if _, err := e.host.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.agent.mu.Lock()
+	ticks := e.agent.ticks - ticks0
+	e.agent.mu.Unlock()
+	if ticks > records/2 {
+		t.Errorf("%d ticks during %d records at the tick's cadence, want under %d", ticks, records, records/2)
+	}
+	time.Sleep(3 * tick) // no record: the tick resumes
+	e.agent.mu.Lock()
+	idle := e.agent.ticks - ticks0 - ticks
+	e.agent.mu.Unlock()
+	if idle < 1 {
+		t.Errorf("no tick in %v without records", 3*tick)
+	}
+}
+
+// TestSecondEventSameRecord: an event that leaves the record as taken (its
+// permissions set again) is not read as a new record, so no refusal of a
+// stale generation is counted or logged.
+func TestSecondEventSameRecord(t *testing.T) {
+	e := startAgent(t, hostA())
+	ctx := context.Background()
+	rec, err := e.host.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitGeneration(t, rec.Generation)
+	for i := 0; i < 3; i++ {
+		if err := e.host.Dom0.SetPerms(ctx, guesttest.ClockNode, guesttest.GuestReadable); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := e.agent.Stats().Refused; n != 0 {
+		t.Errorf("%d refusals after events that left the record as it was", n)
+	}
+	if logs := e.logs.FilterMessageSnippet("refused").All(); len(logs) != 0 {
+		t.Errorf("refusal logged: %v", logs[0].ContextMap())
+	}
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/xenradclock/xenradclock/guestclock/report"
 )
 
-// reportEvery is the report's minimum spacing.
-const reportEvery = time.Second
+// reportEvery is the report's minimum spacing: under a second, so a
+// record a second (a record's arrival jitters) is reported as it is taken,
+// in the wake-up that took it.
+const reportEvery = 900 * time.Millisecond
 
 // reportHeartbeat: a report is rewritten at least this often even when
 // nothing changed (an independent guest at a 16 s poll, a quiet host), so a
@@ -57,14 +59,15 @@ func (a *Agent) reportLocked(rd counter.Reading) report.Report {
 }
 
 // maybeReport writes the report when something changed, at most once per
-// reportEvery.
+// reportEvery, and not while a migration's host names are being read (at
+// most xsTimeout, under the heartbeat).
 func (a *Agent) maybeReport(ctx context.Context) {
 	if a.xs == nil {
 		return
 	}
 	a.mu.Lock()
 	since := time.Since(a.reportAt)
-	due := (a.reportDirty && since >= reportEvery || since >= reportHeartbeat) && a.dis == nil
+	due := (a.reportDirty && since >= reportEvery && !a.namesPending || since >= reportHeartbeat) && a.dis == nil
 	if !due {
 		a.mu.Unlock()
 		return

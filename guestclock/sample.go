@@ -71,6 +71,7 @@ func (a *Agent) sampleLocked(rd counter.Reading) sink.Sample {
 // feedLocked hands one sample to every sink and to the metrics.
 func (a *Agent) feedLocked(rd counter.Reading) {
 	s := a.sampleLocked(rd)
+	a.fedMono = s.MonotonicNs
 	a.metrics.sample(&s)
 	for i, k := range a.sinks {
 		err := k.Update(&s)

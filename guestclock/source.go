@@ -1,9 +1,11 @@
 package guestclock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +60,10 @@ type xsSource struct {
 	failed error
 	clockW *xenstore.Watch
 	ctlW   *xenstore.Watch
+	// taken is the clock node's value and permissions as last taken (the
+	// agent's loop alone uses them).
+	taken      []byte
+	takenPerms xenstore.Perms
 }
 
 func (s *xsSource) events() <-chan srcEvent { return s.out }
@@ -89,10 +95,13 @@ func (s *xsSource) start(ctx context.Context, a *Agent) error {
 	return nil
 }
 
-// pump forwards one watch's events, coalescing bursts: a reconnection
-// event inside the window makes the whole burst one evReconnected.
+// pump forwards one watch's events. A change on a connection it has seen
+// goes at once; the first event on a connection (the registration's, a
+// reconnection's) opens a window that coalesces the burst, and a
+// reconnection event inside it makes the burst one evReconnected.
 func (s *xsSource) pump(w *xenstore.Watch, kind srcKind) {
 	defer s.wg.Done()
+	var seen uint64 // the connection of the last event forwarded
 	for {
 		var ev xenstore.Event
 		var ok bool
@@ -104,35 +113,19 @@ func (s *xsSource) pump(w *xenstore.Watch, kind srcKind) {
 		case ev, ok = <-w.Events():
 		}
 		if !ok {
-			s.once.Do(func() {
-				s.mu.Lock()
-				s.failed = fmt.Errorf("watch %s ended: %v", w.Path, w.Err())
-				s.mu.Unlock()
-				close(s.dead)
-			})
+			s.watchEnded(w)
 			return
 		}
 		out := srcEvent{kind: kind}
-		reconnected := ev.Kind == xenstore.EventReconnected
-		t := time.NewTimer(coalesceWindow)
-	gather:
-		for {
-			select {
-			case ev2, ok2 := <-w.Events():
-				if !ok2 {
-					break gather
+		if ev.Kind != xenstore.EventChange || ev.Conn != seen {
+			var reconnected bool
+			seen, reconnected = gatherBurst(w, ev)
+			if reconnected {
+				if kind != evClock {
+					continue // the clock watch carries the reconnection; control is re-read after serving
 				}
-				reconnected = reconnected || ev2.Kind == xenstore.EventReconnected
-			case <-t.C:
-				break gather
+				out.kind = evReconnected
 			}
-		}
-		t.Stop()
-		if reconnected {
-			if kind != evClock {
-				continue // the clock watch carries the reconnection; control is re-read after serving
-			}
-			out.kind = evReconnected
 		}
 		select {
 		case s.out <- out:
@@ -140,6 +133,37 @@ func (s *xsSource) pump(w *xenstore.Watch, kind srcKind) {
 			return
 		case <-s.dead:
 			return
+		}
+	}
+}
+
+// watchEnded records the first watch that ends and stops the other pump.
+func (s *xsSource) watchEnded(w *xenstore.Watch) {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.failed = fmt.Errorf("watch %s ended: %v", w.Path, w.Err())
+		s.mu.Unlock()
+		close(s.dead)
+	})
+}
+
+// gatherBurst collects the events that follow ev within coalesceWindow (or
+// until the watch ends; the burst is still forwarded). It returns the
+// newest connection seen and whether the burst holds a reconnection.
+func gatherBurst(w *xenstore.Watch, ev xenstore.Event) (conn uint64, reconnected bool) {
+	conn, reconnected = ev.Conn, ev.Kind == xenstore.EventReconnected
+	t := time.NewTimer(coalesceWindow)
+	defer t.Stop()
+	for {
+		select {
+		case ev2, ok2 := <-w.Events():
+			if !ok2 {
+				return conn, reconnected
+			}
+			conn = max(conn, ev2.Conn)
+			reconnected = reconnected || ev2.Kind == xenstore.EventReconnected
+		case <-t.C:
+			return conn, reconnected
 		}
 	}
 }
@@ -213,6 +237,9 @@ func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 		a.noRecordLog(err)
 		return false
 	}
+	if s.unchanged(a, val, ps) {
+		return false
+	}
 	rd, ok := a.readCounter()
 	if !ok {
 		return false
@@ -241,10 +268,22 @@ func (s *xsSource) fetch(ctx context.Context, a *Agent) bool {
 	moving := a.dis != nil
 	a.mu.Unlock()
 	a.take(rec, rd)
+	s.taken, s.takenPerms = val, ps.Clone()
 	if !known && !moving {
 		go a.refreshNames(ctx)
 	}
 	return true
+}
+
+// unchanged: the node holds what was last taken, and nothing is being
+// handled that must re-read it (a disruption, a held-back record). A
+// second event for one record (its permissions set, then its value
+// written) is no new record, and no refusal of a stale generation.
+func (s *xsSource) unchanged(a *Agent, val []byte, ps xenstore.Perms) bool {
+	a.mu.Lock()
+	calm := a.dis == nil && a.waiting == nil
+	a.mu.Unlock()
+	return calm && s.taken != nil && bytes.Equal(val, s.taken) && slices.Equal(ps, s.takenPerms)
 }
 
 func (a *Agent) noRecordLog(err error) {

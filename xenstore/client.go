@@ -242,7 +242,7 @@ func (c *Client) readLoop(cn *connection) {
 			return
 		}
 		if m.Type == TypeWatchEvent {
-			c.dispatch(m)
+			c.dispatch(cn, m)
 			continue
 		}
 		cn.mu.Lock()
@@ -350,7 +350,7 @@ func (c *Client) reconnectLoop() {
 		c.mu.Unlock()
 		c.wmu.Lock()
 		for w := range c.watches {
-			w.push(Event{Kind: EventReconnected, Path: w.Path, Token: w.Token})
+			w.push(Event{Kind: EventReconnected, Path: w.Path, Token: w.Token, Conn: cn.gen})
 		}
 		c.wmu.Unlock()
 		c.log.Info("reconnected", zap.Int("attempts", attempt))

@@ -42,6 +42,11 @@ type Event struct {
 	Kind  EventKind
 	Path  string // the changed path as Xenstore sent it (relative if the watch is)
 	Token string
+	// Conn is the connection the event came on: 1 for the first, one more
+	// for each reconnection. An event on a connection not seen before is
+	// the registration's (or the reconnection's) burst; one on a known
+	// connection is a change.
+	Conn uint64
 }
 
 // Watch is a registered watch. Its channel is closed when the watch ends
@@ -212,7 +217,7 @@ func (w *Watch) pump() {
 
 // dispatch routes a WATCH_EVENT to the watches with its token whose path
 // covers the event's path.
-func (c *Client) dispatch(m Msg) {
+func (c *Client) dispatch(cn *connection, m Msg) {
 	path, token, err := ParseWatchEvent(m.Payload)
 	if err != nil {
 		c.log.Warn("dropping malformed WATCH_EVENT")
@@ -222,7 +227,7 @@ func (c *Client) dispatch(m Msg) {
 	defer c.wmu.Unlock()
 	for w := range c.watches {
 		if w.Token == token && covers(w.Path, path) {
-			w.push(Event{Kind: EventChange, Path: path, Token: token})
+			w.push(Event{Kind: EventChange, Path: path, Token: token, Conn: cn.gen})
 		}
 	}
 }

@@ -32,9 +32,19 @@ trap 'rm -rf "$stage"' EXIT
 # --- binaries, static, reproducible paths --------------------------------
 bins=$stage/bin
 mkdir -p "$bins"
+# domu-agent, in every guest, leaves out urfave/cli's manual page and
+# Markdown generators (0.4 MB); its page comes from a build with them, from
+# the same command definitions, in $mangen.
+mangen=$stage/mangen
+mkdir -p "$mangen"
+ldflags="-s -w -X github.com/xenradclock/xenradclock/internal/version.Version=$version"
 for b in dom0d domu-agent xlclock; do
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/xenradclock/xenradclock/internal/version.Version=$version" \
-		-o "$bins/$b" "./$b"
+	tags=
+	if [ "$b" = domu-agent ]; then
+		tags=urfave_cli_no_docs
+		CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$mangen/$b" "./$b"
+	fi
+	CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$bins/$b" "./$b"
 done
 
 # --- helpers -------------------------------------------------------------
@@ -48,7 +58,9 @@ install_file() { install -D -m "$1" "$2" "$3"; }
 manpage() {
 	local d=$3/usr/share/man/man$2
 	mkdir -p "$d"
-	"$bins/$1" man | sed "s/^\.TH $1 [0-9]*/.TH $1 $2/" | gzip -9n > "$d/$1.$2.gz"
+	local gen=$bins/$1
+	if [ -x "$mangen/$1" ]; then gen=$mangen/$1; fi
+	"$gen" man | sed "s/^\.TH $1 [0-9]*/.TH $1 $2/" | gzip -9n > "$d/$1.$2.gz"
 }
 
 # docs NAME TREE LICENCE: copyright and changelog, as policy wants them.

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -203,24 +204,33 @@ func (h *Host) Publish(ctx context.Context) (clockdata.Record, error) {
 // WriteRaw writes value to the clock node with permissions ps (garbage
 // tests).
 func (h *Host) WriteRaw(ctx context.Context, value []byte, ps xenstore.Perms) error {
-	// Permissions first when the node exists, so the one watch event of
-	// the value's WRITE sees both.
+	// A record is one WRITE, one watch event, as dom0d writes it; a new
+	// node's or new permissions go with the value in a transaction, whose
+	// events fire at the commit, so no reader sees one without the other.
 	exists, err := h.Dom0.Exists(ctx, ClockNode)
 	if err != nil {
 		return err
 	}
+	same := false
 	if exists {
-		if err := h.Dom0.SetPerms(ctx, ClockNode, ps); err != nil {
+		cur, err := h.Dom0.GetPerms(ctx, ClockNode)
+		if err != nil {
 			return err
 		}
+		same = slices.Equal(cur, ps)
 	}
-	if err := h.Dom0.Write(ctx, ClockNode, value); err != nil {
-		return err
+	if same {
+		err = h.Dom0.Write(ctx, ClockNode, value)
+	} else {
+		err = h.Dom0.Transaction(ctx, func(tx *xenstore.Tx) error {
+			if err := tx.Write(ctx, ClockNode, value); err != nil {
+				return err
+			}
+			return tx.SetPerms(ctx, ClockNode, ps)
+		})
 	}
-	if !exists {
-		if err := h.Dom0.SetPerms(ctx, ClockNode, ps); err != nil {
-			return err
-		}
+	if err != nil {
+		return fmt.Errorf("write the clock node: %w", err)
 	}
 	h.mu.Lock()
 	h.writes++
