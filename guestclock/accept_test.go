@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/xenradclock/xenradclock/clockdata"
 	"github.com/xenradclock/xenradclock/counter"
 	"github.com/xenradclock/xenradclock/xenstore"
 )
@@ -55,5 +56,48 @@ func TestAcceptLocalIdentity(t *testing.T) {
 		if got.CounterIdentity != c.id {
 			t.Errorf("%s: record identity %x, want the guest's %x", c.name, got.CounterIdentity, c.id)
 		}
+	}
+}
+
+// TestAcceptSameRecordAgain: the host's last record read again (after a
+// Xenstore reconnect or a resume on the same host: in the Xen test VMs a
+// guest saved and restored on one host read generation 85 after 85 and was
+// refused, disrupted until Dom0's next record) is taken, also when the
+// guest's local counter identity changed meanwhile; another record of the
+// same generation, or an older generation, is still refused.
+func TestAcceptSameRecordAgain(t *testing.T) {
+	ps, err := xenstore.ParsePerms("r0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(id uint64) counter.Reading { return counter.Reading{Count: 1_500_000_000, Identity: id} }
+	text := func(r clockdata.Record) []byte {
+		b, err := r.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r := lineRecord(t, 1_000_000_000, 0, 1_000_000, 11)
+	r.Generation = 5
+	var h history
+	got, err := h.accept(text(r), ps, &localCounter{}, 2, at(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.remember(&got)
+
+	if _, err := h.accept(text(r), ps, &localCounter{}, 3, at(3)); err != nil {
+		t.Errorf("the same record after a resume: refused: %v", err)
+	}
+	other := r
+	other.MaxErrorNs++ // same generation, other content
+	if _, err := h.accept(text(other), ps, &localCounter{}, 3, at(3)); !errors.Is(err, clockdata.ErrStaleGeneration) {
+		t.Errorf("another record of the same generation: %v, want a stale generation", err)
+	}
+	older := r
+	older.Generation--
+	if _, err := h.accept(text(older), ps, &localCounter{}, 3, at(3)); !errors.Is(err, clockdata.ErrStaleGeneration) {
+		t.Errorf("an older generation: %v, want a stale generation", err)
 	}
 }
