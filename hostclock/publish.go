@@ -348,10 +348,20 @@ func SanitizeHostName(s string) string {
 	return b.String()
 }
 
-// DefaultHostName is the sanitised os.Hostname ("" when unknown).
+// DefaultHostName is the sanitised os.Hostname ("" when unknown). The
+// kernel's placeholder "(none)", a host whose name was never set (the Xen
+// test VMs' Dom0), is unknown too: it sanitised to "none", and guests logged
+// "migrated domU none -> none".
 func DefaultHostName() string {
 	h, _ := os.Hostname()
-	return SanitizeHostName(h)
+	return hostNameOf(h)
+}
+
+func hostNameOf(kernelName string) string {
+	if kernelName == "(none)" {
+		return ""
+	}
+	return SanitizeHostName(kernelName)
 }
 
 func (x *XenstoreSink) writeHostName(ctx context.Context) error {

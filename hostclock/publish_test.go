@@ -199,3 +199,13 @@ func TestSanitizeHostName(t *testing.T) {
 		}
 	}
 }
+
+// TestHostNameOf: the kernel's "(none)" is no host name (it was published
+// as "none"); a real name is sanitised.
+func TestHostNameOf(t *testing.T) {
+	for in, want := range map[string]string{"(none)": "", "": "", "rack1-h07": "rack1-h07", "none": "none", "a(b)": "ab"} {
+		if got := hostNameOf(in); got != want {
+			t.Errorf("hostNameOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
