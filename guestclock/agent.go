@@ -311,21 +311,21 @@ func (a *Agent) close() {
 	a.page.Close()
 }
 
-// stamp is one counter reading with the CLOCK_MONOTONIC instant it was
+// stamp is one counter reading with the CLOCK_BOOTTIME instant it was
 // taken at: the midpoint of two monotonic reads around it, WidthNs apart
 // (a preempted read has a wide bracket; the guard counts the width).
 type stamp struct {
 	counter.Reading
-	monoNs, widthNs int64
+	bootNs, widthNs int64
 }
 
 // readCounter reads the counter; a failure marks the page disrupted once
 // and is logged with its reason.
 func (a *Agent) readCounter() (stamp, bool) {
-	m0 := monoNs()
+	m0 := bootNs()
 	r, err := a.c.Read()
-	m1 := monoNs()
-	rd := stamp{Reading: r, monoNs: m0 + (m1-m0)/2, widthNs: m1 - m0}
+	m1 := bootNs()
+	rd := stamp{Reading: r, bootNs: m0 + (m1-m0)/2, widthNs: m1 - m0}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
@@ -368,7 +368,7 @@ func (a *Agent) publishLocked(r *clockdata.Record) {
 // take publishes accepted record rec (read together with counter reading
 // rd) through the never-backwards guard.
 func (a *Agent) take(rec clockdata.Record, rd stamp) {
-	mono := rd.monoNs
+	mono := rd.bootNs
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.hist.remember(&rec)
@@ -439,7 +439,7 @@ func (a *Agent) holdDisruptedLocked(rec clockdata.Record, g guardResult, mono in
 
 // promiseLocked is what the page promised at counter reading rd: the served
 // record itself on the same timeline, else its last good read carried
-// across the gap with CLOCK_MONOTONIC. nil when nothing was promised.
+// across the gap with CLOCK_BOOTTIME (bootNs). nil when nothing was promised.
 func (a *Agent) promiseLocked(rd stamp) *promise {
 	if a.served == nil {
 		return nil
@@ -451,8 +451,8 @@ func (a *Agent) promiseLocked(rd stamp) *promise {
 	if !a.last.valid {
 		return nil
 	}
-	// Each reading is known to within half its bracket on CLOCK_MONOTONIC.
-	p := a.last.p.extrapolate(rd.monoNs-a.last.rd.monoNs, a.last.growth)
+	// Each reading is known to within half its bracket on CLOCK_BOOTTIME.
+	p := a.last.p.extrapolate(rd.bootNs-a.last.rd.bootNs, a.last.growth)
 	p.MaxErr = p.MaxErr.Add(bintime.FromNanos((rd.widthNs + a.last.rd.widthNs + 1) / 2))
 	return &p
 }
@@ -460,7 +460,7 @@ func (a *Agent) promiseLocked(rd stamp) *promise {
 // startDisruptionLocked marks the page disrupted: its record no longer
 // applies (the counter's timeline changed, or Xenstore reconnected).
 func (a *Agent) startDisruptionLocked(cause string) {
-	mono := monoNs()
+	mono := bootNs()
 	if a.dis != nil {
 		return
 	}
@@ -491,7 +491,7 @@ func (a *Agent) endDisruptionLocked(d *disruption, g *guardResult, prev *promise
 		kind = "restore"
 	}
 	m := &report.Migration{FromHost: a.hostNameLocked(d.oldHost), ToHost: a.hostNameLocked(g.Rec.HostID),
-		StepNs: g.StepNs, PauseNs: mono - d.lastOld.rd.monoNs, DisruptedNs: disruptedNs, AtUnixNs: time.Now().UnixNano(), Kind: kind}
+		StepNs: g.StepNs, PauseNs: mono - d.lastOld.rd.bootNs, DisruptedNs: disruptedNs, AtUnixNs: time.Now().UnixNano(), Kind: kind}
 	a.stats.LastMigration = m
 	a.metrics.migration(m)
 	fields := []zap.Field{zap.String("kind", kind), zap.Int64("step_ns", g.StepNs),

@@ -39,7 +39,7 @@ import (
 	"github.com/xenradclock/xenradclock/clockdata"
 )
 
-// MonotonicRatePPM bounds the rate error of the guest's CLOCK_MONOTONIC when
+// MonotonicRatePPM bounds the rate error of the guest's CLOCK_BOOTTIME when
 // the old host's clock is extrapolated across a migration pause (NTP never
 // slews the kernel's clock faster than 500 ppm).
 const MonotonicRatePPM = 500
@@ -69,7 +69,7 @@ func promiseAt(r *clockdata.Record, T uint64) promise {
 	return promise{Time: t, MaxErr: t.Sub(earliest), Guess: isGuess(r)}
 }
 
-// extrapolate carries p across elapsedNs of CLOCK_MONOTONIC: the time
+// extrapolate carries p across elapsedNs of CLOCK_BOOTTIME: the time
 // advances by elapsedNs, the bound by the record's growth plus the
 // monotonic clock's own rate bound.
 func (p promise) extrapolate(elapsedNs int64, growthPsPerS uint32) promise {

@@ -38,7 +38,7 @@ func newMetrics() *Metrics {
 		refusedN:    c("records_refused_total", "Records from Xenstore refused (permissions, identity, generation, sanity)."),
 		migrations:  c("migrations_total", "Migrations and restores handled."),
 		stepNs:      g("last_migration_step_seconds", "New host's clock minus the old host's extrapolated across the last pause, s."),
-		pauseNs:     g("last_migration_pause_seconds", "CLOCK_MONOTONIC across the last migration's pause, s."),
+		pauseNs:     g("last_migration_pause_seconds", "CLOCK_BOOTTIME across the last migration's pause, s."),
 		disruptedNs: g("last_migration_disrupted_seconds", "How long readers were told \"disrupted\" in the last migration, s."),
 	}
 }

@@ -53,7 +53,7 @@ func (a *Agent) reportLocked(rd counter.Reading) report.Report {
 	r.Generation, r.HostID = s.Generation, hex.EncodeToString(s.HostID[:])
 	r.HostName = a.hostNames[s.HostID]
 	if a.last.valid {
-		r.UpdatedUnixNs = time.Now().UnixNano() - (monoNs() - a.last.rd.monoNs)
+		r.UpdatedUnixNs = time.Now().UnixNano() - (bootNs() - a.last.rd.bootNs)
 	}
 	return r
 }

@@ -175,7 +175,7 @@ func (s *xsSource) handle(ctx context.Context, a *Agent, ev srcEvent) {
 	case evReconnected:
 		a.mu.Lock()
 		a.startDisruptionLocked("xenstore reconnected")
-		a.dis.fromMono, a.dis.reqs, a.dis.trips = monoNs(), 0, 0
+		a.dis.fromMono, a.dis.reqs, a.dis.trips = bootNs(), 0, 0
 		a.mu.Unlock()
 		s.fetch(ctx, a)
 	case evControl:
