@@ -175,6 +175,15 @@ mkdir -p "$D0/guest"; cp "$OUT/vmlinuz" "$OUT/domU.cpio.gz" "$D0/guest/"
 cp "$HERE/xen/domU.cfg" "$D0/etc/xen/domU.cfg"
 cp "$HERE/xen/fakessh" "$D0/usr/bin/fakessh"; chmod +x "$D0/usr/bin/fakessh"
 cp "$GOB/xstest.test" "$GOB/vmcheck" "$D0/usr/bin/"
+# xlclock's xenlight build (cgo, libxl through Xen's Go binding, linked
+# dynamically): `make xlclock-xenlight`'s script, its libraries beside it
+XLX=$ROOT/bin/xlclock-xenlight
+(cd "$ROOT" && ./xlclock/build-xenlight.sh) > "$OUT/xenlight-build.log" 2>&1 ||
+  die "xlclock-xenlight build failed (out/xenlight-build.log)"
+mkdir -p "$D0/usr/bin"; cp "$XLX" "$D0/usr/bin/xlclock-xenlight"
+for l in $(ldd "$XLX" 2>/dev/null | grep -oE '/[^ ]+'); do
+  [ -e "$D0$l" ] || { mkdir -p "$D0$(dirname "$l")"; cp -L "$l" "$D0$l"; }
+done
 cp "$HERE/xen/dom0-init.sh" "$D0/init"; chmod +x "$D0/init"
 (cd "$D0" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT/dom0.cpio.gz"
 [ "${KEEP:-0}" = 1 ] || rm -rf "$DU" "$D0"
@@ -190,7 +199,7 @@ cp "$HERE/xen/dom0-init.sh" "$D0/init"; chmod +x "$D0/init"
 CPU=${CPU:-max,-smap,-smep,-avx,-avx2,-fma,-f16c,-pcid,-invpcid,-la57}
 SMP=${SMP:-1}
 EXPECTED="xstest-dom0 module-dom0 dom0d-publishes xstest-guest guest-reads-record guest-watch-update guest-write-refused
-record-intact pkg-installed module-guest agent-serves xlclock-list migrate migrate-domid migrate-watch migrate-write-refused
+record-intact pkg-installed module-guest agent-serves xlclock-list xlclock-list-xenlight migrate migrate-domid migrate-watch migrate-write-refused
 agent-migrate save-restore restore-domid restore-watch restore-write-refused agent-restore reader-bounds guest-shutdown"
 attempt() { # N: boot once, print the verdicts; 0 when every check passed
   local LOG qrc fail=0 n line

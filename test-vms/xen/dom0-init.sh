@@ -145,6 +145,14 @@ cat /run/xlclock-list.out | cut -c1-200
 row=$(grep -E "^domU +$DOMID " /run/xlclock-list.out)
 [ $rc -eq 0 ] && [ -n "$row" ] && ! echo "$row" | grep -q -E '\(no agent\)|\(invalid report\)'
 verdict xlclock-list $? "xlclock list rc=$rc; the guest's row: $(echo "${row:-none}" | tr -s ' ')"
+# The xenlight build: the same rows, and libxl's view (an XL-STATE column)
+xlclock-xenlight list > /run/xlclock-xl.out 2>&1
+rc=$?
+cat /run/xlclock-xl.out | cut -c1-200
+hdr=$(head -1 /run/xlclock-xl.out)
+row=$(grep -E "^domU +$DOMID " /run/xlclock-xl.out)
+[ $rc -eq 0 ] && echo "$hdr" | grep -q XL-STATE && [ -n "$row" ] && ! echo "$row" | grep -q -E '\(no agent\)|\(invalid report\)'
+verdict xlclock-list-xenlight $? "xlclock-xenlight list rc=$rc; header: $(echo "${hdr:-none}" | tr -s ' '); the guest's row: $(echo "${row:-none}" | tr -s ' ')"
 
 # 4. after a move: the guest sees its new domid through its watch of
 # "domid", and its watch of the record fires on a later Dom0 update
